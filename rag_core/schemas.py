@@ -60,6 +60,7 @@ class SearchRequest(BaseModel):
     k: int = Field(5, ge=1, le=50)
     filters: SearchFilters = Field(default_factory=SearchFilters)
     outcome_aware: bool = True
+    max_per_video: int | None = Field(None, ge=1, description="Keep at most this many phases of one video")
 
     @model_validator(mode="after")
     def _has_text(self) -> SearchRequest:

@@ -69,9 +69,8 @@ class KnowledgeBase:
         set_products: list[SetProduct] | None = None,
         screen_metrics: list[ScreenMetricSample] | None = None,
         brand_id: int | None = None,
-    ) -> int:
-        """Attach sales / products / screen metrics to a stored video without re-embedding;
-        returns the number of phases updated."""
+    ) -> IngestResult:
+        """Attach sales / products / screen metrics to a stored video without re-embedding."""
         return self.store.update_outcome(
             video_id, sales=sales, set_products=set_products, screen_metrics=screen_metrics, brand_id=brand_id
         )
@@ -120,6 +119,6 @@ class KnowledgeBase:
         """True when Qdrant answers."""
         try:
             self.client.get_collections()
-        except Exception:  # noqa: BLE001 - any failure means unhealthy
+        except Exception:
             return False
         return True

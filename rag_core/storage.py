@@ -7,6 +7,7 @@ identity) they use ``DefaultAzureCredential``, so no keys live in settings.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -53,10 +54,8 @@ class Storage:
     def container(self, name: str) -> ContainerClient:
         """A container client; the container is created on first use."""
         client = self.blobs.get_container_client(name)
-        try:
+        with contextlib.suppress(ResourceExistsError):
             client.create_container()
-        except ResourceExistsError:
-            pass
         return client
 
     def queue(self, name: str) -> QueueClient:
@@ -66,10 +65,8 @@ class Storage:
             message_encode_policy=BinaryBase64EncodePolicy(),
             message_decode_policy=BinaryBase64DecodePolicy(),
         )
-        try:
+        with contextlib.suppress(ResourceExistsError):
             client.create_queue()
-        except ResourceExistsError:
-            pass
         return client
 
     def table(self, name: str) -> TableClient:

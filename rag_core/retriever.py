@@ -1,0 +1,110 @@
+"""Find past phases similar to a query, filtered, and ranked by what they achieved.
+
+Ranking (documented in docs/retrieval.md): Qdrant returns a candidate pool by
+cosine similarity under the filters; each candidate then gets
+
+    score = (w_sim · similarity + w_sales · sales + w_quality · quality) / (w_sim + w_sales + w_quality)
+
+where ``sales`` is the stream's GMV on a log scale relative to the best GMV in
+the pool (0 when unknown) and ``quality`` the feedback quality score. The
+weights come from settings (``RANK_WEIGHT_*``); with ``outcome_aware=False``
+the order is plain similarity.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import Counter
+from typing import Any
+
+from qdrant_client import models as qm
+
+from rag_core.schemas import SearchFilters, SearchHit, SearchRequest
+from rag_core.store import DENSE, KnowledgeStore, brand_condition
+
+_POOL_FACTOR = 5
+_MIN_POOL = 20
+
+
+def build_filter(filters: SearchFilters, *, phase_type: str | None, brand_id: int | None) -> qm.Filter:
+    """Translate search filters into a Qdrant filter (indexed fields only)."""
+    must: list[qm.Condition] = [*brand_condition(brand_id)]
+
+    def match(key: str, value: object) -> None:
+        if value is not None:
+            must.append(qm.FieldCondition(key=key, match=qm.MatchValue(value=value)))  # type: ignore[arg-type]
+
+    match("liver_id", filters.liver_id)
+    match("platform", filters.platform)
+    match("phase_type", filters.phase_type or phase_type)
+    match("products_all", filters.product)
+    if filters.date_from or filters.date_to:
+        must.append(
+            qm.FieldCondition(
+                key="stream_day",
+                range=qm.Range(gte=_day(filters.date_from), lte=_day(filters.date_to)),
+            )
+        )
+    if filters.min_gmv is not None:
+        must.append(qm.FieldCondition(key="gmv", range=qm.Range(gte=filters.min_gmv)))
+    if filters.min_quality is not None:
+        must.append(qm.FieldCondition(key="quality_score", range=qm.Range(gte=filters.min_quality)))
+    must_not: list[qm.Condition] = []
+    if filters.exclude_video_id:
+        must_not.append(qm.FieldCondition(key="video_id", match=qm.MatchValue(value=filters.exclude_video_id)))
+    return qm.Filter(must=must, must_not=must_not)
+
+
+def _day(value: dt.date | None) -> int | None:
+    return int(value.strftime("%Y%m%d")) if value else None
+
+
+def outcome_score(
+    similarity: float, gmv: float | None, best_gmv: float, quality: float, weights: tuple[float, float, float]
+) -> float:
+    """The blended ranking score of one candidate (see the module docstring)."""
+    w_sim, w_sales, w_quality = weights
+    sales = math.log1p(gmv) / math.log1p(best_gmv) if gmv and best_gmv > 0 else 0.0
+    total = w_sim + w_sales + w_quality
+    return (w_sim * similarity + w_sales * sales + w_quality * quality) / total if total else similarity
+
+
+def search(store: KnowledgeStore, request: SearchRequest, *, brand_id: int | None = None) -> list[SearchHit]:
+    """Top-``k`` phases for the request, best first."""
+    settings = store.settings
+    vector = store.embedder.embed_query(request.text())
+    flt = build_filter(request.filters, phase_type=request.phase_type, brand_id=brand_id)
+    pool = max(request.k * _POOL_FACTOR, _MIN_POOL) if request.outcome_aware or request.max_per_video else request.k
+    points = store.client.query_points(
+        store.phases, query=vector, using=DENSE, query_filter=flt, limit=pool, with_payload=True
+    ).points
+    hits = [_hit(p.id, p.score, p.payload or {}) for p in points]
+    if request.outcome_aware and hits:
+        weights = (settings.rank_weight_similarity, settings.rank_weight_sales, settings.rank_weight_quality)
+        best = max((h.gmv or 0.0) for h in hits)
+        for h in hits:
+            h.score = outcome_score(h.similarity, h.gmv, best, h.quality_score, weights)
+        hits.sort(key=lambda h: (-h.score, h.video_id, h.phase_index))
+    if request.max_per_video:
+        seen: Counter[str] = Counter()
+        kept = []
+        for h in hits:
+            seen[h.video_id] += 1
+            if seen[h.video_id] <= request.max_per_video:
+                kept.append(h)
+        hits = kept
+    return hits[: request.k]
+
+
+def _hit(pid: Any, similarity: float, payload: dict[str, Any]) -> SearchHit:
+    return SearchHit(
+        point_id=str(pid),
+        score=similarity,
+        similarity=similarity,
+        **{
+            k: payload.get(k)
+            for k in SearchHit.model_fields
+            if k not in ("point_id", "score", "similarity") and payload.get(k) is not None
+        },
+    )
