@@ -31,10 +31,12 @@ def _number(kind: NumberKind) -> BeforeValidator:
     return BeforeValidator(convert)
 
 
-Money = Annotated[float | None, _number("money"), Field(default=None, ge=0)]
-Count = Annotated[float | None, _number("number"), Field(default=None, ge=0)]
-Percent = Annotated[float | None, _number("percent"), Field(default=None, ge=0, le=100)]
-Seconds = Annotated[float | None, _number("duration"), Field(default=None, ge=0)]
+_NonNegative = Annotated[float, Field(ge=0)]
+_Percentage = Annotated[float, Field(ge=0, le=100)]
+Money = Annotated[_NonNegative | None, _number("money")]
+Count = Annotated[_NonNegative | None, _number("number")]
+Percent = Annotated[_Percentage | None, _number("percent")]
+Seconds = Annotated[_NonNegative | None, _number("duration")]
 
 
 def _none_to_empty(value: object) -> object:
