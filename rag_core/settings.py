@@ -144,7 +144,10 @@ class Settings(BaseSettings):
             self.embedding_provider = "azure" if self.azure_openai_endpoint else "local"
         if self.sales_ocr_provider is None:
             self.sales_ocr_provider = "azure" if self.azure_openai_endpoint else "local"
-        for provider, what in ((self.embedding_provider, "EMBEDDING_PROVIDER"), (self.sales_ocr_provider, "SALES_OCR_PROVIDER")):
+        for provider, what in (
+            (self.embedding_provider, "EMBEDDING_PROVIDER"),
+            (self.sales_ocr_provider, "SALES_OCR_PROVIDER"),
+        ):
             if provider == "azure" and not self.azure_openai_endpoint:
                 raise ValueError(f"{what}=azure needs AZURE_OPENAI_ENDPOINT")
         if self.embedding_provider == "openai" and not self.openai_base_url:
