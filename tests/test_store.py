@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -67,10 +68,11 @@ def record(video_id: str = "v1", **overrides: Any) -> AnalysisRecord:
 
 
 @pytest.fixture
-def kb(make_settings: SettingsFactory, local_embedder: LocalE5Embedder) -> KnowledgeBase:
+def kb(make_settings: SettingsFactory, local_embedder: LocalE5Embedder) -> Iterator[KnowledgeBase]:
     settings = make_settings()
     client = CountingClient(path=str(settings.qdrant_path))
-    return KnowledgeBase(settings, client=client, embedder=local_embedder)
+    yield KnowledgeBase(settings, client=client, embedder=local_embedder)
+    client.close()
 
 
 def writes(kb: KnowledgeBase) -> int:
@@ -175,3 +177,4 @@ def test_collection_refuses_other_vector_size(make_settings: SettingsFactory, lo
 
     with pytest.raises(EmbeddingMismatchError, match="384-d"):
         _ = KnowledgeBase(settings, client=client, embedder=Wider()).store
+    client.close()
