@@ -189,9 +189,14 @@ class KnowledgeStore:
             return IngestResult(video_id=video_id, point_ids=ids, unchanged=len(ids))
 
         result = IngestResult(video_id=video_id, point_ids=ids)
+        # Look the phases up by id (O(k), also in local mode): the new indexes plus the
+        # ones the stored stream lists, so phases that disappeared are found too.
+        known = set(existing_stream.get("phase_indexes") or []) if existing_stream else set()
+        lookup = [point_id(video_id, i) for i in sorted(known | {p.phase_index for p in record.phases})]
+        fields = [*QUALITY_FIELDS, "content_hash", "payload_hash", "phase_index"]
         current = {
-            p["phase_index"]: p
-            for p in self._phase_payloads(video_id, [*QUALITY_FIELDS, "content_hash", "payload_hash", "phase_index"])
+            (r.payload or {})["phase_index"]: r.payload or {}
+            for r in self.client.retrieve(self.phases, lookup, with_payload=fields)
         }
         prior = record.quality_score if record.quality_score is not None else DEFAULT_PRIOR
         to_embed: list[tuple[str, str, dict[str, Any]]] = []
@@ -405,6 +410,7 @@ def _phase_aggregates(phases: list[Phase]) -> dict[str, Any]:
             durations[p.phase_type] += p.duration_sec
     return {
         "phase_count": len(phases),
+        "phase_indexes": sorted(p.phase_index for p in phases),
         "phase_types": dict(types),
         "phase_durations": {k: round(v, 3) for k, v in durations.items()},
     }

@@ -44,12 +44,29 @@ class Azurite:
         self.location.mkdir(parents=True, exist_ok=True)
         p = self.ports
         self.process = subprocess.Popen(
-            [str(binary), "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--loose",
-             "--location", str(self.location),
-             "--blobHost", "127.0.0.1", "--blobPort", str(p["blob"]),
-             "--queueHost", "127.0.0.1", "--queuePort", str(p["queue"]),
-             "--tableHost", "127.0.0.1", "--tablePort", str(p["table"])],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(binary),
+                "--silent",
+                "--disableTelemetry",
+                "--skipApiVersionCheck",
+                "--loose",
+                "--location",
+                str(self.location),
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(p["blob"]),
+                "--queueHost",
+                "127.0.0.1",
+                "--queuePort",
+                str(p["queue"]),
+                "--tableHost",
+                "127.0.0.1",
+                "--tablePort",
+                str(p["table"]),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
         for port in p.values():
