@@ -163,7 +163,8 @@ def bench_scale(base: LocalE5Embedder, size: int, queries: int) -> None:
             stats_times.append(time.perf_counter() - t)
         assert s.total_phases == size
         print(
-            f"{size:>7} phases: store ingest {ingest:.0f} phases/s | search p50 {pct(plain, 50):.0f} ms p95 {pct(plain, 95):.0f} ms"
+            f"{size:>7} phases: store ingest {ingest:.0f} phases/s"
+            f" | search p50 {pct(plain, 50):.0f} ms p95 {pct(plain, 95):.0f} ms"
             f" | filtered p50 {pct(filtered, 50):.0f} ms p95 {pct(filtered, 95):.0f} ms"
             f" | stats {statistics.median(stats_times) * 1000:.0f} ms ({s.total_videos} streams)"
         )
