@@ -16,7 +16,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from rag_core.numbers import NumberFormatError, NumberKind, parse_number
 
@@ -184,11 +193,13 @@ class Phase(_Open):
                 data.pop("products", None)
         return data
 
-    @model_validator(mode="after")
-    def _time_order(self) -> Phase:
-        if self.start_sec is not None and self.end_sec is not None and self.end_sec < self.start_sec:
+    @field_validator("end_sec")
+    @classmethod
+    def _time_order(cls, end: float | None, info: ValidationInfo) -> float | None:
+        start = info.data.get("start_sec")
+        if start is not None and end is not None and end < start:
             raise ValueError("end_sec must not be before start_sec")
-        return self
+        return end
 
     @property
     def duration_sec(self) -> float | None:
@@ -224,7 +235,9 @@ class AnalysisRecord(_Open):
     def _legacy_record(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        data = dict(data)
+        data = {
+            k: dict(v) if k in ("report", "pipeline_result") and isinstance(v, dict) else v for k, v in data.items()
+        }
         if data.get("video_id") is None and data.get("id") is not None:
             data["video_id"] = data.pop("id")
         if isinstance(data.get("video_id"), int):
@@ -233,8 +246,8 @@ class AnalysisRecord(_Open):
             data["sales"] = data.pop("sales_data")
         if data.get("total_duration_sec") is None and data.get("total_duration") is not None:
             data["total_duration_sec"] = data.pop("total_duration")
-        if data.get("source_pattern") is None:
-            data["source_pattern"] = {"clean": "A", "screen_recording": "B"}.get(str(data.get("data_source")))
+        if data.get("source_pattern") is None and "data_source" in data:
+            data["source_pattern"] = {"clean": "A", "screen_recording": "B"}.get(str(data.pop("data_source")))
         if data.get("platform") is None:
             data.pop("platform", None)
         if data.get("set_products") is None:
@@ -244,7 +257,9 @@ class AnalysisRecord(_Open):
             data["screen_overlay"] = data.pop("screen_metrics")
         elif metrics is None:
             data.pop("screen_metrics", None)
-        data["phases"] = _legacy_phases(data)
+        phases = _legacy_phases(data)
+        if phases is not None:
+            data["phases"] = phases
         return data
 
 
@@ -252,11 +267,17 @@ def _legacy_phases(data: dict[str, Any]) -> Any:
     """Find the phase list wherever past files put it and fill index/time from position."""
     phases = data.get("phases")
     if phases is None:
-        report = data.get("report") if isinstance(data.get("report"), dict) else {}
-        pipeline = data.get("pipeline_result") if isinstance(data.get("pipeline_result"), dict) else {}
-        phases = report.get("phases") or pipeline.get("labeled_phases")
+        report = data.get("report")
+        pipeline = data.get("pipeline_result")
+        if isinstance(report, dict) and report.get("phases") is not None:
+            phases = report.pop("phases")
+        elif isinstance(pipeline, dict) and pipeline.get("labeled_phases") is not None:
+            phases = pipeline.pop("labeled_phases")
+        for key in ("report", "pipeline_result"):  # drop the husk once its phases are taken
+            if data.get(key) == {}:
+                data.pop(key)
     if phases is None and (data.get("speech_text") or data.get("visual_context")):
-        phases = [{"speech_text": data.get("speech_text"), "visual_context": data.get("visual_context")}]
+        phases = [{"speech_text": data.pop("speech_text", None), "visual_context": data.pop("visual_context", None)}]
     if not isinstance(phases, list):
         return phases
     out: list[Any] = []

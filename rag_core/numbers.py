@@ -105,4 +105,4 @@ def parse_number(value: object, kind: NumberKind = "number") -> float | None:
         pos = m.end()
     if pos == 0 or pos != len(s):
         raise NumberFormatError(f"not a number: {value!r}")
-    return total
+    return round(total, 6)  # "1.13万" is 11300, not 11299.999999999998
