@@ -5,8 +5,11 @@ cosine similarity under the filters; each candidate then gets
 
     score = (w_sim · similarity + w_sales · sales + w_quality · quality) / (w_sim + w_sales + w_quality)
 
-where ``sales`` is the stream's GMV on a log scale relative to the best GMV in
-the pool (0 when unknown) and ``quality`` the feedback quality score. The
+where ``similarity`` is the cosine similarity min-max scaled over the pool
+(embedding models such as e5 put every Japanese sentence between 0.7 and 0.9,
+so raw cosines would let any GMV difference outweigh relevance), ``sales`` the
+stream's GMV on a log scale relative to the best GMV in the pool (0 when
+unknown) and ``quality`` the feedback quality score. The
 weights come from settings (``RANK_WEIGHT_*``); with ``outcome_aware=False``
 the order is plain similarity.
 """
@@ -60,14 +63,20 @@ def _day(value: dt.date | None) -> int | None:
     return int(value.strftime("%Y%m%d")) if value else None
 
 
-def outcome_score(
-    similarity: float, gmv: float | None, best_gmv: float, quality: float, weights: tuple[float, float, float]
-) -> float:
-    """The blended ranking score of one candidate (see the module docstring)."""
+def outcome_scores(hits: list[SearchHit], weights: tuple[float, float, float]) -> list[float]:
+    """The blended ranking score of each candidate of a pool (see the module docstring)."""
     w_sim, w_sales, w_quality = weights
-    sales = math.log1p(gmv) / math.log1p(best_gmv) if gmv and best_gmv > 0 else 0.0
     total = w_sim + w_sales + w_quality
-    return (w_sim * similarity + w_sales * sales + w_quality * quality) / total if total else similarity
+    low = min(h.similarity for h in hits)
+    spread = max(h.similarity for h in hits) - low
+    best_gmv = max((h.gmv or 0.0) for h in hits)
+    scores = []
+    for h in hits:
+        similarity = (h.similarity - low) / spread if spread > 1e-9 else 1.0
+        sales = math.log1p(h.gmv) / math.log1p(best_gmv) if h.gmv and best_gmv > 0 else 0.0
+        blended = w_sim * similarity + w_sales * sales + w_quality * h.quality_score
+        scores.append(blended / total if total else h.similarity)
+    return scores
 
 
 def search(store: KnowledgeStore, request: SearchRequest, *, brand_id: int | None = None) -> list[SearchHit]:
@@ -82,9 +91,8 @@ def search(store: KnowledgeStore, request: SearchRequest, *, brand_id: int | Non
     hits = [_hit(p.id, p.score, p.payload or {}) for p in points]
     if request.outcome_aware and hits:
         weights = (settings.rank_weight_similarity, settings.rank_weight_sales, settings.rank_weight_quality)
-        best = max((h.gmv or 0.0) for h in hits)
-        for h in hits:
-            h.score = outcome_score(h.similarity, h.gmv, best, h.quality_score, weights)
+        for h, score in zip(hits, outcome_scores(hits, weights), strict=True):
+            h.score = score
         hits.sort(key=lambda h: (-h.score, h.video_id, h.phase_index))
     if request.max_per_video:
         seen: Counter[str] = Counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 import pytest
@@ -10,8 +11,8 @@ import pytest
 from rag_core.embeddings.local import LocalE5Embedder
 from rag_core.models import parse_analysis
 from rag_core.prompt_builder import quote
-from rag_core.retriever import outcome_score
-from rag_core.schemas import FeedbackRequest, PromptRequest, SearchFilters, SearchRequest
+from rag_core.retriever import outcome_scores
+from rag_core.schemas import FeedbackRequest, PromptRequest, SearchFilters, SearchHit, SearchRequest
 from rag_core.service import KnowledgeBase
 from rag_core.settings import load_settings
 
@@ -133,10 +134,26 @@ def test_outcome_aware_ranking_prefers_what_sold_among_equally_similar(kb: Knowl
 
 def test_outcome_score_formula() -> None:
     weights = (0.7, 0.2, 0.1)
-    assert outcome_score(0.9, None, 1e6, 0.5, weights) == pytest.approx(0.7 * 0.9 + 0.1 * 0.5)
-    assert outcome_score(0.8, 1e6, 1e6, 1.0, weights) == pytest.approx(0.7 * 0.8 + 0.2 + 0.1)
-    # a clearly more similar phase still beats a slightly less similar best seller
-    assert outcome_score(0.95, 1e3, 1e6, 0.5, weights) < outcome_score(0.9, 1e6, 1e6, 0.5, weights)
+
+    def hit(similarity: float, gmv: float | None, quality: float = 0.5) -> SearchHit:
+        return SearchHit(
+            point_id="p",
+            video_id="v",
+            phase_index=0,
+            score=0,
+            similarity=similarity,
+            phase_type="x",
+            gmv=gmv,
+            quality_score=quality,
+        )
+
+    best, worst, unknown = outcome_scores([hit(0.9, 1e6, 1.0), hit(0.8, 1e3), hit(0.85, None)], weights)
+    assert best == pytest.approx(0.7 * 1 + 0.2 * 1 + 0.1 * 1.0)
+    assert worst == pytest.approx(0.2 * math.log1p(1e3) / math.log1p(1e6) + 0.1 * 0.5)
+    assert unknown == pytest.approx(0.7 * 0.5 + 0.1 * 0.5)
+    # relevance still leads: the most similar phase beats a far better seller near the bottom of the pool
+    top, seller, _ = outcome_scores([hit(0.89, 1e4), hit(0.80, 1e7), hit(0.79, 1e4)], weights)
+    assert top > seller
 
 
 def test_liver_summary(kb: KnowledgeBase) -> None:
