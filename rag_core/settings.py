@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     snapshot_schedule: str = "0 0 18 * * *"  # daily 03:00 JST
     snapshot_retention: int = Field(7, ge=1)
 
+    # --- Backfill from an HTTP API (python -m rag_core.backfill --source api) ----------
+    backfill_api_token: SecretStr | None = Field(None, description="Bearer token; keeps it off the command line")
+    backfill_rate_per_sec: float = Field(5.0, gt=0, description="Request rate limit towards the source API")
+
     # --- HTTP API security --------------------------------------------------------------
     api_keys: list[ApiKey] = Field(default_factory=list, description="JSON list of {name, key, brand_id?}")
     video_url_allowed_hosts: list[str] = Field(default_factory=list)
