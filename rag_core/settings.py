@@ -18,6 +18,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 LOCAL_SETTINGS_FILE = Path("local.settings.json")
+DEV_STORAGE = "UseDevelopmentStorage=true"
 
 
 class SettingsError(RuntimeError):
@@ -103,6 +104,7 @@ class Settings(BaseSettings):
     ocr_min_confidence: float = Field(0.6, ge=0, le=1)
     screen_sample_interval_sec: float = Field(2.0, gt=0)
     screen_layout: str = "tiktok_live_portrait"
+    tessdata_dir: Path | None = Field(None, description="tesseract language data; unset = the system tessdata")
 
     # --- Retrieval ranking (documented in docs/retrieval.md) ----------------------------
     rank_weight_similarity: float = Field(0.7, ge=0)
@@ -112,7 +114,8 @@ class Settings(BaseSettings):
 
     # --- Storage ------------------------------------------------------------------------
     storage_connection_string: str | None = Field(
-        "UseDevelopmentStorage=true",
+        None,
+        description="Unset with no account name either = the local emulator (UseDevelopmentStorage=true)",
         validation_alias=_env("AzureWebJobsStorage", "STORAGE_CONNECTION_STRING"),
     )
     storage_account_name: str | None = Field(
@@ -156,8 +159,8 @@ class Settings(BaseSettings):
                 raise ValueError(f"{what}=azure needs AZURE_OPENAI_ENDPOINT")
         if self.embedding_provider == "openai" and not self.openai_base_url:
             raise ValueError("EMBEDDING_PROVIDER=openai needs OPENAI_BASE_URL")
-        if not (self.storage_connection_string or self.storage_account_name):
-            raise ValueError("set AzureWebJobsStorage or AzureWebJobsStorage__accountName")
+        if not self.storage_connection_string:  # "" counts as unset (as app settings write it)
+            self.storage_connection_string = None if self.storage_account_name else DEV_STORAGE
         return self
 
     @property
