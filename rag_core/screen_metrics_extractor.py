@@ -1,0 +1,271 @@
+"""Screen metrics from a screen-recorded live stream (Pattern B).
+
+A recording of the app (not the clean camera feed) shows the platform's
+overlay: viewer count, likes, comments, "〇〇さんが購入しました" pop-ups. This
+module turns such a video into a ``screen_metrics`` time series and per-phase
+aggregates:
+
+1. :mod:`rag_core.screen_sampler` picks one frame per interval
+   (``SCREEN_SAMPLE_INTERVAL_SEC``), decoding keyframes where it can;
+2. :mod:`rag_core.screen_ocr` reads the regions of the layout
+   (``SCREEN_LAYOUT``, a JSON file, see :mod:`rag_core.screen_layout`), skipping
+   regions whose glyphs did not change;
+3. counts are parsed with :func:`rag_core.numbers.parse_number`, pop-ups are
+   counted once each, and single-sample OCR spikes are dropped by a rolling
+   median rule (:func:`filter_outliers`);
+4. :func:`summarise_for_phases` attaches start/end/peak viewers, comment rate
+   and purchases to phases by time range.
+
+Bad input (empty bytes, not a video, no overlay) gives an empty result with a
+``reason``, never an exception: the caller stores the reason on the job.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import statistics
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+
+import av
+from pydantic import BaseModel, Field
+
+from rag_core.models import Phase, PhaseScreenSummary, ScreenMetricSample
+from rag_core.screen_layout import MetricField, ScreenLayout, load_layout
+from rag_core.screen_ocr import RegionReader, TesseractLines, find_tessdata, parse_count
+from rag_core.screen_sampler import FrameSampler, SampledFrame, VideoInputError
+from rag_core.settings import Settings, get_settings
+
+METRIC_FIELDS: tuple[MetricField, ...] = ("viewers", "likes", "comments", "purchases")
+_SAME_POPUP = (
+    0.85  # text similarity from which two sightings are one pop-up: OCR noise stays above, a new buyer name falls below
+)
+
+
+class DroppedReading(BaseModel):
+    """A reading removed as an outlier, kept so a reviewer can see what was thrown away."""
+
+    t_sec: float
+    field: MetricField
+    value: float
+    median: float
+
+
+class ScreenExtractionResult(BaseModel):
+    """The series and how it was obtained; ``reason`` says why ``samples`` is empty when it is."""
+
+    layout: str
+    interval_sec: float
+    samples: list[ScreenMetricSample] = Field(default_factory=list)
+    dropped: list[DroppedReading] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    reason: str | None = None
+    duration_sec: float | None = None
+    frames_decoded: int = 0
+    frames_sampled: int = 0
+    ocr_calls: int = 0
+    ocr_skipped: int = 0
+    processing_sec: float = 0.0
+
+
+class _OverlayReader:
+    """Turns sampled frames into samples: one RegionReader per region plus pop-up bookkeeping."""
+
+    def __init__(self, layout: ScreenLayout, settings: Settings) -> None:
+        languages = [r.lang or settings.ocr_languages for r in layout.regions]
+        self._engine = TesseractLines(find_tessdata(settings.tessdata_dir, languages))
+        self._readers = [RegionReader(r, self._engine, settings.ocr_languages) for r in layout.regions]
+        self._events: dict[MetricField, int] = {}
+        self._popup: dict[MetricField, str | None] = {}
+        self._first = True
+        self.unreadable = 0
+
+    def __enter__(self) -> _OverlayReader:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._engine.close()
+
+    @property
+    def ocr_calls(self) -> int:
+        return self._engine.calls
+
+    @property
+    def ocr_skipped(self) -> int:
+        return sum(r.skipped for r in self._readers)
+
+    def read(self, frame: SampledFrame) -> ScreenMetricSample | None:
+        """The frame's sample, or None when no region showed anything readable."""
+        values: dict[str, float | None] = {}
+        seen = False
+        for reader in self._readers:
+            region, text = reader.region, reader.read(frame.luma)
+            if region.kind == "count":
+                value = parse_count(text) if text else None
+                self.unreadable += bool(text) and value is None
+                values[region.field] = value
+                seen |= value is not None
+                continue
+            assert region.pattern is not None  # guaranteed by the layout validator
+            shown = text if text and re.search(region.pattern, text) else None
+            before = self._popup.get(region.field)
+            is_new = shown is not None and (
+                before is None or difflib.SequenceMatcher(None, before, shown).ratio() < _SAME_POPUP
+            )
+            # A pop-up already on screen when the recording starts was bought before it: not counted.
+            self._events[region.field] = self._events.get(region.field, 0) + (is_new and not self._first)
+            self._popup[region.field] = shown
+            values[region.field] = float(self._events[region.field])
+            seen |= shown is not None
+        self._first = False
+        return ScreenMetricSample(t_sec=round(frame.t_sec, 3), **values) if seen else None
+
+
+def extract_screen_metrics(
+    video: str | Path | bytes,
+    *,
+    layout: str | Path | ScreenLayout | None = None,
+    settings: Settings | None = None,
+    interval_sec: float | None = None,
+) -> ScreenExtractionResult:
+    """Read the overlay of a screen recording (file path or bytes) into an outlier-filtered series.
+
+    ``layout`` is a built-in layout name, a layout JSON path or a loaded layout
+    (default ``SCREEN_LAYOUT``); ``interval_sec`` defaults to
+    ``SCREEN_SAMPLE_INTERVAL_SEC``. Raises only for configuration problems (unknown
+    layout, missing OCR language data); anything wrong with the video is a ``reason``.
+    """
+    settings = settings or get_settings()
+    chosen = layout if isinstance(layout, ScreenLayout) else load_layout(layout or settings.screen_layout)
+    interval = interval_sec or settings.screen_sample_interval_sec
+    result = ScreenExtractionResult(layout=chosen.name, interval_sec=interval)
+    clock = time.perf_counter()
+    raw: list[ScreenMetricSample] = []
+    try:
+        sampler = FrameSampler(video, interval)
+    except VideoInputError as exc:
+        result.reason = str(exc)
+        return result
+    with sampler, _OverlayReader(chosen, settings) as reader:
+        stats = sampler.stats
+        if not chosen.fits(stats.width, stats.height):
+            result.warnings.append(
+                f"layout {chosen.name} is for {chosen.orientation} video, this one is {stats.width}x{stats.height}"
+            )
+        try:
+            for frame in sampler:
+                sample = reader.read(frame)
+                if sample is not None:
+                    raw.append(sample)
+        except av.error.FFmpegError as exc:  # a damaged or truncated file: keep what was read
+            result.warnings.append(f"stopped reading the video early: {exc}")
+        result.duration_sec = stats.duration_sec
+        result.frames_decoded, result.frames_sampled = stats.frames_decoded, stats.frames_sampled
+        result.ocr_calls, result.ocr_skipped = reader.ocr_calls, reader.ocr_skipped
+        if stats.decode_errors:
+            result.warnings.append(f"{stats.decode_errors} packets could not be decoded")
+        if reader.unreadable:
+            result.warnings.append(f"{reader.unreadable} region readings were not numbers and were skipped")
+    count_fields = [r.field for r in chosen.regions if r.kind == "count"]
+    result.samples, result.dropped = filter_outliers(raw, count_fields)
+    if result.dropped:
+        result.warnings.append(f"dropped {len(result.dropped)} outlier readings")
+    if not result.samples:
+        result.reason = (
+            "no frames could be decoded"
+            if stats.frames_sampled == 0
+            else f"no overlay readings in {stats.frames_sampled} sampled frames (layout {chosen.name})"
+        )
+    result.processing_sec = round(time.perf_counter() - clock, 3)
+    return result
+
+
+def filter_outliers(
+    samples: Sequence[ScreenMetricSample],
+    fields: Iterable[MetricField] = METRIC_FIELDS,
+    *,
+    half_window: int = 2,
+    ratio: float = 4.0,
+    min_delta: float = 10.0,
+) -> tuple[list[ScreenMetricSample], list[DroppedReading]]:
+    """Drop readings that are ``ratio`` times off the rolling median of their neighbours.
+
+    For each field, a reading is compared with the median of itself and up to
+    ``half_window`` readings on each side; it is dropped (set to None) when it is
+    at least ``ratio`` times larger or smaller and at least ``min_delta`` away.
+    A one- or two-sample OCR spike (a lost comma, an extra digit) goes; a real
+    level change survives, because after it the neighbours agree with it.
+    Samples left with no reading at all are removed.
+    """
+    cleaned = [s.model_copy() for s in samples]
+    dropped: list[DroppedReading] = []
+    for field in fields:
+        positions = [i for i, s in enumerate(cleaned) if getattr(s, field) is not None]
+        values = [float(getattr(cleaned[i], field)) for i in positions]
+        for k, i in enumerate(positions):
+            median = statistics.median(values[max(0, k - half_window) : k + half_window + 1])
+            value = values[k]
+            too_far = abs(value - median) >= min_delta
+            if too_far and (value >= ratio * median or value * ratio <= median):
+                setattr(cleaned[i], field, None)
+                dropped.append(DroppedReading(t_sec=cleaned[i].t_sec, field=field, value=value, median=median))
+    kept = [s for s in cleaned if any(getattr(s, f) is not None for f in METRIC_FIELDS)]
+    return kept, sorted(dropped, key=lambda d: (d.t_sec, d.field))
+
+
+def summarise_window(samples: Sequence[ScreenMetricSample], start_sec: float, end_sec: float) -> PhaseScreenSummary:
+    """Aggregate the samples with ``start_sec <= t_sec < end_sec``.
+
+    Viewers: first, last and highest reading inside. Comments and purchases are
+    running totals, so the phase's share is the rise from the last reading
+    before the phase (or the first inside, when there is none) to the last
+    inside; the comment rate divides that rise by the time between the two.
+    """
+    ordered = sorted(samples, key=lambda s: s.t_sec)
+    inside = [s for s in ordered if start_sec <= s.t_sec < end_sec]
+    before = [s for s in ordered if s.t_sec < start_sec]
+    viewers = [s.viewers for s in inside if s.viewers is not None]
+    comment_rise = _rise(before, inside, "comments")
+    comment_rate = None
+    if comment_rise is not None and comment_rise[1] > 0:
+        comment_rate = round(comment_rise[0] / comment_rise[1] * 60, 3)
+    purchase_rise = _rise(before, inside, "purchases")
+    return PhaseScreenSummary(
+        start_viewers=viewers[0] if viewers else None,
+        end_viewers=viewers[-1] if viewers else None,
+        peak_viewers=max(viewers) if viewers else None,
+        comment_rate_per_min=comment_rate,
+        purchases=purchase_rise[0] if purchase_rise is not None else None,
+        samples=len(inside),
+    )
+
+
+def summarise_for_phases(samples: Sequence[ScreenMetricSample], phases: Sequence[Phase]) -> list[Phase]:
+    """Copies of ``phases`` with ``screen_summary`` filled from the samples in each phase's time range.
+
+    A phase without ``start_sec`` starts at 0, one without ``end_sec`` runs to the end.
+    """
+    out = []
+    for phase in phases:
+        start = phase.start_sec if phase.start_sec is not None else 0.0
+        end = phase.end_sec if phase.end_sec is not None else float("inf")
+        out.append(phase.model_copy(update={"screen_summary": summarise_window(samples, start, end)}))
+    return out
+
+
+def _rise(
+    before: Sequence[ScreenMetricSample], inside: Sequence[ScreenMetricSample], field: MetricField
+) -> tuple[float, float] | None:
+    """(increase, seconds) of a running total over a phase, or None without two readings or when it fell."""
+    readings = [(s.t_sec, getattr(s, field)) for s in inside if getattr(s, field) is not None]
+    if not readings:
+        return None
+    earlier = [(s.t_sec, getattr(s, field)) for s in before if getattr(s, field) is not None]
+    base = earlier[-1] if earlier else readings[0]
+    last = readings[-1]
+    if last[1] < base[1]:
+        return None
+    return float(last[1] - base[1]), float(last[0] - base[0])
