@@ -106,7 +106,7 @@ def liver_summary(store: KnowledgeStore, liver_id: str, *, brand_id: int | None 
         if s.get("stream_date"):
             by_month[s["stream_date"][:7]].append(float(s.get("gmv") or 0.0))
     recent = sorted(streams, key=lambda s: s.get("stream_date") or "", reverse=True)[:10]
-    examples = [
+    examples: list[qm.Condition] = [
         _liver_filter(liver_id),
         qm.FieldCondition(key="phase_type", match=qm.MatchExcept(**{"except": ["idle"]})),
     ]
@@ -120,7 +120,7 @@ def liver_summary(store: KnowledgeStore, liver_id: str, *, brand_id: int | None 
         cvr_avg=round(mean(cvrs), 4) if cvrs else None,
         phase_type_mix={k: round(v / total_phases, 4) for k, v in mix.most_common()} if total_phases else {},
         best_phases=_phase_examples(store, examples, brand_id=brand_id, limit=3, best=True),
-        worst_phases=_phase_examples(store, [_liver_filter(liver_id)], brand_id=brand_id, limit=3, best=False),
+        worst_phases=_phase_examples(store, examples[:1], brand_id=brand_id, limit=3, best=False),
         trend=[TrendPoint(period=m, videos=len(v), gmv=sum(v)) for m, v in sorted(by_month.items())],
         recent_videos=[
             {k: s.get(k) for k in ("video_id", "stream_date", "gmv", "cvr", "orders", "phase_count")} for s in recent

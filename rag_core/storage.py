@@ -11,6 +11,7 @@ import contextlib
 from dataclasses import dataclass
 from functools import cached_property
 
+from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
@@ -25,7 +26,7 @@ class Storage:
 
     settings: Settings
 
-    def _credential(self) -> object:
+    def _credential(self) -> TokenCredential:
         from azure.identity import DefaultAzureCredential
 
         return DefaultAzureCredential()
@@ -35,21 +36,27 @@ class Storage:
         s = self.settings
         if s.storage_connection_string:
             return BlobServiceClient.from_connection_string(s.storage_connection_string)
-        return BlobServiceClient(f"https://{s.storage_account_name}.blob.core.windows.net", self._credential())
+        return BlobServiceClient(
+            f"https://{s.storage_account_name}.blob.core.windows.net", credential=self._credential()
+        )
 
     @cached_property
     def queues(self) -> QueueServiceClient:
         s = self.settings
         if s.storage_connection_string:
             return QueueServiceClient.from_connection_string(s.storage_connection_string)
-        return QueueServiceClient(f"https://{s.storage_account_name}.queue.core.windows.net", self._credential())
+        return QueueServiceClient(
+            f"https://{s.storage_account_name}.queue.core.windows.net", credential=self._credential()
+        )
 
     @cached_property
     def tables(self) -> TableServiceClient:
         s = self.settings
         if s.storage_connection_string:
             return TableServiceClient.from_connection_string(s.storage_connection_string)
-        return TableServiceClient(f"https://{s.storage_account_name}.table.core.windows.net", self._credential())
+        return TableServiceClient(
+            f"https://{s.storage_account_name}.table.core.windows.net", credential=self._credential()
+        )
 
     def container(self, name: str) -> ContainerClient:
         """A container client; the container is created on first use."""

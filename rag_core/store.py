@@ -404,10 +404,10 @@ class KnowledgeStore:
 def _phase_aggregates(phases: list[Phase]) -> dict[str, Any]:
     """Phase-type mix and durations, kept on the stream so analytics need no phase scan."""
     types = Counter(p.phase_type for p in phases)
-    durations: Counter[str] = Counter()
+    durations: dict[str, float] = {}
     for p in phases:
         if p.duration_sec is not None:
-            durations[p.phase_type] += p.duration_sec
+            durations[p.phase_type] = durations.get(p.phase_type, 0.0) + p.duration_sec
     return {
         "phase_count": len(phases),
         "phase_indexes": sorted(p.phase_index for p in phases),
