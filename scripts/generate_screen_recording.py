@@ -9,7 +9,7 @@ encodes H.264 MP4 with PyAV. Values change at random moments (fixed seed),
 purchase pop-ups come and go, and ``<video>.truth.json`` beside the MP4 records
 what each frame shows (the displayed number, e.g. ``1.2万`` -> 12000).
 
-    python scripts/generate_screen_recording.py out/stream.mp4 --duration 150 --fps 4
+    python -m scripts.generate_screen_recording out/stream.mp4 --duration 150 --fps 4
 """
 
 from __future__ import annotations

@@ -314,6 +314,19 @@ def test_truncated_video_gives_a_reason(portrait: Recording, settings: Settings)
     assert result.samples == [] and result.reason is not None
 
 
+def test_audio_only_file_gives_a_reason(tmp_path: Path, settings: Settings) -> None:
+    audio = tmp_path / "voice.m4a"
+    with av.open(str(audio), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        tone = np.sin(np.linspace(0, 880 * np.pi, 16000, dtype=np.float32))[None, :] * 0.3
+        frame = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+    result = extract_screen_metrics(audio, settings=settings)
+    assert result.samples == [] and result.reason == "the file has no video stream"
+
+
 def test_video_without_overlay_gives_an_empty_result_with_reason(tmp_path: Path, settings: Settings) -> None:
     video, _ = _record(tmp_path, "plain", RecordingSpec(duration_sec=20, overlay=False))
     result = extract_screen_metrics(video, settings=settings)
