@@ -36,6 +36,7 @@ from rag_core.embeddings import Embedder
 from rag_core.models import AnalysisRecord, Phase, Sales, ScreenMetricSample, SetProduct
 from rag_core.quality import DEFAULT_PRIOR, HIGH_QUALITY, quality_score
 from rag_core.schemas import IngestResult
+from rag_core.screen_summary import summarise_for_phases
 from rag_core.settings import Settings
 
 DENSE = "dense"
@@ -174,6 +175,8 @@ class KnowledgeStore:
         if existing_stream is not None and existing_stream.get("brand_id") != brand:
             raise VideoOwnershipError(f"video {video_id!r} is stored for another brand")
 
+        if record.screen_metrics and any(p.screen_summary is None for p in record.phases):
+            record = _with_screen_summaries(record)
         stream_fields = self._stream_fields(record, brand)
         planned = []
         for phase in record.phases:
@@ -399,6 +402,14 @@ class KnowledgeStore:
 
     def set_stream_payload(self, video_id: str, payload: dict[str, Any]) -> None:
         self.client.set_payload(self.streams, payload, points=[stream_id(video_id)], wait=True)
+
+
+def _with_screen_summaries(record: AnalysisRecord) -> AnalysisRecord:
+    """Fill each phase's screen summary (start/end/peak viewers, comments, purchases) from the
+    record's screen-metrics series; summaries the caller gave are kept."""
+    summarised = summarise_for_phases(record.screen_metrics, record.phases)
+    phases = [p if p.screen_summary is not None else s for p, s in zip(record.phases, summarised, strict=True)]
+    return record.model_copy(update={"phases": phases})
 
 
 def _phase_aggregates(phases: list[Phase]) -> dict[str, Any]:

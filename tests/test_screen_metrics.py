@@ -23,10 +23,9 @@ from rag_core.screen_metrics_extractor import (
     ScreenExtractionResult,
     extract_screen_metrics,
     filter_outliers,
-    summarise_for_phases,
-    summarise_window,
 )
 from rag_core.screen_sampler import FrameSampler
+from rag_core.screen_summary import summarise_for_phases, summarise_window
 from rag_core.settings import Settings, load_settings
 from scripts.generate_screen_recording import RecordingSpec, generate
 
