@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import math
 import random
@@ -831,7 +832,8 @@ def _screen_metrics(
     rng: random.Random, phases: list[dict[str, Any]], sales: dict[str, Any], urgent_at: set[int]
 ) -> list[dict[str, Any]]:
     """Overlay readings every 30 s: concurrent viewers at ``t_sec``; likes, comments and purchases
-    counted since the previous reading. Peak viewers and the count totals match ``sales``."""
+    as running totals since the stream started (as the overlay shows them). Peak viewers and the
+    final totals match ``sales``."""
     total = phases[-1]["end_sec"]
     times = list(range(0, total + 1, SCREEN_SAMPLE_EVERY_SEC))
 
@@ -858,7 +860,14 @@ def _screen_metrics(
     purchases = _allocate(sales["orders"], purchase_w)
     return [
         {"t_sec": t, "viewers": v, "likes": lk, "comments": c, "purchases": pu}
-        for t, v, lk, c, pu in zip(times, viewers, likes, comments, purchases, strict=True)
+        for t, v, lk, c, pu in zip(
+            times,
+            viewers,
+            itertools.accumulate(likes),
+            itertools.accumulate(comments),
+            itertools.accumulate(purchases),
+            strict=True,
+        )
     ]
 
 
