@@ -58,8 +58,8 @@ class _LocalSettingsJson(PydanticBaseSettingsSource):
         out: dict[str, Any] = {}
         for name, field in self.settings_cls.model_fields.items():
             value, key, _ = self.get_field_value(field, name)
-            if value is not None:
-                out[key] = value
+            if value is not None:  # JSON-decode list/object settings (API_KEYS…) as the env source does
+                out[key] = self.prepare_field_value(name, field, value, self.field_is_complex(field))
         return out
 
 
