@@ -1,0 +1,135 @@
+"""One error shape for every failure: ``{"error": {"code", "message", "field"?, "details"?}}``.
+
+Exception handlers translate what the core raises into the right status, so a
+route never builds an error response itself and bad input never becomes a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
+
+from rag_core.auth import AuthError
+from rag_core.feedback import PhaseNotFoundError
+from rag_core.models import AnalysisFormatError
+from rag_core.sales_data_ingester import InvalidInputError, OcrUnavailableError, VisionResponseError
+from rag_core.store import EmbeddingMismatchError, VideoNotFoundError, VideoOwnershipError
+from rag_core.submission import IdempotencyConflictError, StorageUnavailableError
+from rag_core.uploads import UploadRejected
+
+log = logging.getLogger(__name__)
+
+_LOCATIONS = {"body", "query", "path", "header", "cookie"}
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+    details: list[FieldError] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class ApiError(Exception):
+    """An error a route raises on purpose, with its status and code."""
+
+    def __init__(self, status: int, code: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.field = status, code, field
+
+
+def error_response(
+    status: int, code: str, message: str, *, field: str | None = None, details: list[FieldError] | None = None
+) -> JSONResponse:
+    body = ErrorResponse(error=ErrorDetail(code=code, message=message, field=field, details=details))
+    headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else None
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
+
+
+def field_path(loc: Sequence[int | str]) -> str:
+    """``("body", "filters", "k")`` → ``filters.k``; the location word is kept only when alone."""
+    parts = [str(p) for p in loc]
+    if len(parts) > 1 and parts[0] in _LOCATIONS:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def _validation_failed(errors: Sequence[Any], code: str = "invalid_request") -> JSONResponse:
+    details = [FieldError(field=field_path(e.get("loc", ())), message=str(e.get("msg", "invalid"))) for e in errors]
+    if not details:
+        details = [FieldError(field="body", message="invalid request")]
+    first = details[0]
+    return error_response(422, code, f"{first.field}: {first.message}", field=first.field, details=details)
+
+
+_STATUS: list[tuple[type[Exception], int, str]] = [
+    (AuthError, 401, "unauthorized"),
+    (VideoOwnershipError, 403, "forbidden"),
+    (VideoNotFoundError, 404, "not_found"),
+    (PhaseNotFoundError, 404, "not_found"),
+    (IdempotencyConflictError, 409, "idempotency_conflict"),
+    (InvalidInputError, 415, "unsupported_media_type"),
+    (OcrUnavailableError, 503, "ocr_unavailable"),
+    (VisionResponseError, 502, "ocr_failed"),
+    (StorageUnavailableError, 503, "storage_unavailable"),
+    (EmbeddingMismatchError, 503, "index_mismatch"),
+]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def request_invalid(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError | ValidationError)
+        return _validation_failed(exc.errors())
+
+    async def analysis_invalid(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, AnalysisFormatError)
+        errors = [{"loc": p.field.split("."), "msg": p.message} for p in exc.problems]
+        return _validation_failed(errors, code="invalid_analysis")
+
+    async def upload_rejected(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, UploadRejected)
+        return error_response(exc.status, exc.code, f"{exc.field}: {exc}", field=exc.field)
+
+    async def api_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.code, str(exc), field=exc.field)
+
+    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        phrase = HTTPStatus(exc.status_code).phrase if exc.status_code in HTTPStatus._value2member_map_ else "error"
+        code = phrase.lower().replace(" ", "_").replace("-", "_")
+        return error_response(exc.status_code, code, str(exc.detail or phrase))
+
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return error_response(500, "internal_error", "internal error; see the application log")
+
+    app.add_exception_handler(RequestValidationError, request_invalid)
+    app.add_exception_handler(ValidationError, request_invalid)
+    app.add_exception_handler(AnalysisFormatError, analysis_invalid)
+    app.add_exception_handler(UploadRejected, upload_rejected)
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(HTTPException, http_error)
+    for exc_type, status, code in _STATUS:
+
+        async def mapped(_: Request, exc: Exception, status: int = status, code: str = code) -> JSONResponse:
+            return error_response(status, code, str(exc) or code)
+
+        app.add_exception_handler(exc_type, mapped)
+    app.add_exception_handler(Exception, unexpected)

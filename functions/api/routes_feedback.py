@@ -1,0 +1,72 @@
+"""Reviewer feedback on phases: the new route and the two legacy ones, all onto one core operation."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from functions.api.deps import CallerDep, Context
+from functions.api.errors import ErrorResponse
+from functions.api.models import (
+    LegacyFeedbackRequest,
+    LegacyFeedbackResponse,
+    PhaseRatingRequest,
+    PhaseRatingResponse,
+)
+from rag_core.schemas import FeedbackRequest, FeedbackResult
+
+router = APIRouter(
+    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+)
+
+LEGACY_RATING = {-1: 1, 0: 3, 1: 5}  # the old thumbs scale onto 1-5
+
+
+@router.post("/feedback", response_model=FeedbackResult, summary="Rate a phase (1-5) or mark it helpful")
+def feedback(body: FeedbackRequest, ctx: Context, caller: CallerDep) -> FeedbackResult:
+    with ctx.knowledge() as kb:
+        return kb.apply_feedback(body, brand_id=caller.brand_id)
+
+
+@router.post("/feedback/", response_model=LegacyFeedbackResponse, summary="Legacy feedback: rating -1, 0 or 1")
+def legacy_feedback(body: LegacyFeedbackRequest, ctx: Context, caller: CallerDep) -> LegacyFeedbackResponse:
+    request = FeedbackRequest(
+        video_id=body.video_id, phase_index=body.phase_index, rating=LEGACY_RATING[body.rating], comment=body.comment
+    )
+    with ctx.knowledge() as kb:
+        result = kb.apply_feedback(request, brand_id=caller.brand_id)
+    return LegacyFeedbackResponse(success=True, message="feedback recorded", new_quality_score=result.new_quality_score)
+
+
+@router.put(
+    "/videos/{video_id}/phases/{phase_index}/rating",
+    response_model=PhaseRatingResponse,
+    summary="Legacy: rate one phase 1-5",
+)
+def rate_phase(
+    video_id: Annotated[str, Path(min_length=1, max_length=200)],
+    phase_index: Annotated[int, Path(ge=0, le=100_000)],
+    body: PhaseRatingRequest,
+    ctx: Context,
+    caller: CallerDep,
+) -> PhaseRatingResponse:
+    request = FeedbackRequest(
+        video_id=video_id,
+        phase_index=phase_index,
+        rating=body.rating,
+        comment=body.comment,
+        reviewer_name=body.reviewer_name,
+    )
+    with ctx.knowledge() as kb:
+        result = kb.apply_feedback(request, brand_id=caller.brand_id)
+    return PhaseRatingResponse(
+        success=True,
+        video_id=video_id,
+        phase_index=phase_index,
+        rating=body.rating,
+        comment=body.comment,
+        reviewer_name=body.reviewer_name,
+        new_quality_score=result.new_quality_score,
+        feedback_count=result.feedback_count,
+    )

@@ -1,0 +1,75 @@
+"""Reads of the knowledge base: stats, per-liver analysis, top performers, search, prompt block."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+
+from functions.api.deps import CallerDep, Context
+from functions.api.errors import ApiError, ErrorResponse
+from functions.api.models import SearchResponse, StatsResponse
+from rag_core.schemas import LiverSummary, PromptBlock, PromptRequest, SearchRequest, TopPerformerReport
+
+router = APIRouter(responses={401: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
+
+
+@router.get("/external/stats", response_model=StatsResponse, summary="Totals over the knowledge base")
+def stats(ctx: Context, caller: CallerDep) -> StatsResponse:
+    with ctx.knowledge() as kb:
+        result = kb.stats(brand_id=caller.brand_id)
+    return StatsResponse(**result.model_dump(), total_entries=result.total_phases)
+
+
+@router.get(
+    "/external/livers/{liver_id}",
+    response_model=LiverSummary,
+    responses={404: {"model": ErrorResponse}},
+    summary="What one liver's streams achieved and how their phases are spent",
+)
+def liver(
+    liver_id: Annotated[str, Path(min_length=1, max_length=200)], ctx: Context, caller: CallerDep
+) -> LiverSummary:
+    with ctx.knowledge() as kb:
+        summary = kb.liver_summary(liver_id, brand_id=caller.brand_id)
+    if summary is None:
+        raise ApiError(404, "not_found", f"no streams of liver {liver_id!r}", field="liver_id")
+    return summary
+
+
+@router.get(
+    "/external/top-performers",
+    response_model=TopPerformerReport,
+    summary="Top livers (or videos) by a metric, optionally contrasted with one liver",
+)
+def top_performers(
+    ctx: Context,
+    caller: CallerDep,
+    metric: Literal["gmv", "gpm", "cvr", "orders"] = "gmv",
+    group_by: Literal["liver", "video"] = "liver",
+    limit: Annotated[int, Query(ge=1, le=50)] = 5,
+    compare_to: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    phase_type: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+) -> TopPerformerReport:
+    with ctx.knowledge() as kb:
+        return kb.top_performers(
+            metric=metric,
+            group_by=group_by,
+            limit=limit,
+            compare_to=compare_to,
+            phase_type=phase_type,
+            brand_id=caller.brand_id,
+        )
+
+
+@router.post("/external/search", response_model=SearchResponse, summary="Similar past phases, ranked by outcome")
+def search(body: SearchRequest, ctx: Context, caller: CallerDep) -> SearchResponse:
+    with ctx.knowledge() as kb:
+        hits = kb.search(body, brand_id=caller.brand_id)
+    return SearchResponse(count=len(hits), results=hits)
+
+
+@router.post("/external/prompt", response_model=PromptBlock, summary="The RAG prompt block for a phase")
+def prompt(body: PromptRequest, ctx: Context, caller: CallerDep) -> PromptBlock:
+    with ctx.knowledge() as kb:
+        return kb.build_prompt(body, brand_id=caller.brand_id)

@@ -1,0 +1,186 @@
+"""Run the app without the Functions host: the API under uvicorn plus a polling worker, in ONE process.
+
+    python -m functions.local_host --port 7071        # against Azurite (scripts/run.sh serve starts one)
+
+One process, because embedded Qdrant allows a single client per storage
+folder. The worker thread does what the host's triggers do, by calling the
+same rag_core handlers:
+
+* the ingest queue: each message goes to ``handle_job_message``; a message
+  that fails is retried after a short delay and, once delivered
+  ``MAX_DEQUEUE_COUNT`` times, moved to ``<queue>-poison`` with the reason
+  (the host's poison behaviour, which no host provides here);
+* the inbox container and ``uploads/sales/``, ``uploads/screen-recordings/``:
+  new or changed blobs go to ``accept_inbox_file`` / ``accept_upload`` (their
+  job ids are content-derived, so a restart that sees every blob again
+  submits nothing twice).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+from collections.abc import Callable
+from functools import cached_property
+
+from azure.core.exceptions import AzureError
+from azure.storage.blob import BlobProperties, ContainerClient
+from azure.storage.queue import QueueClient, QueueMessage
+
+from rag_core.app_context import AppContext, default_context
+from rag_core.blob_drops import accept_inbox_file, accept_upload
+from rag_core.job_runner import handle_job_message
+from rag_core.jobs import JobMessage
+from rag_core.uploads import RECORDINGS_PREFIX, SALES_PREFIX
+
+log = logging.getLogger("functions.local_host")
+
+
+class LocalWorker:
+    """Polls the ingest queue and the drop containers of one AppContext."""
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        *,
+        visibility_timeout: int = 300,
+        retry_delay: int = 5,
+        batch_size: int = 4,
+    ) -> None:
+        self.ctx = ctx
+        self.visibility_timeout = visibility_timeout
+        self.retry_delay = retry_delay
+        self.batch_size = batch_size
+        self._seen: set[tuple[str, str, str]] = set()  # (container, name, etag)
+
+    @cached_property
+    def queue(self) -> QueueClient:
+        return self.ctx.storage.queue(self.ctx.settings.ingest_queue)
+
+    @cached_property
+    def poison_queue(self) -> QueueClient:
+        return self.ctx.storage.queue(f"{self.ctx.settings.ingest_queue}-poison")
+
+    @cached_property
+    def inbox(self) -> ContainerClient:
+        return self.ctx.storage.container(self.ctx.settings.inbox_container)
+
+    @cached_property
+    def uploads(self) -> ContainerClient:
+        return self.ctx.storage.container(self.ctx.settings.uploads_container)
+
+    def poll_once(self) -> int:
+        """One pass over the drop containers and the queue; returns messages handled."""
+        self._scan_inbox()
+        self._scan_uploads()
+        return self._drain_queue()
+
+    def run(self, stop: threading.Event, interval: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                busy = self.poll_once()
+            except AzureError as exc:
+                log.warning("storage not reachable: %s", exc)
+                busy = 0
+            if not busy:
+                stop.wait(interval)
+
+    # ------------------------------------------------------------------ queue --
+    def _drain_queue(self) -> int:
+        queue = self.queue
+        handled = 0
+        for msg in queue.receive_messages(
+            messages_per_page=self.batch_size, visibility_timeout=self.visibility_timeout, max_messages=self.batch_size
+        ):
+            handled += 1
+            try:
+                handle_job_message(self.ctx, msg.content, dequeue_count=msg.dequeue_count or 1)
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                if (msg.dequeue_count or 1) >= self.ctx.settings.max_dequeue_count:
+                    self._poison(msg, reason)
+                else:
+                    queue.update_message(msg, visibility_timeout=self.retry_delay)
+            else:
+                queue.delete_message(msg)
+        return handled
+
+    def _poison(self, msg: QueueMessage, reason: str) -> None:
+        """Move a message that failed its last delivery to ``<queue>-poison``, the reason added."""
+        body: bytes = msg.content
+        try:
+            message = JobMessage.model_validate_json(body)
+        except ValueError:
+            pass  # not ours: moved unchanged
+        else:
+            body = message.model_copy(update={"poison_reason": reason}).model_dump_json().encode()
+        self.poison_queue.send_message(body)
+        self.queue.delete_message(msg)
+        log.error(
+            "message %s moved to %s after %s deliveries: %s",
+            msg.id,
+            self.poison_queue.queue_name,
+            msg.dequeue_count,
+            reason,
+        )
+
+    # ------------------------------------------------------------------ blobs --
+    def _once(
+        self, container: ContainerClient, blob: BlobProperties, accept: Callable[[BlobProperties], object]
+    ) -> None:
+        """Hand a blob to its handler unless this version of it was handled already."""
+        key = (container.container_name, blob.name, blob.etag)
+        if key in self._seen:
+            return
+        try:
+            accept(blob)
+        except Exception:
+            log.exception("blob %s/%s not handled; retried on the next poll", *key[:2])
+            return
+        self._seen.add(key)
+
+    def _accept_inbox(self, blob: BlobProperties) -> None:
+        accept_inbox_file(self.ctx, blob.name, self.inbox.download_blob(blob.name).readall())
+
+    def _accept_upload(self, blob: BlobProperties) -> None:
+        accept_upload(self.ctx, blob.name, blob.size or 0, blob.metadata)
+
+    def _scan_inbox(self) -> None:
+        for blob in self.inbox.list_blobs():
+            self._once(self.inbox, blob, self._accept_inbox)
+
+    def _scan_uploads(self) -> None:
+        for prefix in (SALES_PREFIX, RECORDINGS_PREFIX):
+            for blob in self.uploads.list_blobs(name_starts_with=prefix, include=["metadata"]):
+                self._once(self.uploads, blob, self._accept_upload)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import uvicorn
+
+    from functions.api import create_api
+
+    parser = argparse.ArgumentParser(prog="python -m functions.local_host", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7071)
+    parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds between idle polls")
+    parser.add_argument("--no-worker", action="store_true", help="serve the API only (no queue/blob polling)")
+    args = parser.parse_args(argv)
+    ctx = default_context()  # also sets up structured, redacted logging
+
+    stop = threading.Event()
+    if not args.no_worker:
+        worker = threading.Thread(
+            target=LocalWorker(ctx).run, args=(stop, args.poll_interval), name="local-worker", daemon=True
+        )
+        worker.start()
+    try:
+        uvicorn.run(create_api(lambda: ctx), host=args.host, port=args.port, log_level=ctx.settings.log_level.lower())
+    finally:
+        stop.set()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
