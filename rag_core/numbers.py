@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from decimal import Decimal
 from typing import Literal
 
 NumberKind = Literal["number", "money", "percent", "duration"]
@@ -19,7 +20,10 @@ NumberKind = Literal["number", "money", "percent", "duration"]
 _EMPTY = {"", "-", "--", "—", "–", "n/a", "na", "none", "null", "なし", "ー"}
 _UNIT_WORDS = re.compile(r"(円|jpy|yen|usd|人|名|件|個|回|点|枚|本|つ|pcs|views?|likes?)$", re.IGNORECASE)
 _CURRENCY_PREFIX = re.compile(r"^(¥|\$|jpy|usd|€)\s*", re.IGNORECASE)
-_MULTIPLIERS = {"千": 1e3, "万": 1e4, "億": 1e8, "兆": 1e12, "k": 1e3, "m": 1e6, "b": 1e9}
+# Decimal arithmetic: "12345.6万" must be exactly 123456000, which float multiplication misses.
+_MULTIPLIERS = {
+    k: Decimal(10) ** e for k, e in (("千", 3), ("万", 4), ("億", 8), ("兆", 12), ("k", 3), ("m", 6), ("b", 9))
+}
 _NUMBER = r"[+-]?\d+(?:\.\d+)?"
 _COMPOUND = re.compile(rf"({_NUMBER})\s*(千|万|億|兆|[kKmMbB])?")
 _CLOCK = re.compile(r"^(\d+):([0-5]?\d)(?::([0-5]?\d))?$")
@@ -61,7 +65,9 @@ def parse_number(value: object, kind: NumberKind = "number") -> float | None:
 
     ``kind`` only changes what extra forms are accepted: ``percent`` returns the
     percentage itself (``"12.5%"`` -> 12.5), ``duration`` returns seconds
-    (``"1:23:45"`` -> 5025, ``"12分30秒"`` -> 750). Raises NumberFormatError otherwise.
+    (``"1:23:45"`` -> 5025, ``"12分30秒"`` -> 750, and a bare ``"83"`` is 83 seconds,
+    as the number 83 is). Raises NumberFormatError otherwise, also for a result
+    too large to be finite (``"9" * 400``).
     """
     if value is None:
         return None
@@ -82,7 +88,7 @@ def parse_number(value: object, kind: NumberKind = "number") -> float | None:
         seconds = _parse_duration(s)
         if seconds is not None:
             return float(seconds)
-        if kind == "duration":
+        if kind == "duration" and not re.fullmatch(_NUMBER, s):
             raise NumberFormatError(f"not a duration: {value!r}")
 
     s = _CURRENCY_PREFIX.sub("", s)
@@ -95,14 +101,17 @@ def parse_number(value: object, kind: NumberKind = "number") -> float | None:
     s = s.removesuffix("+")  # "1万+" as dashboards write capped counts
 
     # Compound forms: "1億2000万", "12.3万", "12.5K", "1200"
-    total = 0.0
+    total = Decimal(0)
     pos = 0
     for m in _COMPOUND.finditer(s):
         if m.start() != pos:
             raise NumberFormatError(f"not a number: {value!r}")
         number, unit = m.groups()
-        total += float(number) * (_MULTIPLIERS[unit.lower()] if unit else 1.0)
+        total += Decimal(number) * (_MULTIPLIERS[unit.lower()] if unit else 1)
         pos = m.end()
     if pos == 0 or pos != len(s):
         raise NumberFormatError(f"not a number: {value!r}")
-    return round(total, 6)  # "1.13万" is 11300, not 11299.999999999998
+    result = round(float(total), 6)  # 6 decimals: a percentage never needs more
+    if math.isinf(result):
+        raise NumberFormatError(f"number too large: {value[:40]!r}")
+    return result
