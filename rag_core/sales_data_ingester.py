@@ -34,7 +34,6 @@ from rag_core.sales_extraction import (
     FieldReading,
     ImageFormatError,
     InvalidInputError,
-    OcrUnavailableError,
     PartnerJsonError,
     ProductReading,
     Reading,
@@ -45,6 +44,7 @@ from rag_core.sales_extraction import (
     build_extraction,
 )
 from rag_core.settings import Settings
+from rag_core.tessdata import OcrUnavailableError
 
 __all__ = [
     "FieldReading",

@@ -67,10 +67,6 @@ class VisionRefusalError(VisionResponseError):
         super().__init__(f"the vision model refused: {refusal}")
 
 
-class OcrUnavailableError(SalesExtractionError, RuntimeError):
-    """Tesseract or its language data is missing: a deployment problem, not a bad image."""
-
-
 @dataclass(frozen=True)
 class FieldSpec:
     """How one field is written and how large it may plausibly be."""

@@ -44,20 +44,13 @@ from rag_core.sales_extraction import (
     PRODUCT_FIELDS,
     SALES_FIELDS,
     FieldSpec,
-    OcrUnavailableError,
     ProductReading,
     Reading,
     text_fits_kind,
 )
+from rag_core.tessdata import OcrUnavailableError, find_tessdata
 
 Reader = Literal["text", "digits", "swapped"]
-TESSDATA_DIRS = (
-    "/usr/share/tesseract-ocr/5/tessdata",
-    "/usr/share/tesseract-ocr/4.00/tessdata",
-    "/usr/share/tessdata",
-    "/usr/local/share/tessdata",
-    "/opt/homebrew/share/tessdata",
-)
 VALUE_CHARS = "0123456789,.%:+-¥万億千円人件分秒時間KM"  # signs kept, so "前回比 +12%" reads as no total
 LABELS: dict[str, tuple[str, ...]] = {
     "gmv": ("GMV", "総GMV", "売上", "総売上", "売上金額", "総売上金額", "販売金額"),
@@ -175,19 +168,6 @@ def _split_label(phrase: Phrase) -> tuple[list[str], str | None] | None:
         if fields:
             return fields, "".join(tokens[k:]) or None
     return None
-
-
-def find_tessdata(configured: Path | None, languages: str) -> Path:
-    """The tessdata folder holding every language of ``languages`` (``jpn+eng``)."""
-    needed = [lang for lang in languages.split("+") if lang]
-    candidates = [configured] if configured is not None else [Path(p) for p in TESSDATA_DIRS]
-    for folder in candidates:
-        if all((folder / f"{lang}.traineddata").is_file() for lang in needed):
-            return folder
-    raise OcrUnavailableError(
-        f"tesseract data for {languages} not found in {', '.join(map(str, candidates))}; "
-        "install tesseract-ocr-jpn (scripts/setup.sh) or set TESSDATA_DIR"
-    )
 
 
 class _Engine:

@@ -35,9 +35,10 @@ from pydantic import BaseModel, Field
 
 from rag_core.models import ScreenMetricSample
 from rag_core.screen_layout import MetricField, ScreenLayout, load_layout
-from rag_core.screen_ocr import RegionReader, TesseractLines, find_tessdata, parse_count
+from rag_core.screen_ocr import RegionReader, TesseractLines, parse_count
 from rag_core.screen_sampler import FrameSampler, SampledFrame, VideoInputError
 from rag_core.settings import Settings, get_settings
+from rag_core.tessdata import find_tessdata
 
 METRIC_FIELDS: tuple[MetricField, ...] = ("viewers", "likes", "comments", "purchases")
 _SAME_POPUP = (

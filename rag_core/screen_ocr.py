@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,35 +30,10 @@ from PIL import Image
 from rag_core.numbers import NumberFormatError, parse_number
 from rag_core.screen_layout import OverlayRegion
 
-TESSDATA_DIRS = (
-    "/usr/share/tesseract-ocr/5/tessdata",
-    "/usr/share/tesseract-ocr/4.00/tessdata",
-    "/usr/share/tessdata",
-    "/usr/local/share/tessdata",
-    "/opt/homebrew/share/tessdata",
-)
 COUNT_CHARSET = "0123456789,.万"
 _SAME_GLYPHS_MAX_XOR = 0.05  # fraction of glyph pixels; jitter measured <= 2 %, one changed digit >= 10 %
 _MIN_CONTRAST = 48  # grey levels between the darkest and brightest pixel of a crop with text
 _MULTIPLIER = re.compile(r"[万千億KkMmBb]")
-
-
-class OcrUnavailableError(RuntimeError):
-    """Tesseract's language data is missing: a deployment problem, not a bad video."""
-
-
-def find_tessdata(configured: Path | None, languages: Iterable[str]) -> Path:
-    """The tessdata folder holding every language in ``languages`` (``jpn``, ``eng``...)."""
-    needed = sorted({lang for spec in languages for lang in spec.split("+") if lang})
-    candidates = [configured] if configured is not None else [Path(p) for p in TESSDATA_DIRS]
-    for folder in candidates:
-        if all((folder / f"{lang}.traineddata").is_file() for lang in needed):
-            return folder
-    where = str(configured) if configured is not None else ", ".join(TESSDATA_DIRS)
-    raise OcrUnavailableError(
-        f"tesseract data for {'+'.join(needed)} not found in {where}; "
-        "install tesseract-ocr-jpn (scripts/setup.sh) or set TESSDATA_DIR"
-    )
 
 
 class TesseractLines:
