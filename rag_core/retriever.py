@@ -30,8 +30,9 @@ _POOL_FACTOR = 5
 _MIN_POOL = 20
 
 
-def build_filter(filters: SearchFilters, *, phase_type: str | None, brand_id: int | None) -> qm.Filter:
-    """Translate search filters into a Qdrant filter (indexed fields only)."""
+def build_filter(filters: SearchFilters, *, phase_type: str | None, brand_id: int | None) -> qm.Filter | None:
+    """Translate search filters into a Qdrant filter on indexed fields (None when there is nothing to
+    filter: the local mode would otherwise test every point against an empty filter)."""
     must: list[qm.Condition] = [*brand_condition(brand_id)]
 
     def match(key: str, value: object) -> None:
@@ -56,7 +57,7 @@ def build_filter(filters: SearchFilters, *, phase_type: str | None, brand_id: in
     must_not: list[qm.Condition] = []
     if filters.exclude_video_id:
         must_not.append(qm.FieldCondition(key="video_id", match=qm.MatchValue(value=filters.exclude_video_id)))
-    return qm.Filter(must=must, must_not=must_not)
+    return qm.Filter(must=must, must_not=must_not) if must or must_not else None
 
 
 def _day(value: dt.date | None) -> int | None:

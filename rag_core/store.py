@@ -42,6 +42,7 @@ from rag_core.settings import Settings
 DENSE = "dense"
 _NAMESPACE = uuid.UUID("0f5a4c1e-7d3b-5c1a-9e2f-6b8d4a2c1e90")
 _META_ID = str(uuid.uuid5(_NAMESPACE, "__collection_meta__"))
+STREAM_PAGE = 10_000  # stream records are small; big pages spare the local mode re-scans
 QUALITY_FIELDS = ("quality_score", "quality_prior", "feedback_count", "feedback_sum")
 
 PHASE_INDEXES: dict[str, qm.PayloadSchemaType] = {
@@ -329,15 +330,17 @@ class KnowledgeStore:
     def streams_matching(
         self, *conditions: qm.Condition, brand_id: int | None = None, fields: list[str] | None = None
     ) -> list[dict[str, Any]]:
-        """Stream records (not the meta record) matching all ``conditions``."""
-        flt = qm.Filter(
-            must=[
-                qm.FieldCondition(key="kind", match=qm.MatchValue(value="stream")),
-                *conditions,
-                *brand_condition(brand_id),
-            ]
-        )
-        return [p.payload or {} for p in self.scroll(self.streams, flt, fields)]
+        """Stream records (not the meta record) matching all ``conditions``.
+
+        The meta record is skipped here rather than by a ``kind`` condition: with no other
+        condition the scroll then needs no filter at all, which the local mode evaluates
+        point by point in Python (5x slower at 10k streams).
+        """
+        must = [*conditions, *brand_condition(brand_id)]
+        flt = qm.Filter(must=must) if must else None
+        selector = [*fields, "kind"] if fields is not None else None
+        records = (p.payload or {} for p in self.scroll(self.streams, flt, selector, page=STREAM_PAGE))
+        return [r for r in records if r.get("kind") == "stream"]
 
     def load_record(self, video_id: str, *, brand_id: int | None = None) -> AnalysisRecord | None:
         """Rebuild the stored AnalysisRecord of a video (for payload-only updates)."""
