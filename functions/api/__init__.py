@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from functions.api import routes_feedback, routes_health, routes_jobs, routes_knowledge, routes_legacy
 from functions.api.deps import caller
-from functions.api.errors import error_response, install_error_handlers
+from functions.api.errors import COMMON_ERRORS, error_response, install_error_handlers
 from rag_core.app_context import AppContext
 
 _FORM_OVERHEAD = 1024 * 1024  # room for the form fields beside the largest allowed file
@@ -28,10 +28,12 @@ class BodyLimit:
         self.app, self.get_context = app, get_context
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            declared = dict(scope["headers"]).get(b"content-length", b"")
+        declared = dict(scope["headers"]).get(b"content-length", b"") if scope["type"] == "http" else b""
+        # Only a declared body needs the settings: a bodiless request (the OpenAPI document
+        # fetched before any context exists, say) must not build one.
+        if declared.isdigit():
             limit = self.get_context().settings.max_upload_bytes + _FORM_OVERHEAD
-            if declared.isdigit() and int(declared) > limit:
+            if int(declared) > limit:
                 response = error_response(
                     413, "too_large", f"request body of {int(declared)} bytes exceeds the {limit} allowed"
                 )
@@ -56,7 +58,7 @@ def create_api(get_context: Callable[[], AppContext]) -> FastAPI:
 
     v1 = APIRouter(prefix="/api/v1")
     v1.include_router(routes_health.router)
-    secured = APIRouter(dependencies=[Depends(caller)])
+    secured = APIRouter(dependencies=[Depends(caller)], responses=COMMON_ERRORS)
     for module in (routes_jobs, routes_knowledge, routes_feedback, routes_legacy):
         secured.include_router(module.router)
     v1.include_router(secured)

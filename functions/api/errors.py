@@ -46,6 +46,16 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries documenting the error body for ``codes``."""
+    return {code: {"model": ErrorResponse} for code in codes}
+
+
+# What any secured route can answer: malformed body, missing key, body too large, invalid
+# input, and a dependency (storage, Qdrant) that is down or mismatched.
+COMMON_ERRORS = error_responses(400, 401, 413, 422, 503)
+
+
 class ApiError(Exception):
     """An error a route raises on purpose, with its status and code."""
 
@@ -55,10 +65,17 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, code: str, message: str, *, field: str | None = None, details: list[FieldError] | None = None
+    status: int,
+    code: str,
+    message: str,
+    *,
+    field: str | None = None,
+    details: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body = ErrorResponse(error=ErrorDetail(code=code, message=message, field=field, details=details))
-    headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "ApiKey"}
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
 
 
@@ -114,7 +131,7 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, HTTPException)
         phrase = HTTPStatus(exc.status_code).phrase if exc.status_code in HTTPStatus._value2member_map_ else "error"
         code = phrase.lower().replace(" ", "_").replace("-", "_")
-        return error_response(exc.status_code, code, str(exc.detail or phrase))
+        return error_response(exc.status_code, code, str(exc.detail or phrase), headers=exc.headers)
 
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)

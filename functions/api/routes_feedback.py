@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from functions.api.deps import CallerDep, Context
-from functions.api.errors import ErrorResponse
+from functions.api.errors import error_responses
 from functions.api.models import (
     LegacyFeedbackRequest,
     LegacyFeedbackResponse,
@@ -16,9 +16,7 @@ from functions.api.models import (
 )
 from rag_core.schemas import FeedbackRequest, FeedbackResult
 
-router = APIRouter(
-    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
-)
+router = APIRouter(responses=error_responses(404))
 
 LEGACY_RATING = {-1: 1, 0: 3, 1: 5}  # the old thumbs scale onto 1-5
 

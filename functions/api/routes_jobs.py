@@ -11,12 +11,12 @@ import json
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from functions.api.deps import CallerDep, Context
-from functions.api.errors import ApiError, ErrorResponse
+from functions.api.errors import ApiError, error_responses
 from functions.api.models import JobStatusResponse, StoreAccepted
 from rag_core.models import AnalysisRecord, parse_analysis
 from rag_core.store import point_id
@@ -60,10 +60,6 @@ _STORE_BODY: dict[str, Any] = {
             }
         },
     },
-}
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 413, 415, 422, 503)
 }
 
 
@@ -127,7 +123,7 @@ async def _store_request_from_form(form: FormData, ctx: Context) -> tuple[StoreR
     "/external/analysis/store",
     status_code=202,
     response_model=StoreAccepted,
-    responses=_ERRORS,
+    responses=error_responses(403, 409, 415),
     openapi_extra={"requestBody": _STORE_BODY},
     summary="Store an analysed stream (asynchronous; returns the job)",
 )
@@ -162,10 +158,17 @@ async def store_analysis(
     return _accepted(submitted, record)
 
 
+@router.get("/external/analysis/store", include_in_schema=False)
+def store_with_get() -> None:
+    """A GET of the store URL would otherwise match the job-status route below with job id
+    "store" and answer 422; a caller who used the wrong method should be told so."""
+    raise HTTPException(405, headers={"Allow": "POST"})
+
+
 @router.get(
     "/external/analysis/{job_id}",
     response_model=JobStatusResponse,
-    responses={404: {"model": ErrorResponse}, 401: {"model": ErrorResponse}},
+    responses=error_responses(404),
     summary="Status of a store job",
 )
 def job_status(job_id: uuid.UUID, ctx: Context, caller: CallerDep) -> JobStatusResponse:

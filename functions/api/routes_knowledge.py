@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 
 from functions.api.deps import CallerDep, Context
-from functions.api.errors import ApiError, ErrorResponse
+from functions.api.errors import ApiError, error_responses
 from functions.api.models import SearchResponse, StatsResponse
 from rag_core.schemas import LiverSummary, PromptBlock, PromptRequest, SearchRequest, TopPerformerReport
 
-router = APIRouter(responses={401: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
+router = APIRouter()
 
 
 @router.get("/external/stats", response_model=StatsResponse, summary="Totals over the knowledge base")
@@ -24,7 +24,7 @@ def stats(ctx: Context, caller: CallerDep) -> StatsResponse:
 @router.get(
     "/external/livers/{liver_id}",
     response_model=LiverSummary,
-    responses={404: {"model": ErrorResponse}},
+    responses=error_responses(404),
     summary="What one liver's streams achieved and how their phases are spent",
 )
 def liver(

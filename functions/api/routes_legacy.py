@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, File, Form, UploadFile
 
 from functions.api.deps import CallerDep, Context
-from functions.api.errors import ApiError, ErrorResponse
+from functions.api.errors import ApiError, error_responses
 from functions.api.models import (
     LegacyHit,
     LiverHistoryRequest,
@@ -31,10 +31,7 @@ from rag_core.sales_data_ingester import SalesExtraction, extract_sales_from_ima
 from rag_core.schemas import SearchFilters, SearchRequest
 from rag_core.uploads import check_image
 
-router = APIRouter(
-    prefix="/external",
-    responses={code: {"model": ErrorResponse} for code in (401, 404, 413, 415, 422, 502, 503)},
-)
+router = APIRouter(prefix="/external")
 
 VideoIdForm = Annotated[str, Form(min_length=1, max_length=200)]
 
@@ -120,7 +117,10 @@ def _read_screenshot(ctx: Context, screenshot: UploadFile) -> SalesExtraction:
 
 
 @router.post(
-    "/sales/ingest-screenshot", response_model=SalesScreenshotResponse, summary="Legacy: sales from a screenshot"
+    "/sales/ingest-screenshot",
+    response_model=SalesScreenshotResponse,
+    responses=error_responses(415, 502),
+    summary="Legacy: sales from a screenshot",
 )
 def sales_screenshot(
     ctx: Context, caller: CallerDep, screenshot: Annotated[UploadFile, File()], video_id: VideoIdForm
@@ -139,6 +139,7 @@ def sales_screenshot(
 @router.post(
     "/sales/ingest-products-screenshot",
     response_model=ProductsScreenshotResponse,
+    responses=error_responses(415, 502),
     summary="Legacy: set products from a screenshot",
 )
 def products_screenshot(
