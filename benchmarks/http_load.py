@@ -1,0 +1,195 @@
+"""HTTP load on the API: requests/s and latency of ``stats`` and ``search`` under concurrent clients.
+
+    .venv/bin/python benchmarks/http_load.py [--clients 16] [--requests 400] [--max-seconds 60]
+
+The server is the real API (FastAPI under uvicorn, API key checked) in a child
+process on 127.0.0.1, over an embedded Qdrant folder loaded with the sample
+analyses (real embeddings). The load comes from this process: ``--clients``
+concurrent keep-alive connections, each sending requests back to back until
+``--requests`` were sent for the endpoint or ``--max-seconds`` passed, so the
+run is bounded in count and in time and only ever talks to loopback.
+
+Embedded Qdrant and the local model serialise knowledge-base calls (see
+rag_core/app_context.py), so search throughput is one request's embedding
+and scoring at a time; against a Qdrant server with a remote embedding
+provider the same handlers run concurrently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+KEY = "bench-key-0123456789abcdef"
+QUERIES = [
+    "この美容液を手の甲に塗ってみますね。すごく伸びがよくて、しっとりします",
+    "今日だけの特別価格、二個セットで送料無料です",
+    "在庫は残りわずかです、カートに入れてください",
+    "サイズ感を見せますね、身長160センチでMサイズです",
+    "コメントで質問ありがとうございます、敏感肌でも使えますか",
+    "みなさんこんばんは、初見さんいらっしゃい",
+    "このプロテインはチョコ味で飲みやすいです",
+    "最後にもう一度おすすめ商品をまとめます",
+]
+
+
+def _settings(qdrant: Path) -> Any:
+    from rag_core.settings import ApiKey, load_settings
+
+    return load_settings(
+        qdrant_path=qdrant,
+        embedding_provider="local",
+        sales_ocr_provider="local",
+        azure_openai_endpoint=None,
+        api_keys=[ApiKey(name="bench", key=KEY)],
+        log_level="WARNING",
+    )
+
+
+def serve(qdrant: Path, port: int) -> None:
+    """Child process: load the samples (idempotent) and serve the API on loopback."""
+    import uvicorn
+
+    from functions.api import create_api
+    from rag_core.app_context import AppContext
+    from rag_core.backfill import LocalSource, run_backfill
+    from rag_core.service import KnowledgeBase
+
+    settings = _settings(qdrant)
+    kb = KnowledgeBase(settings)
+    run_backfill(LocalSource(ROOT / "samples"), kb=kb, progress=False)
+    ctx = AppContext(settings, kb=kb)
+    uvicorn.run(create_api(lambda: ctx), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+@dataclass
+class Result:
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    seconds: float = 0.0
+
+    def line(self, name: str, clients: int) -> str:
+        ok = sorted(self.latencies)
+        p50 = statistics.median(ok) * 1000 if ok else float("nan")
+        p95 = ok[min(len(ok) - 1, int(len(ok) * 0.95))] * 1000 if ok else float("nan")
+        rps = len(ok) / self.seconds if self.seconds else 0.0
+        return (
+            f"{name:<7} {clients:>3} clients  {len(ok):>5} ok  {self.errors:>3} errors  "
+            f"{rps:8.1f} req/s  p50 {p50:7.1f} ms  p95 {p95:7.1f} ms"
+        )
+
+
+async def load(
+    base: str, send: Callable[[httpx.AsyncClient, int], Any], *, clients: int, total: int, max_seconds: float
+) -> Result:
+    """``clients`` connections sending back to back until ``total`` requests or ``max_seconds``."""
+    result = Result()
+    counter = iter(range(total))
+    deadline = time.perf_counter() + max_seconds
+
+    async def client() -> None:
+        async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": KEY}, timeout=60) as http:
+            for n in counter:
+                if time.perf_counter() > deadline:
+                    return
+                start = time.perf_counter()
+                response = await send(http, n)
+                if response.status_code == 200:
+                    result.latencies.append(time.perf_counter() - start)
+                else:
+                    result.errors += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def stats(http: httpx.AsyncClient, _: int) -> Any:
+    return http.get("/api/v1/external/stats")
+
+
+def search(http: httpx.AsyncClient, n: int) -> Any:
+    return http.post("/api/v1/external/search", json={"query": QUERIES[n % len(QUERIES)], "k": 5})
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("the API server exited before it was ready")
+        try:
+            if httpx.get(f"{base}/api/openapi.json", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("the API server did not become ready")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--clients", type=int, default=16)
+    p.add_argument("--requests", type=int, default=400, help="requests per endpoint")
+    p.add_argument("--max-seconds", type=float, default=60.0, help="time cap per endpoint")
+    p.add_argument("--serve", nargs=2, metavar=("QDRANT_DIR", "PORT"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.serve:
+        serve(Path(args.serve[0]), int(args.serve[1]))
+        return 0
+
+    with tempfile.TemporaryDirectory(prefix="http-load-") as tmp:
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen([sys.executable, __file__, "--serve", str(Path(tmp) / "qdrant"), str(port)])
+        try:
+            started = time.perf_counter()
+            _wait_ready(base, server)
+            print(f"server ready on {base} in {time.perf_counter() - started:.1f} s (72 sample analyses loaded)")
+            asyncio.run(load(base, search, clients=2, total=16, max_seconds=30))  # warm the model and caches
+            figures = {}
+            for name, send in (("stats", stats), ("search", search)):
+                one = asyncio.run(load(base, send, clients=1, total=50, max_seconds=args.max_seconds))
+                many = asyncio.run(
+                    load(base, send, clients=args.clients, total=args.requests, max_seconds=args.max_seconds)
+                )
+                print(one.line(name, 1))
+                print(many.line(name, args.clients))
+                figures[name] = (one, many)
+            for name, (one, many) in figures.items():
+                single = len(one.latencies) / one.seconds if one.seconds else 0.0
+                loaded = len(many.latencies) / many.seconds if many.seconds else 0.0
+                ratio = loaded / single if single else float("nan")
+                print(f"{name}: {args.clients} clients give {ratio:.2f}x the requests/s of one client")
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
