@@ -6,18 +6,21 @@ This generates (once, cached by its parameters) a recording with known overlay
 values, runs the local extraction path and prints the real-time ratio, what
 was decoded and OCRed, and the accuracy against the truth.
 
-    python -m benchmarks.screen_extract                 # 60 min, 720x1280, 4 fps, keyframe every 2 s
-    python -m benchmarks.screen_extract --minutes 10 --gop 10
+    .venv/bin/python benchmarks/screen_extract.py               # 60 min, 720x1280, 4 fps, keyframe every 2 s
+    .venv/bin/python benchmarks/screen_extract.py --minutes 10 --gop 10
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script, like the other benchmarks
 
 from rag_core.screen_metrics_extractor import ScreenExtractionResult, extract_screen_metrics
 from rag_core.settings import load_settings

@@ -393,6 +393,9 @@ class KnowledgeStore:
             update["set_products"] = set_products
         if screen_metrics is not None:
             update["screen_metrics"] = screen_metrics
+            # The stored per-phase summaries were derived from the series being replaced;
+            # cleared, ingest derives them again from the new one instead of keeping them.
+            update["phases"] = [p.model_copy(update={"screen_summary": None}) for p in record.phases]
         if phases is not None:
             update["phases"] = phases
         return self.ingest(record.model_copy(update=update), brand_id=brand_id)

@@ -45,6 +45,13 @@ from rag_core.numbers import NumberFormatError, NumberKind, parse_number
         ("３，２００人", "number", 3_200),
         ("１２.５％", "percent", 12.5),
         ("\u3000１２３\u3000", "number", 123),
+        ("￥１，２３４，５６７", "money", 1_234_567),
+        ("１.２万", "number", 12_000),
+        ("３.４億", "money", 340_000_000),
+        ("１２.５Ｋ", "number", 12_500),
+        ("１.２Ｍ", "number", 1_200_000),
+        ("１：２３：４５", "duration", 5_025),
+        ("１２分３０秒", "duration", 750),
         # percent stays in percent units
         ("12.5%", "percent", 12.5),
         ("0.91%", "percent", 0.91),
@@ -137,3 +144,30 @@ def test_formatted_integers_round_trip(n: int) -> None:
     assert parse_number(f"{n // 10}.{n % 10}万", "number") == n * 1_000
     fullwidth = f"{n:,}".translate(str.maketrans("0123456789,", "０１２３４５６７８９，"))
     assert parse_number(fullwidth) == n
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=0, max_value=10**7), st.integers(min_value=0, max_value=9), st.booleans())
+def test_one_decimal_with_a_suffix_round_trips(whole: int, tenth: int, fullwidth: bool) -> None:
+    """12.5K, 1.2M, 3.4億, 12.3万 and 12.5% at any size, in half- or full-width digits, are exact."""
+    text = f"{whole}.{tenth}"
+    if fullwidth:
+        text = text.translate(str.maketrans("0123456789.", "０１２３４５６７８９．"))
+    tenths = whole * 10 + tenth
+    assert parse_number(f"{text}K") == tenths * 100
+    assert parse_number(f"{text}M") == tenths * 100_000
+    assert parse_number(f"{text}万") == tenths * 1_000
+    assert parse_number(f"￥{text}万", "money") == tenths * 1_000
+    assert parse_number(f"{text}億", "money") == tenths * 10_000_000
+    assert parse_number(f"{text}%", "percent") == float(f"{whole}.{tenth}")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=0, max_value=999), st.integers(min_value=0, max_value=59), st.integers(0, 59))
+def test_durations_round_trip(hours: int, minutes: int, seconds: int) -> None:
+    """Clock and Japanese durations give seconds, whatever kind the caller asked for."""
+    total = hours * 3600 + minutes * 60 + seconds
+    assert parse_number(f"{hours}:{minutes:02d}:{seconds:02d}", "duration") == total
+    assert parse_number(f"{hours}:{minutes:02d}:{seconds:02d}", "number") == total
+    assert parse_number(f"{minutes}分{seconds}秒", "duration") == minutes * 60 + seconds
+    assert parse_number(f"{hours}時間{minutes}分{seconds}秒", "number") == total
