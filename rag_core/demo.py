@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     print(f"\n== 類似フェーズ検索: 「{QUERY}」")
-    for hit in kb.search(SearchRequest(query=QUERY, k=5, max_per_video=1)):
+    for hit in kb.search(SearchRequest(query=QUERY, k=5, max_per_video=1, distinct_text=True)):
         print(
             f"  {hit.score:.3f} (類似 {hit.similarity:.3f}) {hit.liver_name} {hit.stream_date} "
             f"[{hit.phase_type}] GMV ¥{hit.gmv or 0:,.0f}  {hit.speech_text[:50]}"

@@ -116,6 +116,7 @@ def build_prompt(kb: KnowledgeBase, request: PromptRequest, *, brand_id: int | N
                 description=request.description,
                 k=request.k,
                 max_per_video=2,
+                distinct_text=True,
                 filters=SearchFilters(exclude_video_id=request.video_id),
             ),
             brand_id=brand_id,

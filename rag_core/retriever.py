@@ -85,7 +85,8 @@ def search(store: KnowledgeStore, request: SearchRequest, *, brand_id: int | Non
     settings = store.settings
     vector = store.embedder.embed_query(request.text())
     flt = build_filter(request.filters, phase_type=request.phase_type, brand_id=brand_id)
-    pool = max(request.k * _POOL_FACTOR, _MIN_POOL) if request.outcome_aware or request.max_per_video else request.k
+    reranked = request.outcome_aware or request.max_per_video or request.distinct_text
+    pool = max(request.k * _POOL_FACTOR, _MIN_POOL) if reranked else request.k
     points = store.client.query_points(
         store.phases, query=vector, using=DENSE, query_filter=flt, limit=pool, with_payload=True
     ).points
@@ -103,6 +104,16 @@ def search(store: KnowledgeStore, request: SearchRequest, *, brand_id: int | Non
             if seen[h.video_id] <= request.max_per_video:
                 kept.append(h)
         hits = kept
+    if request.distinct_text:
+        # A liver who opens every stream with the same words would otherwise fill the
+        # results (and a prompt's budget) with one text; its best-ranked copy stands for all.
+        texts: set[tuple[str, str]] = set()
+        distinct = []
+        for h in hits:
+            if (h.speech_text, h.description) not in texts:
+                texts.add((h.speech_text, h.description))
+                distinct.append(h)
+        hits = distinct
     return hits[: request.k]
 
 

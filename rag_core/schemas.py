@@ -61,6 +61,9 @@ class SearchRequest(BaseModel):
     filters: SearchFilters = Field(default_factory=SearchFilters)
     outcome_aware: bool = True
     max_per_video: int | None = Field(None, ge=1, description="Keep at most this many phases of one video")
+    distinct_text: bool = Field(
+        False, description="Keep only the best-ranked of phases whose speech and description are identical"
+    )
 
     @model_validator(mode="after")
     def _has_text(self) -> SearchRequest:

@@ -132,6 +132,20 @@ def test_outcome_aware_ranking_prefers_what_sold_among_equally_similar(kb: Knowl
     assert all(h.score == h.similarity for h in plain)
 
 
+def test_distinct_text_keeps_the_best_ranked_copy_of_a_repeated_text(kb: KnowledgeBase) -> None:
+    repeated = kb.search(SearchRequest(query=DEMO, k=6))
+    assert sum(h.speech_text == DEMO for h in repeated) == 4
+    distinct = kb.search(SearchRequest(query=DEMO, k=6, distinct_text=True))
+    assert [h.speech_text for h in distinct].count(DEMO) == 1
+    assert distinct[0].video_id == repeated[0].video_id == "v_a1", "the copy from the best seller stands for all"
+    assert len({(h.speech_text, h.description) for h in distinct}) == len(distinct) == 3
+
+
+def test_prompt_examples_are_distinct_texts(kb: KnowledgeBase) -> None:
+    block = kb.build_prompt(PromptRequest(speech_text=DEMO, phase_type="product_demo", k=5))
+    assert len({h.speech_text for h in block.similar}) == len(block.similar) > 1
+
+
 def test_outcome_score_formula() -> None:
     weights = (0.7, 0.2, 0.1)
 
