@@ -22,6 +22,11 @@ def relative_name(blob: func.InputStream) -> str:
     return (blob.name or "").split("/", 1)[-1]
 
 
+def metadata(blob: func.InputStream) -> dict[str, str]:
+    """The blob's metadata: the host's InputStream carries it, the abstract type does not say so."""
+    return dict(getattr(blob, "metadata", None) or {})
+
+
 def blueprint(get_context: Callable[[], AppContext]) -> func.Blueprint:
     bp = func.Blueprint()
 
@@ -40,7 +45,7 @@ def blueprint(get_context: Callable[[], AppContext]) -> func.Blueprint:
         source=func.BlobSource.EVENT_GRID,
     )
     def sales_upload(blob: func.InputStream) -> None:
-        accept_upload(get_context(), relative_name(blob), blob.length or 0, blob.metadata)
+        accept_upload(get_context(), relative_name(blob), blob.length or 0, metadata(blob))
 
     @bp.function_name("screen_recording_upload")
     @bp.blob_trigger(
@@ -50,6 +55,6 @@ def blueprint(get_context: Callable[[], AppContext]) -> func.Blueprint:
         source=func.BlobSource.EVENT_GRID,
     )
     def screen_recording_upload(blob: func.InputStream) -> None:
-        accept_upload(get_context(), relative_name(blob), blob.length or 0, blob.metadata)
+        accept_upload(get_context(), relative_name(blob), blob.length or 0, metadata(blob))
 
     return bp

@@ -60,7 +60,7 @@ def app_context(settings: Settings, embedder: LocalE5Embedder, kb: KnowledgeBase
 def function_map(ctx: AppContext) -> dict[str, Callable[..., Any]]:
     """The user functions of a Functions app bound to ``ctx``, by function name."""
     app = create_function_app(lambda: ctx)
-    return {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
+    return {str(f.get_function_name()): f.get_user_function() for f in app.get_functions()}
 
 
 def sample_records(count: int) -> list[AnalysisRecord]:

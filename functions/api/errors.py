@@ -7,7 +7,7 @@ route never builds an error response itself and bad input never becomes a 500.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -71,7 +71,7 @@ def error_response(
     *,
     field: str | None = None,
     details: list[FieldError] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = ErrorResponse(error=ErrorDetail(code=code, message=message, field=field, details=details))
     if status == 401:

@@ -100,7 +100,11 @@ async def _store_request_from_form(form: FormData, ctx: Context) -> tuple[StoreR
     if image is not None and not isinstance(image, UploadFile):
         raise ApiError(422, "invalid_request", "must be a file upload", field="sales_image")
     image_bytes = await image.read() if image is not None else None
-    kind = check_image(image_bytes, max_bytes=ctx.settings.max_upload_bytes, field="sales_image") if image else None
+    kind = (
+        check_image(image_bytes, max_bytes=ctx.settings.max_upload_bytes, field="sales_image")
+        if image_bytes is not None
+        else None
+    )
     video_id = record.video_id if record else checked.video_id
     if video_id is None:
         raise ApiError(422, "invalid_request", "give video_id or an analysis", field="video_id")
@@ -134,13 +138,14 @@ async def store_analysis(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> StoreAccepted:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    record: AnalysisRecord | None
     if content_type == "application/json":
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ApiError(422, "invalid_json", f"body is not valid JSON: {exc}", field="body") from None
-        record = parse_analysis(body)
-        store = StoreRequest(video_id=record.video_id, analysis=body, analysis_brand_id=record.brand_id)
+        record = parsed = parse_analysis(body)
+        store = StoreRequest(video_id=parsed.video_id, analysis=body, analysis_brand_id=parsed.brand_id)
     elif content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         max_part = ctx.settings.max_upload_bytes
         async with request.form(max_files=4, max_fields=32, max_part_size=max_part) as form:
