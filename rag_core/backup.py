@@ -15,7 +15,8 @@ Two ways to take one, by where Qdrant runs:
 
 Snapshot names are ``qdrant-<UTC timestamp>``, so they sort by age. After a
 new snapshot is stored, the oldest beyond ``SNAPSHOT_RETENTION`` are deleted
-(never before the new one is safely uploaded).
+(never before the new one is safely uploaded; a server snapshot that fails
+half-way has the blobs it had stored deleted again).
 
     python -m rag_core.backup create
     python -m rag_core.backup list
@@ -25,6 +26,7 @@ new snapshot is stored, the oldest beyond ``SNAPSHOT_RETENTION`` are deleted
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import gzip
 import json
@@ -36,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import httpx
+from azure.core.exceptions import AzureError
 from azure.storage.blob import ContainerClient
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
@@ -154,27 +157,38 @@ def _server(settings: Settings) -> httpx.Client:
 def _store_server_snapshots(
     settings: Settings, client: QdrantClient, container: ContainerClient, name: str
 ) -> SnapshotInfo:
-    """Qdrant's own snapshot per collection, streamed from the server into Blob storage."""
+    """Qdrant's own snapshot per collection, streamed from the server into Blob storage.
+
+    If any collection fails, the blobs already stored for this snapshot are deleted again:
+    left behind, a part of a snapshot would be listed as the newest one, count against the
+    retention and restore only some of the collections.
+    """
     info = SnapshotInfo(name=name)
-    with _server(settings) as http:
-        for collection in collections_of(settings):
-            snap = client.create_snapshot(collection, wait=True)
-            if snap is None:
-                raise RuntimeError(f"Qdrant made no snapshot of {collection}")
-            try:
-                with tempfile.TemporaryFile() as tmp:
-                    with http.stream("GET", f"/collections/{collection}/snapshots/{snap.name}") as response:
-                        response.raise_for_status()
-                        for chunk in response.iter_bytes():
-                            tmp.write(chunk)
-                    size = tmp.tell()
-                    tmp.seek(0)
-                    blob = f"{name}/{collection}{SERVER_SUFFIX}"
-                    container.upload_blob(blob, tmp, length=size, overwrite=False)
-            finally:
-                client.delete_snapshot(collection, snap.name, wait=True)
-            info.blobs.append(blob)
-            info.size += size
+    try:
+        with _server(settings) as http:
+            for collection in collections_of(settings):
+                snap = client.create_snapshot(collection, wait=True)
+                if snap is None:
+                    raise RuntimeError(f"Qdrant made no snapshot of {collection}")
+                try:
+                    with tempfile.TemporaryFile() as tmp:
+                        with http.stream("GET", f"/collections/{collection}/snapshots/{snap.name}") as response:
+                            response.raise_for_status()
+                            for chunk in response.iter_bytes():
+                                tmp.write(chunk)
+                        size = tmp.tell()
+                        tmp.seek(0)
+                        blob = f"{name}/{collection}{SERVER_SUFFIX}"
+                        container.upload_blob(blob, tmp, length=size, overwrite=False)
+                    info.blobs.append(blob)
+                    info.size += size
+                finally:
+                    client.delete_snapshot(collection, snap.name, wait=True)
+    except Exception:
+        for blob in info.blobs:
+            with contextlib.suppress(AzureError):  # best effort; the original error is what matters
+                container.delete_blob(blob)
+        raise
     return info
 
 
