@@ -152,5 +152,13 @@ class JobStore:
             return updated
         raise RuntimeError(f"job {job_id} kept changing under concurrent updates")
 
+    def for_video(self, video_id: str) -> list[JobRecord]:
+        """Every job of one video. A scan of the partition, acceptable for what needs it (deleting
+        a video); a hot path would want the video id in the key."""
+        entities = self.table.query_entities(
+            "PartitionKey eq @partition and video_id eq @video", parameters={"partition": _PARTITION, "video": video_id}
+        )
+        return [_from_entity(dict(e)) for e in entities]
+
     def delete(self, job_id: str) -> None:
         self.table.delete_entity(_PARTITION, job_id)

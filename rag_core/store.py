@@ -359,11 +359,15 @@ class KnowledgeStore:
 
     # ----------------------------------------------------------------- writes --
     def delete_video(self, video_id: str, *, brand_id: int | None = None) -> int:
-        """Remove every phase point and the stream record of a video; returns phases deleted."""
+        """Remove every phase point and then the stream record of a video; returns phases deleted.
+
+        Points go first: a deletion interrupted half-way leaves the stream record, so the
+        video is still found (and owned) when the deletion is repeated. A scoped caller
+        only ever matches its own brand's points, also those a crashed first ingest left
+        without a stream record.
+        """
         stream = self.get_stream(video_id, brand_id=brand_id)
         cond = [qm.FieldCondition(key="video_id", match=qm.MatchValue(value=video_id)), *brand_condition(brand_id)]
-        if stream is None and brand_id is not None:
-            return 0
         count = self.client.count(self.phases, count_filter=qm.Filter(must=cond), exact=True).count
         self.client.delete(self.phases, qm.FilterSelector(filter=qm.Filter(must=cond)), wait=True)
         if stream is not None:

@@ -13,7 +13,14 @@ from collections.abc import Callable
 from fastapi import APIRouter, Depends, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from functions.api import routes_feedback, routes_health, routes_jobs, routes_knowledge, routes_legacy
+from functions.api import (
+    routes_feedback,
+    routes_health,
+    routes_jobs,
+    routes_knowledge,
+    routes_legacy,
+    routes_videos,
+)
 from functions.api.deps import caller
 from functions.api.errors import COMMON_ERRORS, error_response, install_error_handlers
 from rag_core.app_context import AppContext
@@ -59,7 +66,7 @@ def create_api(get_context: Callable[[], AppContext]) -> FastAPI:
     v1 = APIRouter(prefix="/api/v1")
     v1.include_router(routes_health.router)
     secured = APIRouter(dependencies=[Depends(caller)], responses=COMMON_ERRORS)
-    for module in (routes_jobs, routes_knowledge, routes_feedback, routes_legacy):
+    for module in (routes_jobs, routes_knowledge, routes_feedback, routes_legacy, routes_videos):
         secured.include_router(module.router)
     v1.include_router(secured)
     app.include_router(v1)

@@ -1,0 +1,30 @@
+"""``DELETE /external/videos/{video_id}``: remove a video and the personal data stored with it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from functions.api.deps import CallerDep, Context
+from functions.api.errors import ApiError, error_responses
+from rag_core.deletion import VideoDeletion, delete_video
+from rag_core.store import VideoNotFoundError
+
+router = APIRouter()
+
+
+@router.delete(
+    "/external/videos/{video_id}",
+    response_model=VideoDeletion,
+    responses=error_responses(404),
+    summary="Delete a video: its phases, stream record, job records and uploaded files",
+)
+def delete(
+    video_id: Annotated[str, Path(min_length=1, max_length=200)], ctx: Context, caller: CallerDep
+) -> VideoDeletion:
+    try:
+        return delete_video(ctx, video_id, brand_id=caller.brand_id)
+    except VideoNotFoundError:
+        # Also another brand's video, for a scoped key: the answer must not tell the two apart.
+        raise ApiError(404, "not_found", f"no video {video_id!r}", field="video_id") from None
