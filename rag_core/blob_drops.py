@@ -12,7 +12,9 @@
   name without extension (``sales/<video_id>.png``).
 
 Job ids hash the file name and content (size for uploads), so a file seen twice
-(trigger replay, local poller restart) submits nothing new.
+(trigger replay, local poller restart) submits nothing new. A name with path
+tricks (``..``, ``.`` or empty segments, backslashes, percent-escapes; see
+``rag_core.uploads.check_blob_name``) submits nothing and is not touched.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from rag_core.app_context import AppContext
 from rag_core.jobs import JobKind, JobMessage, job_id_for
 from rag_core.models import AnalysisFormatError, AnalysisRecord, parse_analysis
 from rag_core.submission import submit_job
-from rag_core.uploads import RECORDINGS_PREFIX, SALES_PREFIX
+from rag_core.uploads import RECORDINGS_PREFIX, SALES_PREFIX, check_blob_name, upload_brand
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,14 @@ def accept_inbox_file(ctx: AppContext, name: str, data: bytes) -> InboxResult:
     """Validate a dropped file; submit its records, or move it to the rejected container."""
     result = InboxResult(name=name)
     try:
+        check_blob_name(name)
+    except ValueError as exc:
+        # Not even moved to the rejected container: writing (or deleting) under this name
+        # is exactly what it would make go elsewhere.
+        result.problems = [{"record": None, "field": "name", "message": f"blob name {exc}"}]
+        log.warning("inbox file %r refused, left in place: blob name %s", name, exc)
+        return result
+    try:
         records = parse_inbox_file(data)
     except _Invalid as exc:
         result.problems = exc.problems
@@ -143,18 +153,22 @@ def video_id_of_upload(name: str, metadata: Mapping[str, str] | None = None) -> 
 def accept_upload(ctx: AppContext, name: str, size: int, metadata: Mapping[str, str] | None = None) -> str | None:
     """Submit the extraction job of a file dropped under uploads/sales/ or uploads/screen-recordings/."""
     if name.startswith(SALES_PREFIX):
-        kind, inputs = JobKind.EXTRACT_SALES, {"sales_image_blob": name}
+        prefix, kind, inputs = SALES_PREFIX, JobKind.EXTRACT_SALES, {"sales_image_blob": name}
     elif name.startswith(RECORDINGS_PREFIX):
-        kind, inputs = JobKind.EXTRACT_SCREEN, {"screen_recording_blob": name}
+        prefix, kind, inputs = RECORDINGS_PREFIX, JobKind.EXTRACT_SCREEN, {"screen_recording_blob": name}
     else:
         log.info("upload %s is not under %s or %s; ignored", name, SALES_PREFIX, RECORDINGS_PREFIX)
         return None
-    brand = (metadata or {}).get("brand_id")
+    try:
+        check_blob_name(name, prefix=prefix)
+    except ValueError as exc:  # the job would read whatever the name resolves to, maybe another job's input
+        log.warning("upload %r refused, no job submitted: blob name %s", name, exc)
+        return None
     message = JobMessage(
         job_id=job_id_for("upload", name, size),
         kind=kind,
         video_id=video_id_of_upload(name, metadata),
-        brand_id=int(brand) if brand and brand.isdigit() else None,
+        brand_id=upload_brand(metadata),
         **inputs,
     )
     return submit_job(ctx, message, {}, source="upload").job.job_id

@@ -22,14 +22,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.storage.blob import ContainerClient
 
 from rag_core.app_context import AppContext
 from rag_core.auth import Caller
 from rag_core.jobs import JobKind, JobMessage, JobRecord, JobStatus, job_id_for, now
 from rag_core.logs import log_context
 from rag_core.store import VideoOwnershipError
-from rag_core.uploads import UploadRejected
+from rag_core.uploads import UploadRejected, check_analysis_video_url, upload_brand
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,21 @@ def owning_brand(record_brand: int | None, caller: Caller) -> int | None:
     return caller.brand_id
 
 
+def _recording_usable(uploads: ContainerClient, name: str, brand: int | None) -> bool:
+    """Whether the referenced recording exists and is not marked for another brand than the video's.
+
+    A recording marked (``brand_id`` metadata) for another brand answers exactly
+    like a missing one, so a scoped key can neither read another tenant's overlay
+    figures through its own video nor probe which recordings exist.
+    """
+    try:
+        metadata = uploads.get_blob_client(name).get_blob_properties().metadata
+    except ResourceNotFoundError:
+        return False
+    marked = upload_brand(metadata)
+    return brand is None or marked is None or marked == brand
+
+
 def _digest(data: bytes | None) -> str:
     return hashlib.sha256(data).hexdigest() if data is not None else ""
 
@@ -153,12 +169,13 @@ def submit_store_request(
     re-submitting a failed job runs it again)."""
     brand = owning_brand(request.analysis_brand_id, caller)
     uploads = ctx.storage.container(ctx.settings.uploads_container)
-    if request.screen_recording and not uploads.get_blob_client(request.screen_recording).exists():
+    if request.screen_recording and not _recording_usable(uploads, request.screen_recording, brand):
         raise UploadRejected(
             "screen_recording", f"no blob {request.screen_recording} in uploads", status=422, code="not_found"
         )
     analysis = None
     if request.analysis is not None:
+        check_analysis_video_url(request.analysis, ctx.settings.video_url_allowed_hosts)
         analysis = dict(request.analysis)
         if brand is not None:
             analysis["brand_id"] = brand

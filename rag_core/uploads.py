@@ -3,17 +3,19 @@
 ``POST /external/analysis/store`` writes blobs, a job record and a queue
 message; if any input is wrong none of these may exist afterwards. So every
 check that can fail on the caller's input lives here and runs first: the
-video URL (https, optionally an allow-listed host), the form fields, the
-analysis JSON (with field paths), the sales image (size, then format by magic
-bytes, not by the declared content type) and the screen-recording reference.
+video URL (https, optionally an allow-listed host; also inside a JSON record),
+the form fields, the analysis JSON (with field paths), the sales image (size,
+then format by magic bytes, not by the declared content type) and blob names
+(the screen-recording reference, and the names the blob triggers are given).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
@@ -48,13 +50,50 @@ def check_video_url(url: str, allowed_hosts: list[str]) -> str:
     return url.strip()
 
 
-def check_blob_name(name: str, *, prefix: str) -> str:
-    """A blob name inside the uploads container under ``prefix``, with no path tricks."""
+def check_blob_name(name: str, *, prefix: str = "") -> str:
+    """``name`` if it is a plain blob name under ``prefix``; ValueError otherwise.
+
+    Blob names travel inside request URLs, where ``.`` and ``..`` segments get
+    resolved on the way (Azurite does; a shared-key request then fails its
+    signature, a bearer-token one, as deployed with managed identity, has none to
+    fail): ``sales/../jobs/<id>/sales.png`` would read another job's input and
+    ``../uploads/x`` written to the rejected container would land in uploads. So
+    names with empty, ``.`` or ``..`` segments (which includes absolute paths), a
+    backslash (a separator to some tools), percent-escapes (they decode to
+    another name on the way) or control characters are refused, not cleaned.
+    """
     if not name.startswith(prefix) or len(name) <= len(prefix):
-        raise ValueError(f"must name a blob under {prefix} in the uploads container")
-    if len(name) > 1024 or "\\" in name or any(part in ("", ".", "..") for part in name.split("/")):
-        raise ValueError("is not a plain blob name")
+        raise ValueError(f"must name a blob under {prefix} in the uploads container" if prefix else "is empty")
+    if (
+        len(name) > 1024
+        or "\\" in name
+        or unquote(name) != name
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name)
+        or any(part in ("", ".", "..") for part in name.split("/"))
+    ):
+        raise ValueError("has a path trick (a '', '.' or '..' segment, a backslash, a %-escape or a control character)")
     return name
+
+
+def upload_brand(metadata: Mapping[str, str] | None) -> int | None:
+    """The brand (tenant) an uploaded blob is marked with (its ``brand_id`` metadata), if any."""
+    brand = (metadata or {}).get("brand_id")
+    return int(brand) if brand and brand.isdigit() else None
+
+
+def check_analysis_video_url(analysis: Mapping[str, Any], allowed_hosts: list[str]) -> None:
+    """Hold a JSON-submitted record's ``video_url`` to the rule of the form field.
+
+    The app never fetches it, but whatever reads stored records later might; the
+    allow-list must not be bypassed by sending the record as JSON instead of a form.
+    """
+    url = analysis.get("video_url")
+    if not isinstance(url, str) or not url:
+        return
+    try:
+        check_video_url(url, allowed_hosts)
+    except ValueError as exc:
+        raise AnalysisFormatError([FieldProblem(field="video_url", message=str(exc))]) from None
 
 
 class StoreForm(BaseModel):
