@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -151,6 +152,31 @@ class JobStore:
                 continue
             return updated
         raise RuntimeError(f"job {job_id} kept changing under concurrent updates")
+
+    def transition(self, job_id: str, allowed: Callable[[JobRecord], bool], **changes: Any) -> JobRecord | None:
+        """Apply ``changes`` only if ``allowed(current record)`` holds, in one ETag-guarded write.
+
+        Returns None when it does not hold or another writer changed the record first: of
+        several processes attempting the same transition, exactly one gets the record.
+        """
+        try:
+            entity = self.table.get_entity(_PARTITION, job_id)
+        except ResourceNotFoundError:
+            return None
+        record = _from_entity(dict(entity))
+        if not allowed(record):
+            return None
+        updated = record.model_copy(update={**changes, "updated_at": now()})
+        try:
+            self.table.update_entity(
+                _to_entity(updated),
+                mode=UpdateMode.REPLACE,
+                etag=entity.metadata["etag"],
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except ResourceModifiedError:
+            return None
+        return updated
 
     def for_video(self, video_id: str) -> list[JobRecord]:
         """Every job of one video. A scan of the partition, acceptable for what needs it (deleting

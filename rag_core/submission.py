@@ -5,7 +5,8 @@ have been validated before this runs. The job id is deterministic, so:
 
 * a repeated submission of the same job finds the existing record and returns
   it without storing or enqueuing anything again (a job whose message was never
-  sent, because its first submission died half-way, is enqueued now; a failed
+  sent, because its first submission died half-way, is enqueued by the first
+  re-submission after ``ENQUEUE_GRACE``, and by that one only; a failed
   job is queued again when the caller asks, as an API re-submission does, but
   not when a trigger merely sees the same file again);
 * if storing or enqueuing fails, whatever this call wrote is removed again
@@ -15,6 +16,7 @@ have been validated before this runs. The job id is deterministic, so:
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -33,6 +35,10 @@ from rag_core.store import VideoOwnershipError
 from rag_core.uploads import UploadRejected, check_analysis_video_url, upload_brand
 
 log = logging.getLogger(__name__)
+
+# How long a job record may wait for its first submission to send the message; far above
+# the few storage calls between creating the record and marking it enqueued.
+ENQUEUE_GRACE = dt.timedelta(seconds=30)
 
 
 class StorageUnavailableError(RuntimeError):
@@ -96,13 +102,39 @@ def _submit(
 
 
 def _resume(ctx: AppContext, job: JobRecord, *, retry_failed: bool) -> JobRecord:
-    """Enqueue a known job again when its message was never sent (or it failed and a retry is asked)."""
+    """Enqueue a known job again when its message was never sent (or it failed and a retry is asked).
+
+    Only one caller may send that message, so the record is claimed first (an ETag-guarded
+    transition to ``enqueued``) and the message sent after. A record not yet enqueued but
+    written less than ``ENQUEUE_GRACE`` ago belongs to a submission still in flight, which
+    sends the message itself; taking it over would queue the job twice, and two workers
+    would then run it at once.
+    """
     if job.status == JobStatus.FAILED and retry_failed:
-        job = ctx.jobs.update(job.job_id, status=JobStatus.QUEUED, enqueued=False, attempts=0, error=None, warnings=[])
-    if not job.enqueued:
-        enqueue(ctx, job.message)
-        job = ctx.jobs.update(job.job_id, enqueued=True)
-    return job
+        claimed = ctx.jobs.transition(
+            job.job_id,
+            lambda j: j.status == JobStatus.FAILED,
+            status=JobStatus.QUEUED,
+            enqueued=True,
+            attempts=0,
+            error=None,
+            warnings=[],
+        )
+    elif not job.enqueued:
+        claimed = ctx.jobs.transition(
+            job.job_id, lambda j: not j.enqueued and now() - j.updated_at >= ENQUEUE_GRACE, enqueued=True
+        )
+    else:
+        claimed = None
+    if claimed is None:
+        return ctx.jobs.get(job.job_id) or job
+    try:
+        enqueue(ctx, claimed.message)
+    except AzureError:
+        with contextlib.suppress(AzureError):  # let a later submission claim it again
+            ctx.jobs.update(job.job_id, enqueued=False)
+        raise
+    return claimed
 
 
 def _roll_back(ctx: AppContext, blobs: list[str], record: JobRecord | None) -> None:

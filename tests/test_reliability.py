@@ -50,12 +50,13 @@ from rag_core import backup
 from rag_core.app_context import AppContext
 from rag_core.blob_drops import accept_inbox_file
 from rag_core.embeddings.local import LocalE5Embedder
-from rag_core.jobs import JobRecord, JobStatus
+from rag_core.jobs import JobKind, JobMessage, JobRecord, JobStatus, job_id_for, now
 from rag_core.models import parse_analysis
 from rag_core.service import KnowledgeBase
 from rag_core.settings import load_settings
 from rag_core.storage import Storage
 from rag_core.store import DENSE, point_id
+from rag_core.submission import ENQUEUE_GRACE, submit_job
 from tests.appkit import ROOT, analysis, app_context, app_settings, function_map, input_stream, queue_message, run_queue
 from tests.azurite import Azurite
 from tests.test_backup import every_point
@@ -168,11 +169,9 @@ def test_concurrent_stores_and_drops_of_the_same_analyses(
 ) -> None:
     """200 store requests and inbox drops of the same 50 analyses (each dropped twice), all at
     once, then the queue drained by concurrent workers: 200 jobs (one per distinct submission),
-    all ``done``; 50 videos with one point per phase; and each phase embedded exactly once,
-    however often its analysis came in.
-
-    Messages are not counted exactly: identical submissions racing each other may enqueue a
-    job more than once (at-least-once), and the runner must absorb that.
+    all ``done``, each delivered exactly once (identical submissions racing each other do not
+    queue a job twice); 50 videos with one point per phase; and each phase embedded exactly
+    once, however often its analysis came in, as the jobs' own results report.
     """
     ctx = app_context(app_settings(azurite, tmp_path / "qdrant"), local_embedder)
     functions = function_map(ctx)
@@ -194,17 +193,58 @@ def test_concurrent_stores_and_drops_of_the_same_analyses(
     assert all(j.enqueued for j in records)
 
     texts_before = local_embedder.usage.texts
-    assert _drain(ctx, functions, workers=2) >= 200
+    assert _drain(ctx, functions, workers=2) == 200
     assert _queue_is_empty(ctx)
     jobs = [_job(ctx, j.job_id) for j in records]
     assert {j.status for j in jobs} == {JobStatus.DONE}, [(j.job_id, j.status, j.error) for j in jobs]
     assert local_embedder.usage.texts - texts_before == 50 * PHASES
+    assert sum((j.result or {}).get("embedded", 0) for j in jobs) == 50 * PHASES
 
     with ctx.knowledge() as kb:
         assert sorted(s["video_id"] for s in kb.store.streams_matching()) == videos
         assert kb.client.count(ctx.settings.qdrant_collection, exact=True).count == 50 * PHASES
         for video_id in videos:
             assert _phase_ids(kb, video_id) == _expected_ids(video_id)
+
+
+def test_a_job_whose_first_submission_died_is_queued_once_by_racing_resubmissions(
+    azurite: Azurite, tmp_path: Path, local_embedder: LocalE5Embedder
+) -> None:
+    """A job recorded but never enqueued (its submitter died in between): a re-submission
+    within the grace period leaves it to the submitter still presumed alive; after it, eight
+    re-submissions at once queue it exactly once."""
+    ctx = app_context(app_settings(azurite, tmp_path / "qdrant"), local_embedder)
+    blob = "jobs/died/analysis.json"
+    message = JobMessage(
+        job_id=job_id_for("test", "died"), kind=JobKind.INGEST_ANALYSIS, video_id="died", analysis_blob=blob
+    )
+    uploads = {blob: json.dumps(analysis("died")).encode()}
+    stamp = now()
+    ctx.jobs.create(
+        JobRecord(
+            job_id=message.job_id,
+            kind=message.kind,
+            video_id="died",
+            source="test",
+            created_at=stamp,
+            updated_at=stamp,
+            message=message,
+        )
+    )
+    ctx.storage.container(ctx.settings.uploads_container).upload_blob(blob, uploads[blob])
+
+    assert not submit_job(ctx, message, uploads, source="test").job.enqueued
+    assert _queue_is_empty(ctx)
+
+    entity = ctx.jobs.table.get_entity("job", message.job_id)
+    entity["updated_at"] = stamp - ENQUEUE_GRACE  # the submitter has been silent for the whole grace
+    ctx.jobs.table.update_entity(entity)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: submit_job(ctx, message, uploads, source="test"), range(8)))
+    assert all(r.job.enqueued and not r.created for r in results)
+    props = ctx.storage.queue(ctx.settings.ingest_queue).get_queue_properties()
+    assert props.approximate_message_count == 1
+    assert run_queue(ctx, function_map(ctx)) == 1 and _job(ctx, message.job_id).status == JobStatus.DONE
 
 
 # ---------------------------------------------------------- Qdrant outage --
