@@ -26,15 +26,17 @@ import difflib
 import re
 import statistics
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
 import av
+import numpy as np
+from PIL import Image
 from pydantic import BaseModel, Field
 
 from rag_core.models import ScreenMetricSample
-from rag_core.screen_layout import MetricField, ScreenLayout, load_layout
+from rag_core.screen_layout import MetricField, OverlayRegion, ScreenLayout, load_layout
 from rag_core.screen_ocr import RegionReader, TesseractLines, parse_count
 from rag_core.screen_sampler import FrameSampler, SampledFrame, VideoInputError
 from rag_core.settings import Settings, get_settings
@@ -72,6 +74,25 @@ class ScreenExtractionResult(BaseModel):
     processing_sec: float = 0.0
 
 
+class FrameReading(BaseModel):
+    """What one still frame's overlay shows: the counters, and the purchase pop-up's text if any.
+
+    A single frame cannot say how many purchases happened (that needs the pop-ups of a
+    series), so the pop-up is returned as text, as the old ``purchase_notifications`` were.
+    """
+
+    layout: str
+    viewers: float | None = None
+    likes: float | None = None
+    comments: float | None = None
+    purchase_popup: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return all(v is None for v in (self.viewers, self.likes, self.comments, self.purchase_popup))
+
+
 class _OverlayReader:
     """Turns sampled frames into samples: one RegionReader per region plus pop-up bookkeeping."""
 
@@ -98,20 +119,28 @@ class _OverlayReader:
     def ocr_skipped(self) -> int:
         return sum(r.skipped for r in self._readers)
 
+    def readings(self, luma: np.ndarray) -> Iterator[tuple[OverlayRegion, float | None, str | None]]:
+        """Each region with what it shows: a count region's number, an event region's matching
+        text (None where the region shows nothing readable)."""
+        for reader in self._readers:
+            region, text = reader.region, reader.read(luma)
+            if region.kind == "count":
+                value = parse_count(text) if text else None
+                self.unreadable += bool(text) and value is None
+                yield region, value, None
+            else:
+                assert region.pattern is not None  # guaranteed by the layout validator
+                yield region, None, text if text and re.search(region.pattern, text) else None
+
     def read(self, frame: SampledFrame) -> ScreenMetricSample | None:
         """The frame's sample, or None when no region showed anything readable."""
         values: dict[str, float | None] = {}
         seen = False
-        for reader in self._readers:
-            region, text = reader.region, reader.read(frame.luma)
+        for region, value, shown in self.readings(frame.luma):
             if region.kind == "count":
-                value = parse_count(text) if text else None
-                self.unreadable += bool(text) and value is None
                 values[region.field] = value
                 seen |= value is not None
                 continue
-            assert region.pattern is not None  # guaranteed by the layout validator
-            shown = text if text and re.search(region.pattern, text) else None
             before = self._popup.get(region.field)
             is_new = shown is not None and (
                 before is None or difflib.SequenceMatcher(None, before, shown).ratio() < _SAME_POPUP
@@ -123,6 +152,35 @@ class _OverlayReader:
             seen |= shown is not None
         self._first = False
         return ScreenMetricSample(t_sec=round(frame.t_sec, 3), **values) if seen else None
+
+
+def read_frame(
+    image: Image.Image, *, layout: str | Path | ScreenLayout | None = None, settings: Settings | None = None
+) -> FrameReading:
+    """Read the overlay of one still frame (a screenshot of the live screen).
+
+    Raises only for configuration problems, as :func:`extract_screen_metrics` does; a
+    frame with no readable overlay gives an empty reading (``empty``) with a warning.
+    """
+    settings = settings or get_settings()
+    chosen = layout if isinstance(layout, ScreenLayout) else load_layout(layout or settings.screen_layout)
+    reading = FrameReading(layout=chosen.name)
+    if not chosen.fits(image.width, image.height):
+        reading.warnings.append(
+            f"layout {chosen.name} is for {chosen.orientation} frames, this one is {image.width}x{image.height}"
+        )
+    luma = np.asarray(image.convert("L"))
+    with _OverlayReader(chosen, settings) as reader:
+        for region, value, shown in reader.readings(luma):
+            if region.kind == "count":
+                setattr(reading, region.field, value)
+            elif shown is not None:
+                reading.purchase_popup = shown
+        if reader.unreadable:
+            reading.warnings.append(f"{reader.unreadable} region readings were not numbers and were skipped")
+    if reading.empty:
+        reading.warnings.append(f"no overlay reading in the frame (layout {chosen.name})")
+    return reading
 
 
 def extract_screen_metrics(

@@ -15,8 +15,10 @@ what each frame shows (the displayed number, e.g. ``1.2万`` -> 12000).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -288,18 +290,47 @@ class _Painter:
         return img
 
 
-def generate(out: Path, spec: RecordingSpec | None = None) -> Path:
-    """Write the MP4 at ``out`` and ``<out>.truth.json`` beside it; returns the truth path."""
-    spec = spec or RecordingSpec()
+def _frames(spec: RecordingSpec) -> tuple[list[dict[str, Any]], Iterator[tuple[Image.Image, dict[str, Any]]]]:
+    """The purchase events, and each frame with its truth row (what the overlay shows)."""
     layout = load_layout(spec.layout)
     rng = np.random.default_rng(spec.seed)
     values, events = _timeline(spec, rng)
     painter = _Painter(spec, layout, rng)
-    out.parent.mkdir(parents=True, exist_ok=True)
     fields = {r.field: r for r in layout.regions}
+
+    def frames() -> Iterator[tuple[Image.Image, dict[str, Any]]]:
+        for i, t in enumerate(values["t"]):
+            texts = {f: show_count(int(values[f][i]), f) for f in ("viewers", "likes", "comments")}
+            live = [e for e in events if e["start_sec"] <= t < e["end_sec"]]
+            popup = live[0]["buyer"] if live else None
+            row: dict[str, Any] = {"t_sec": round(float(t), 4)}
+            if spec.overlay:
+                for f in ("viewers", "likes", "comments"):
+                    if f in fields and fields[f].kind == "count":
+                        row[f] = _shown_value(texts[f])
+                if "purchases" in fields:
+                    row["purchases"] = sum(1 for e in events if e["start_sec"] <= t)
+                row["popup"] = f"{popup}さんが購入しました" if popup else None
+            yield painter.frame(float(t), texts, popup), row
+
+    return (events if spec.overlay and "purchases" in fields else []), frames()
+
+
+def still_frame(spec: RecordingSpec, t_sec: float) -> tuple[Image.Image, dict[str, Any]]:
+    """The frame shown at ``t_sec`` (as a screenshot would capture it) and its truth row."""
+    _, frames = _frames(spec)
+    index = round(t_sec * spec.fps)
+    return next(itertools.islice(frames, index, None))
+
+
+def generate(out: Path, spec: RecordingSpec | None = None) -> Path:
+    """Write the MP4 at ``out`` and ``<out>.truth.json`` beside it; returns the truth path."""
+    spec = spec or RecordingSpec()
+    events, frames = _frames(spec)
+    out.parent.mkdir(parents=True, exist_ok=True)
     rate = Fraction(spec.fps).limit_denominator(1000)
     gop = max(1, round(spec.gop_sec * spec.fps))
-    frames: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     with av.open(str(out), mode="w") as container:
         stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
@@ -312,32 +343,15 @@ def generate(out: Path, spec: RecordingSpec | None = None) -> Path:
             "sc_threshold": "0",
             "bf": "2",
         }
-        for i, t in enumerate(values["t"]):
-            texts = {f: show_count(int(values[f][i]), f) for f in ("viewers", "likes", "comments")}
-            live = [e for e in events if e["start_sec"] <= t < e["end_sec"]]
-            popup = live[0]["buyer"] if live else None
-            image = painter.frame(float(t), texts, popup)
+        for i, (image, row) in enumerate(frames):
             frame = av.VideoFrame.from_image(image)
             frame.pts = i
             for packet in stream.encode(frame):
                 container.mux(packet)
-            row: dict[str, Any] = {"t_sec": round(float(t), 4)}
-            if spec.overlay:
-                for f in ("viewers", "likes", "comments"):
-                    if f in fields and fields[f].kind == "count":
-                        row[f] = _shown_value(texts[f])
-                if "purchases" in fields:
-                    row["purchases"] = sum(1 for e in events if e["start_sec"] <= t)
-                row["popup"] = f"{popup}さんが購入しました" if popup else None
-            frames.append(row)
+            rows.append(row)
         for packet in stream.encode():
             container.mux(packet)
-    truth = {
-        "video": out.name,
-        "spec": asdict(spec),
-        "purchase_events": events if spec.overlay and "purchases" in fields else [],
-        "frames": frames,
-    }
+    truth = {"video": out.name, "spec": asdict(spec), "purchase_events": events, "frames": rows}
     truth_path = out.with_suffix(".truth.json")
     truth_path.write_text(json.dumps(truth, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
     return truth_path

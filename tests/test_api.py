@@ -7,6 +7,7 @@ blob, message or job behind; the read, feedback and legacy routes; API keys.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,6 +22,7 @@ from rag_core.embeddings.local import LocalE5Embedder
 from rag_core.service import KnowledgeBase
 from rag_core.settings import ApiKey
 from rag_core.store import point_id
+from scripts.generate_screen_recording import RecordingSpec, still_frame
 from tests.appkit import (
     analysis,
     app_context,
@@ -313,6 +315,36 @@ def test_screenshot_route_refuses_text(client: TestClient) -> None:
         files={"screenshot": ("s.png", b"plain text", "image/png")},
     )
     assert response.status_code == 415 and error_of(response)["field"] == "screenshot"
+
+
+def test_extract_frame_reads_the_overlay_of_a_screenshot(client: TestClient) -> None:
+    spec = RecordingSpec(duration_sec=20)
+    image, truth = still_frame(spec, 11.5)  # a purchase pop-up is on screen then
+    assert truth["popup"]
+    shot = io.BytesIO()
+    image.save(shot, format="PNG")
+    response = client.post(
+        "/api/v1/external/metrics/extract-frame", files={"frame": ("f.png", shot.getvalue(), "image/png")}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["success"] is True
+    metrics = body["metrics"]
+    assert (metrics["viewer_count"], metrics["likes"], metrics["comment_count"]) == (
+        truth["viewers"],
+        truth["likes"],
+        truth["comments"],
+    )
+    [popup] = metrics["purchase_notifications"]
+    assert popup.endswith("さんが購入しました")
+
+
+def test_extract_frame_refuses_what_it_cannot_read(client: TestClient) -> None:
+    route = "/api/v1/external/metrics/extract-frame"
+    text = client.post(route, files={"frame": ("f.png", b"plain text", "image/png")})
+    assert text.status_code == 415 and error_of(text)["field"] == "frame"
+    blank = client.post(route, files={"frame": ("f.png", png(540, 960), "image/png")})
+    assert blank.status_code == 422 and error_of(blank)["code"] == "unreadable", blank.text
 
 
 # --------------------------------------------------------------- security --

@@ -23,11 +23,12 @@ from rag_core.screen_metrics_extractor import (
     ScreenExtractionResult,
     extract_screen_metrics,
     filter_outliers,
+    read_frame,
 )
 from rag_core.screen_sampler import FrameSampler
 from rag_core.screen_summary import summarise_for_phases, summarise_window
 from rag_core.settings import Settings, load_settings
-from scripts.generate_screen_recording import RecordingSpec, generate
+from scripts.generate_screen_recording import RecordingSpec, generate, still_frame
 
 LANDSCAPE_LAYOUT = Path(__file__).parent / "data" / "layouts" / "landscape_shop.json"
 Recording = tuple[Path, dict[str, Any]]
@@ -72,6 +73,33 @@ def portrait_result(portrait: Recording, settings: Settings) -> ScreenExtraction
 def landscape(tmp_path_factory: pytest.TempPathFactory) -> Recording:
     spec = RecordingSpec(duration_sec=40, width=960, height=540, layout=str(LANDSCAPE_LAYOUT), seed=11)
     return _record(tmp_path_factory.mktemp("screen"), "landscape", spec)
+
+
+# --- one still frame ----------------------------------------------------------------------
+
+
+def test_still_frames_read_like_the_recording(settings: Settings) -> None:
+    """Screenshots of the live screen (what /metrics/extract-frame gets) read exactly, every
+    few seconds of a stream, including the purchase pop-up's text when one is shown."""
+    spec = RecordingSpec(duration_sec=60)
+    for t_sec in range(0, 60, 6):
+        image, truth = still_frame(spec, t_sec)
+        reading = read_frame(image, settings=settings)
+        assert (reading.viewers, reading.likes, reading.comments) == (
+            truth["viewers"],
+            truth["likes"],
+            truth["comments"],
+        ), t_sec
+        if truth["popup"] is None:
+            assert reading.purchase_popup is None, t_sec
+        else:  # the text as OCR reads it: a buyer's name or icon may come out garbled, never the phrase
+            assert reading.purchase_popup is not None and reading.purchase_popup.endswith("さんが購入しました"), t_sec
+
+
+def test_a_frame_without_overlay_is_an_empty_reading(settings: Settings) -> None:
+    image, _ = still_frame(RecordingSpec(duration_sec=4, overlay=False), 1.0)
+    reading = read_frame(image, settings=settings)
+    assert reading.empty and reading.warnings
 
 
 # --- the series ---------------------------------------------------------------------------

@@ -169,3 +169,20 @@ class ProductsScreenshotResponse(BaseModel):
     stored: bool = Field(description="False when the video is not stored yet (nothing was attached)")
     set_products: list[SetProduct]
     warnings: list[str] = Field(default_factory=list)
+
+
+class FrameMetrics(BaseModel):
+    """One frame's overlay in the old names; ``comment_count`` is the overlay's comment counter
+    (the old ``comments[]`` list of comment texts is not read from frames)."""
+
+    layout: str
+    viewer_count: float | None = None
+    likes: float | None = None
+    comment_count: float | None = None
+    purchase_notifications: list[str] = Field(default_factory=list)
+
+
+class FrameMetricsResponse(BaseModel):
+    success: bool = True
+    metrics: FrameMetrics
+    warnings: list[str] = Field(default_factory=list)

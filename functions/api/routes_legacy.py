@@ -1,9 +1,10 @@
-"""The old API's retrieval and sales routes, as thin adapters onto the same core.
+"""The old API's retrieval, sales and frame routes, as thin adapters onto the same core.
 
 Paths, field names and response keys follow the existing callers' contract.
 The sales routes read a screenshot (or a partner JSON record) synchronously,
 because the contract answers with the figures; when the video is already
 stored, the figures are attached to it as well (``stored`` says whether).
+``/metrics/extract-frame`` reads one screen frame's overlay and stores nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from fastapi import APIRouter, Body, File, Form, UploadFile
 from functions.api.deps import CallerDep, Context
 from functions.api.errors import ApiError, error_responses
 from functions.api.models import (
+    FrameMetrics,
+    FrameMetricsResponse,
     LegacyHit,
     LiverHistoryRequest,
     LiverHistoryResponse,
@@ -27,8 +30,9 @@ from functions.api.models import (
     TopPhasesResponse,
 )
 from rag_core import legacy_queries
-from rag_core.sales_data_ingester import SalesExtraction, extract_sales_from_image, sales_from_partner_json
+from rag_core.sales_data_ingester import SalesExtraction, extract_sales_from_image, load_image, sales_from_partner_json
 from rag_core.schemas import SearchFilters, SearchRequest
+from rag_core.screen_metrics_extractor import read_frame
 from rag_core.uploads import check_image
 
 router = APIRouter(prefix="/external")
@@ -154,3 +158,28 @@ def products_screenshot(
     return ProductsScreenshotResponse(
         video_id=video_id, stored=stored, set_products=extraction.set_products, warnings=extraction.warnings
     )
+
+
+@router.post(
+    "/metrics/extract-frame",
+    response_model=FrameMetricsResponse,
+    responses=error_responses(415),
+    summary="Legacy: overlay metrics (viewers, likes, comments, purchase pop-up) from one screen frame",
+)
+def extract_frame(ctx: Context, frame: Annotated[UploadFile, File()]) -> FrameMetricsResponse:
+    data = frame.file.read(ctx.settings.max_upload_bytes + 1)
+    check_image(data, max_bytes=ctx.settings.max_upload_bytes, field="frame")
+    image, _ = load_image(data)
+    reading = read_frame(image, settings=ctx.settings)
+    if reading.empty:
+        raise ApiError(
+            422, "unreadable", "no overlay figure could be read: " + "; ".join(reading.warnings), field="frame"
+        )
+    metrics = FrameMetrics(
+        layout=reading.layout,
+        viewer_count=reading.viewers,
+        likes=reading.likes,
+        comment_count=reading.comments,
+        purchase_notifications=[reading.purchase_popup] if reading.purchase_popup else [],
+    )
+    return FrameMetricsResponse(metrics=metrics, warnings=reading.warnings)
