@@ -136,33 +136,29 @@ class JobStore:
         return _from_entity(dict(entity))
 
     def update(self, job_id: str, **changes: Any) -> JobRecord:
-        """Apply ``changes`` to a job (read-modify-write guarded by the entity's ETag)."""
+        """Apply ``changes`` to a job (read-modify-write guarded by the entity's ETag, retried)."""
         for _ in range(5):
-            entity = self.table.get_entity(_PARTITION, job_id)
-            record = _from_entity(dict(entity))
-            updated = record.model_copy(update={**changes, "updated_at": now()})
-            try:
-                self.table.update_entity(
-                    _to_entity(updated),
-                    mode=UpdateMode.REPLACE,
-                    etag=entity.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except ResourceModifiedError:
-                continue
-            return updated
+            updated = self._replace_if(job_id, lambda _: True, changes)
+            if updated is not None:
+                return updated
         raise RuntimeError(f"job {job_id} kept changing under concurrent updates")
 
     def transition(self, job_id: str, allowed: Callable[[JobRecord], bool], **changes: Any) -> JobRecord | None:
         """Apply ``changes`` only if ``allowed(current record)`` holds, in one ETag-guarded write.
 
-        Returns None when it does not hold or another writer changed the record first: of
-        several processes attempting the same transition, exactly one gets the record.
+        Returns None when it does not hold, the job is gone, or another writer changed the
+        record first: of several processes attempting the same transition, exactly one gets it.
         """
         try:
-            entity = self.table.get_entity(_PARTITION, job_id)
+            return self._replace_if(job_id, allowed, changes)
         except ResourceNotFoundError:
             return None
+
+    def _replace_if(
+        self, job_id: str, allowed: Callable[[JobRecord], bool], changes: dict[str, Any]
+    ) -> JobRecord | None:
+        """One read and one conditional write; None when ``allowed`` refuses or the ETag moved."""
+        entity = self.table.get_entity(_PARTITION, job_id)
         record = _from_entity(dict(entity))
         if not allowed(record):
             return None

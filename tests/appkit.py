@@ -137,3 +137,11 @@ def storage_snapshot(ctx: AppContext) -> dict[str, Any]:
         "messages": props.approximate_message_count,
         "jobs": sorted(e["RowKey"] for e in ctx.storage.table(s.jobs_table).list_entities()),
     }
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    """The ``error`` object of a JSON error response, checking the body has that shape only."""
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert {"code", "message"} <= set(body["error"]), body
+    return dict(body["error"])

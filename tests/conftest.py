@@ -1,4 +1,5 @@
-"""Shared fixtures: a real Azurite, embedded Qdrant folders, the offline embedder."""
+"""Shared fixtures: a real Azurite, embedded Qdrant folders, the offline embedder, and the API
+client and function map over whatever ``ctx`` (AppContext) fixture the requesting module defines."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from functions.api import create_api
+from rag_core.app_context import AppContext
 from rag_core.embeddings.local import LocalE5Embedder
 from rag_core.settings import Settings, load_settings
+from tests.appkit import function_map
 from tests.azurite import Azurite
 
 SettingsFactory = Callable[..., Settings]
@@ -44,3 +49,16 @@ def make_settings(tmp_path: Path) -> SettingsFactory:
         return load_settings(**values)
 
     return factory
+
+
+@pytest.fixture(scope="module")
+def client(ctx: AppContext) -> Iterator[TestClient]:
+    """The HTTP API over the module's context."""
+    with TestClient(create_api(lambda: ctx)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def functions(ctx: AppContext) -> dict[str, Callable[..., Any]]:
+    """The Functions app's user functions over the module's context, by name."""
+    return function_map(ctx)

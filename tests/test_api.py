@@ -27,7 +27,7 @@ from tests.appkit import (
     analysis,
     app_context,
     app_settings,
-    function_map,
+    error_of,
     png,
     receive_all,
     run_queue,
@@ -49,17 +49,6 @@ def ctx(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory, local_embedd
     return context
 
 
-@pytest.fixture(scope="module")
-def client(ctx: AppContext) -> Iterator[TestClient]:
-    with TestClient(create_api(lambda: ctx)) as test_client:
-        yield test_client
-
-
-@pytest.fixture(scope="module")
-def functions(ctx: AppContext) -> dict[str, Callable[..., Any]]:
-    return function_map(ctx)
-
-
 def form(video_id: str, **fields: str) -> dict[str, str]:
     return {
         "video_url": f"https://www.tiktok.com/@test/live/{video_id}",
@@ -67,13 +56,6 @@ def form(video_id: str, **fields: str) -> dict[str, str]:
         "analysis": json.dumps(analysis(video_id), ensure_ascii=False),
         **fields,
     }
-
-
-def error_of(response: Any) -> dict[str, Any]:
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert {"code", "message"} <= set(body["error"]), body
-    return dict(body["error"])
 
 
 # ----------------------------------------------------------- store → done --

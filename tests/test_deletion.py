@@ -10,17 +10,16 @@ left in Qdrant, Blob or Table storage, while a second video stays intact.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from qdrant_client import models as qm
 
-from functions.api import create_api
 from rag_core.app_context import AppContext
 from rag_core.embeddings.local import LocalE5Embedder
-from tests.appkit import analysis, app_context, app_settings, function_map, input_stream, png, run_queue
+from tests.appkit import analysis, app_context, app_settings, input_stream, png, run_queue
 from tests.azurite import Azurite
 
 STORE = "/api/v1/external/analysis/store"
@@ -35,17 +34,6 @@ COMMENT = "視聴者さくらのコメント：送料はいくらですか"
 @pytest.fixture(scope="module")
 def ctx(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory, local_embedder: LocalE5Embedder) -> AppContext:
     return app_context(app_settings(azurite, tmp_path_factory.mktemp("qdrant")), local_embedder)
-
-
-@pytest.fixture(scope="module")
-def client(ctx: AppContext) -> Iterator[TestClient]:
-    with TestClient(create_api(lambda: ctx)) as test_client:
-        yield test_client
-
-
-@pytest.fixture(scope="module")
-def functions(ctx: AppContext) -> dict[str, Callable[..., Any]]:
-    return function_map(ctx)
 
 
 def personal_analysis(video_id: str, speech: str, email: str, comment: str) -> dict[str, Any]:

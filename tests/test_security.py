@@ -32,7 +32,7 @@ from tests.appkit import (
     analysis,
     app_context,
     app_settings,
-    function_map,
+    error_of,
     input_stream,
     png,
     run_queue,
@@ -59,23 +59,6 @@ B_TEXT = "ブランドBだけの秘密の美容液、今夜限定で九千八百
 def ctx(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory, local_embedder: LocalE5Embedder) -> AppContext:
     settings = app_settings(azurite, tmp_path_factory.mktemp("qdrant"), api_keys=KEYS)
     return app_context(settings, local_embedder)
-
-
-@pytest.fixture(scope="module")
-def client(ctx: AppContext) -> Iterator[TestClient]:
-    with TestClient(create_api(lambda: ctx)) as test_client:
-        yield test_client
-
-
-@pytest.fixture(scope="module")
-def functions(ctx: AppContext) -> dict[str, Callable[..., Any]]:
-    return function_map(ctx)
-
-
-def error_of(response: Any) -> dict[str, Any]:
-    body = response.json()
-    assert set(body) == {"error"}, body
-    return dict(body["error"])
 
 
 def tenant_analysis(video_id: str, liver: str, text: str, gmv: int) -> dict[str, Any]:

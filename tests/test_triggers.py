@@ -34,7 +34,6 @@ from tests.appkit import (
     analysis,
     app_context,
     app_settings,
-    function_map,
     input_stream,
     png,
     run_queue,
@@ -46,11 +45,6 @@ from tests.azurite import Azurite
 @pytest.fixture(scope="module")
 def ctx(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory, local_embedder: LocalE5Embedder) -> AppContext:
     return app_context(app_settings(azurite, tmp_path_factory.mktemp("qdrant")), local_embedder)
-
-
-@pytest.fixture(scope="module")
-def functions(ctx: AppContext) -> dict[str, Callable[..., Any]]:
-    return function_map(ctx)
 
 
 SHOT = ROOT / "tests" / "data" / "sales_screenshots" / "00_cards_light_png.png"
