@@ -10,7 +10,7 @@ concurrent keep-alive connections, each sending requests back to back until
 run is bounded in count and in time and only ever talks to loopback.
 
 Embedded Qdrant and the local model serialise knowledge-base calls (see
-rag_core/app_context.py), so search throughput is one request's embedding
+rag_core/context.py), so search throughput is one request's embedding
 and scoring at a time; against a Qdrant server with a remote embedding
 provider the same handlers run concurrently.
 """
@@ -49,7 +49,7 @@ QUERIES = [
 
 
 def _settings(qdrant: Path) -> Any:
-    from rag_core.settings import ApiKey, load_settings
+    from rag_core.base.settings import ApiKey, load_settings
 
     return load_settings(
         qdrant_path=qdrant,
@@ -66,9 +66,9 @@ def serve(qdrant: Path, port: int) -> None:
     import uvicorn
 
     from functions.api import create_api
-    from rag_core.app_context import AppContext
-    from rag_core.backfill import LocalSource, run_backfill
-    from rag_core.service import KnowledgeBase
+    from rag_core.context import AppContext
+    from rag_core.knowledge.knowledge_base import KnowledgeBase
+    from rag_core.operations.backfill import LocalSource, run_backfill
 
     settings = _settings(qdrant)
     kb = KnowledgeBase(settings)

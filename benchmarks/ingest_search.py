@@ -25,12 +25,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from rag_core.analysis.record import AnalysisRecord, parse_analysis
+from rag_core.base.settings import load_settings
 from rag_core.embeddings.base import Embedder
 from rag_core.embeddings.local import LocalE5Embedder
-from rag_core.models import AnalysisRecord, parse_analysis
-from rag_core.schemas import SearchFilters, SearchRequest
-from rag_core.service import KnowledgeBase
-from rag_core.settings import load_settings
+from rag_core.knowledge.knowledge_base import KnowledgeBase
+from rag_core.knowledge.schemas import SearchFilters, SearchRequest
 
 OPENERS = ["みなさんこんばんは", "今日も来てくれてありがとう", "初見さんいらっしゃい", "お待たせしました"]
 ITEMS = ["美容液", "クレンジング", "Tシャツ", "スニーカー", "プロテイン", "ワイヤレスイヤホン", "化粧水", "バッグ"]

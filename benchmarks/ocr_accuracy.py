@@ -27,9 +27,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag_core.sales_data_ingester import extract_sales_from_image  # noqa: E402
-from rag_core.sales_extraction import SalesExtraction  # noqa: E402
-from rag_core.settings import load_settings  # noqa: E402
+from rag_core.base.settings import load_settings  # noqa: E402
+from rag_core.sales.fields import SalesExtraction  # noqa: E402
+from rag_core.sales.reader import extract_sales_from_image  # noqa: E402
 
 DEFAULT_DIR = ROOT / "tests" / "data" / "sales_screenshots"
 PRODUCT_NUMBERS = ("price", "sold", "set_revenue")

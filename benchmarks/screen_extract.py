@@ -22,8 +22,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script, like the other benchmarks
 
-from rag_core.screen_metrics_extractor import ScreenExtractionResult, extract_screen_metrics
-from rag_core.settings import load_settings
+from rag_core.base.settings import load_settings
+from rag_core.screen.extractor import ScreenExtractionResult, extract_screen_metrics
 from scripts.generate_screen_recording import RecordingSpec, generate
 
 GOAL_RATIO = 20.0

@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import azure.functions as func
 
-from rag_core.app_context import AppContext
-from rag_core.job_runner import handle_job_message
+from rag_core.context import AppContext
+from rag_core.ingestion.runner import handle_job_message
 
 
 def blueprint(get_context: Callable[[], AppContext]) -> func.Blueprint:

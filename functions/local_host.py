@@ -28,11 +28,11 @@ from azure.core.exceptions import AzureError
 from azure.storage.blob import BlobProperties, ContainerClient
 from azure.storage.queue import QueueClient, QueueMessage
 
-from rag_core.app_context import AppContext, default_context
-from rag_core.blob_drops import accept_inbox_file, accept_upload
-from rag_core.job_runner import handle_job_message
-from rag_core.jobs import JobMessage
-from rag_core.uploads import RECORDINGS_PREFIX, SALES_PREFIX
+from rag_core.context import AppContext, default_context
+from rag_core.ingestion.blob_intake import accept_inbox_file, accept_upload
+from rag_core.ingestion.runner import handle_job_message
+from rag_core.ingestion.uploads import RECORDINGS_PREFIX, SALES_PREFIX
+from rag_core.jobs.records import JobMessage
 
 log = logging.getLogger("functions.local_host")
 

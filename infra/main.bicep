@@ -158,7 +158,7 @@ var names = {
   functionApp: 'func-lcrag-${env}-${take(token, 6)}'
 }
 
-// The storage layout the code expects (defaults of rag_core/settings.py); the same
+// The storage layout the code expects (defaults of rag_core/base/settings.py); the same
 // values go into the app settings, so resources and settings cannot disagree.
 var storageLayout = {
   uploadsContainer: 'uploads'

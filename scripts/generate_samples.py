@@ -15,7 +15,7 @@ About 10 % of the files are written with the legacy wire names (``id``,
 deliberately broken files go to ``invalid/`` for the backfill to report and skip.
 
 Everything comes from one seeded ``random.Random``, so a run reproduces the
-committed files byte for byte (tests/test_models.py checks this). Files are
+committed files byte for byte (tests/analysis/test_record.py checks this). Files are
 written, never deleted: regenerate into an empty folder when the count shrinks.
 
 Usage: ``python scripts/generate_samples.py --out samples/ --count 72``

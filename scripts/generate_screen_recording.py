@@ -29,7 +29,7 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from rag_core.screen_layout import OverlayRegion, ScreenLayout, load_layout
+from rag_core.screen.layout import OverlayRegion, ScreenLayout, load_layout
 
 FONT_DIR = Path("/usr/share/fonts/opentype/noto")  # fonts-noto-cjk, installed by scripts/setup.sh
 BUYERS = (

@@ -15,5 +15,5 @@ if [ "${1:-}" = "serve" ]; then
   exec_cmd=(.venv/bin/python -m functions.local_host "$@")
   "${exec_cmd[@]}"
 else
-  exec .venv/bin/python -m rag_core.demo "$@"
+  exec .venv/bin/python -m rag_core.operations.demo "$@"
 fi

@@ -1,5 +1,5 @@
 # ruff: noqa: E501  (the MEANINGS table reads better unwrapped)
-"""Print the settings table of docs/operations.md ("Configure") from rag_core.settings.Settings.
+"""Print the settings table of docs/operations.md ("Configure") from rag_core.base.settings.Settings.
 
     .venv/bin/python scripts/settings_table.py            # print the table
     .venv/bin/python scripts/settings_table.py --write    # replace it in docs/operations.md
@@ -23,7 +23,7 @@ from pydantic_core import PydanticUndefined
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag_core.settings import Settings  # noqa: E402
+from rag_core.base.settings import Settings  # noqa: E402
 
 FUNCTION_APP_BICEP = ROOT / "infra" / "modules" / "functionapp.bicep"
 OPERATIONS_DOC = ROOT / "docs" / "operations.md"
@@ -117,7 +117,9 @@ def table() -> str:
         names = env_names(name, field)
         label = f"`{names[0]}`" + (f" ({', '.join(f'`{n}`' for n in names[1:])})" if names[1:] else "")
         azure = "set" if names[0].lower() in deployed else "default"
-        meaning = field.description or MEANINGS.get(name, "(undocumented: add a description in rag_core/settings.py)")
+        meaning = field.description or MEANINGS.get(
+            name, "(undocumented: add a description in rag_core/base/settings.py)"
+        )
         lines.append(f"| {label} | {default_text(field)} | {azure} | {meaning.replace('|', '/')} |")
     return "\n".join(lines) + "\n"
 

@@ -16,11 +16,11 @@ from azure.storage.queue import QueueMessage
 from PIL import Image
 
 from functions.app import create_function_app
-from rag_core.app_context import AppContext
+from rag_core.analysis.record import AnalysisRecord, parse_analysis
+from rag_core.base.settings import Settings, load_settings
+from rag_core.context import AppContext
 from rag_core.embeddings.local import LocalE5Embedder
-from rag_core.models import AnalysisRecord, parse_analysis
-from rag_core.service import KnowledgeBase
-from rag_core.settings import Settings, load_settings
+from rag_core.knowledge.knowledge_base import KnowledgeBase
 from tests.azurite import Azurite
 
 ROOT = Path(__file__).resolve().parent.parent

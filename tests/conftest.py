@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from functions.api import create_api
-from rag_core.app_context import AppContext
+from rag_core.base.settings import Settings, load_settings
+from rag_core.context import AppContext
 from rag_core.embeddings.local import LocalE5Embedder
-from rag_core.settings import Settings, load_settings
 from tests.appkit import function_map
 from tests.azurite import Azurite
 

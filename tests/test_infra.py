@@ -8,7 +8,7 @@ downloaded from GitHub), so the templates are checked in two layers:
 2. Semantics, on the parsed trees: module parameters match the modules' declarations,
    symbols used in expressions are declared, parameter files only name real parameters,
    the resources the app needs exist with the right shape, and - the main point - every
-   setting ``rag_core/settings.py`` reads is either set in the Function App's app settings
+   setting ``rag_core/base/settings.py`` reads is either set in the Function App's app settings
    or listed in ``SAFE_DEFAULTS`` below with the reason it may stay at its default.
 
 What these tests cannot see (needs ``az bicep build`` / a what-if against Azure): resource
@@ -29,7 +29,7 @@ import pytest
 from pycep import BicepParser
 from pydantic import AliasChoices
 
-from rag_core.settings import Settings
+from rag_core.base.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
@@ -68,8 +68,8 @@ SAFE_DEFAULTS: dict[str, str] = {
     "RANK_WEIGHT_QUALITY": "ranking weights are product decisions in code (docs/retrieval.md)",
     "PROMPT_CHAR_BUDGET": "tuning of the prompt context size",
     # Read by operator CLIs, not by the Function App.
-    "BACKFILL_API_TOKEN": "python -m rag_core.backfill --source api only; given in the operator's shell",
-    "BACKFILL_RATE_PER_SEC": "python -m rag_core.backfill only",
+    "BACKFILL_API_TOKEN": "python -m rag_core.operations.backfill --source api only; given in the operator's shell",
+    "BACKFILL_RATE_PER_SEC": "python -m rag_core.operations.backfill only",
 }
 
 # main.bicep parameter -> Settings field whose default it must equal (one source of truth).
@@ -478,7 +478,7 @@ def test_every_setting_is_deployed_or_safe_by_default() -> None:
         if in_settings and in_allow_list:
             contradictory.append(env)
     assert not missing, (
-        f"settings read by rag_core/settings.py but not deployed: {missing}. Add them to appSettings in "
+        f"settings read by rag_core/base/settings.py but not deployed: {missing}. Add them to appSettings in "
         "infra/modules/functionapp.bicep (and a parameter if they vary), or to SAFE_DEFAULTS in "
         "tests/test_infra.py with the reason the default is right in Azure."
     )

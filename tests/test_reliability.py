@@ -46,20 +46,20 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from functions.api import create_api
-from rag_core import backup
-from rag_core.app_context import AppContext
-from rag_core.blob_drops import accept_inbox_file
+from rag_core.analysis.record import parse_analysis
+from rag_core.base.settings import load_settings
+from rag_core.base.storage import Storage
+from rag_core.context import AppContext
 from rag_core.embeddings.local import LocalE5Embedder
-from rag_core.jobs import JobKind, JobMessage, JobRecord, JobStatus, job_id_for, now
-from rag_core.models import parse_analysis
-from rag_core.service import KnowledgeBase
-from rag_core.settings import load_settings
-from rag_core.storage import Storage
-from rag_core.store import DENSE, point_id
-from rag_core.submission import ENQUEUE_GRACE, submit_job
+from rag_core.ingestion.blob_intake import accept_inbox_file
+from rag_core.ingestion.submission import ENQUEUE_GRACE, submit_job
+from rag_core.jobs.records import JobKind, JobMessage, JobRecord, JobStatus, job_id_for, now
+from rag_core.knowledge.knowledge_base import KnowledgeBase
+from rag_core.knowledge.store import DENSE, point_id
+from rag_core.operations import backup
 from tests.appkit import ROOT, analysis, app_context, app_settings, function_map, input_stream, queue_message, run_queue
 from tests.azurite import Azurite
-from tests.test_backup import every_point
+from tests.operations.test_backup import every_point
 
 STORE = "/api/v1/external/analysis/store"
 PHASES = len(analysis("any")["phases"])

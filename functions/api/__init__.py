@@ -23,7 +23,7 @@ from functions.api import (
 )
 from functions.api.deps import caller
 from functions.api.errors import COMMON_ERRORS, error_response, install_error_handlers
-from rag_core.app_context import AppContext
+from rag_core.context import AppContext
 
 _FORM_OVERHEAD = 1024 * 1024  # room for the form fields beside the largest allowed file
 

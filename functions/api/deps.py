@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
-from rag_core.app_context import AppContext
-from rag_core.auth import Caller, authenticate
+from rag_core.base.auth import Caller, authenticate
+from rag_core.context import AppContext
 
 api_key_header = APIKeyHeader(
     name="X-API-Key",

@@ -17,13 +17,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
-from rag_core.auth import AuthError
-from rag_core.feedback import PhaseNotFoundError
-from rag_core.models import AnalysisFormatError
-from rag_core.sales_data_ingester import InvalidInputError, OcrUnavailableError, VisionResponseError
-from rag_core.store import EmbeddingMismatchError, VideoNotFoundError, VideoOwnershipError
-from rag_core.submission import IdempotencyConflictError, StorageUnavailableError
-from rag_core.uploads import UploadRejected
+from rag_core.analysis.record import AnalysisFormatError
+from rag_core.base.auth import AuthError
+from rag_core.ingestion.submission import IdempotencyConflictError, StorageUnavailableError
+from rag_core.ingestion.uploads import UploadRejected
+from rag_core.knowledge.feedback import PhaseNotFoundError
+from rag_core.knowledge.store import EmbeddingMismatchError, VideoNotFoundError, VideoOwnershipError
+from rag_core.sales.reader import InvalidInputError, OcrUnavailableError, VisionResponseError
 
 log = logging.getLogger(__name__)
 

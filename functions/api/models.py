@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from rag_core.jobs import JobKind, JobRecord, JobStatus
-from rag_core.models import Sales, SetProduct
-from rag_core.schemas import KnowledgeStats, SearchHit
+from rag_core.analysis.record import Sales, SetProduct
+from rag_core.jobs.records import JobKind, JobRecord, JobStatus
+from rag_core.knowledge.schemas import KnowledgeStats, SearchHit
 
 VideoId = Field(min_length=1, max_length=200)
 

@@ -14,7 +14,7 @@ from functions.api.models import (
     PhaseRatingRequest,
     PhaseRatingResponse,
 )
-from rag_core.schemas import FeedbackRequest, FeedbackResult
+from rag_core.knowledge.schemas import FeedbackRequest, FeedbackResult
 
 router = APIRouter(responses=error_responses(404))
 

@@ -18,10 +18,10 @@ from starlette.datastructures import FormData, UploadFile
 from functions.api.deps import CallerDep, Context
 from functions.api.errors import ApiError, error_responses
 from functions.api.models import JobStatusResponse, StoreAccepted
-from rag_core.models import AnalysisRecord, parse_analysis
-from rag_core.store import point_id
-from rag_core.submission import StoreRequest, Submitted, submit_store_request
-from rag_core.uploads import StoreForm, analysis_from_form, check_image
+from rag_core.analysis.record import AnalysisRecord, parse_analysis
+from rag_core.ingestion.submission import StoreRequest, Submitted, submit_store_request
+from rag_core.ingestion.uploads import StoreForm, analysis_from_form, check_image
+from rag_core.knowledge.store import point_id
 
 router = APIRouter()
 

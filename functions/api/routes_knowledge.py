@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
 from functions.api.deps import CallerDep, Context
 from functions.api.errors import ApiError, error_responses
 from functions.api.models import SearchResponse, StatsResponse
-from rag_core.schemas import LiverSummary, PromptBlock, PromptRequest, SearchRequest, TopPerformerReport
+from rag_core.knowledge.schemas import (
+    LiverSummary,
+    PromptBlock,
+    PromptRequest,
+    SearchRequest,
+    TopPerformerQuery,
+    TopPerformerReport,
+)
 
 router = APIRouter()
 
@@ -42,24 +49,9 @@ def liver(
     response_model=TopPerformerReport,
     summary="Top livers (or videos) by a metric, optionally contrasted with one liver",
 )
-def top_performers(
-    ctx: Context,
-    caller: CallerDep,
-    metric: Literal["gmv", "gpm", "cvr", "orders"] = "gmv",
-    group_by: Literal["liver", "video"] = "liver",
-    limit: Annotated[int, Query(ge=1, le=50)] = 5,
-    compare_to: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-    phase_type: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-) -> TopPerformerReport:
+def top_performers(query: Annotated[TopPerformerQuery, Query()], ctx: Context, caller: CallerDep) -> TopPerformerReport:
     with ctx.knowledge() as kb:
-        return kb.top_performers(
-            metric=metric,
-            group_by=group_by,
-            limit=limit,
-            compare_to=compare_to,
-            phase_type=phase_type,
-            brand_id=caller.brand_id,
-        )
+        return kb.top_performers(query, brand_id=caller.brand_id)
 
 
 @router.post("/external/search", response_model=SearchResponse, summary="Similar past phases, ranked by outcome")

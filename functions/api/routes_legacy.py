@@ -29,11 +29,11 @@ from functions.api.models import (
     TopPhasesRequest,
     TopPhasesResponse,
 )
-from rag_core import legacy_queries
-from rag_core.sales_data_ingester import SalesExtraction, extract_sales_from_image, load_image, sales_from_partner_json
-from rag_core.schemas import SearchFilters, SearchRequest
-from rag_core.screen_metrics_extractor import read_frame
-from rag_core.uploads import check_image
+from rag_core.ingestion.uploads import check_image
+from rag_core.knowledge import legacy_queries
+from rag_core.knowledge.schemas import SearchFilters, SearchRequest
+from rag_core.sales.reader import SalesExtraction, extract_sales_from_image, load_image, sales_from_partner_json
+from rag_core.screen.extractor import read_frame
 
 router = APIRouter(prefix="/external")
 

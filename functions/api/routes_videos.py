@@ -8,8 +8,8 @@ from fastapi import APIRouter, Path
 
 from functions.api.deps import CallerDep, Context
 from functions.api.errors import ApiError, error_responses
-from rag_core.deletion import VideoDeletion, delete_video
-from rag_core.store import VideoNotFoundError
+from rag_core.knowledge.store import VideoNotFoundError
+from rag_core.operations.deletion import VideoDeletion, delete_video
 
 router = APIRouter()
 

@@ -59,7 +59,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
 
 var keyVaultSecretsUri = '${vault.properties.vaultUri}secrets'
 
-// App settings. Every setting rag_core/settings.py reads must either be here or be listed,
+// App settings. Every setting rag_core/base/settings.py reads must either be here or be listed,
 // with the reason, in SAFE_DEFAULTS of tests/test_infra.py (the test fails otherwise).
 // Not allowed on Flex Consumption and therefore absent: FUNCTIONS_WORKER_RUNTIME,
 // FUNCTIONS_EXTENSION_VERSION, WEBSITE_RUN_FROM_PACKAGE, WEBSITE_CONTENT* (the runtime and

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from rag_core.base.settings import Settings
 from rag_core.embeddings.base import Embedder
-from rag_core.settings import Settings
 
 
 def build_embedder(settings: Settings) -> Embedder:

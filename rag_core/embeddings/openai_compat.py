@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Literal
 import httpx
 import openai
 
+from rag_core.base.settings import Settings
 from rag_core.embeddings.base import Embedder
-from rag_core.settings import Settings
 
 if TYPE_CHECKING:
     import tiktoken

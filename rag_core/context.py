@@ -1,0 +1,61 @@
+"""What one process of the app shares: settings, storage clients, job records, the knowledge base.
+
+The HTTP API, the triggers and the local runner all take an ``AppContext``; the
+Functions app builds the process-wide one lazily on first use (so importing
+``function_app`` opens nothing), tests build their own.
+
+Embedded Qdrant (no ``QDRANT_URL``) and the local embedding model are not safe
+to use from several threads at once, and the HTTP API runs its handlers in a
+thread pool beside the queue worker. :meth:`AppContext.knowledge` therefore
+serialises knowledge-base calls in that configuration; against a Qdrant server
+with a remote embedding provider calls run concurrently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from functools import cached_property, lru_cache
+
+from rag_core.base.logs import configure_logging
+from rag_core.base.settings import Settings, get_settings
+from rag_core.base.storage import Storage
+from rag_core.jobs.records import JobStore
+from rag_core.knowledge.knowledge_base import KnowledgeBase
+
+
+class AppContext:
+    def __init__(self, settings: Settings, *, kb: KnowledgeBase | None = None) -> None:
+        self.settings = settings
+        self._kb = kb
+        serial = settings.qdrant_url is None or settings.embedding_provider == "local"
+        self._kb_lock: contextlib.AbstractContextManager[object] = (
+            threading.RLock() if serial else contextlib.nullcontext()
+        )
+
+    @cached_property
+    def storage(self) -> Storage:
+        return Storage(self.settings)
+
+    @cached_property
+    def jobs(self) -> JobStore:
+        return JobStore(self.storage.table(self.settings.jobs_table))
+
+    @cached_property
+    def _knowledge_base(self) -> KnowledgeBase:
+        return self._kb or KnowledgeBase(self.settings)
+
+    @contextlib.contextmanager
+    def knowledge(self) -> Iterator[KnowledgeBase]:
+        """The knowledge base, held exclusively for the block when it must not be shared."""
+        with self._kb_lock:
+            yield self._knowledge_base
+
+
+@lru_cache(maxsize=1)
+def default_context() -> AppContext:
+    """The process-wide context from the environment / local.settings.json, with its logging set up."""
+    settings = get_settings()
+    configure_logging(settings)
+    return AppContext(settings)

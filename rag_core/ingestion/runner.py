@@ -1,0 +1,190 @@
+"""Run one ingest job from its queue message: what the queue trigger and the local worker call.
+
+A job reads its inputs from the uploads container, fills the analysis' sales
+from the sales screenshot (the analysis' own numbers win over OCR) and its
+screen-metrics series from the screen recording, then ingests the analysis,
+or, with no analysis, attaches the outcome to the already stored video.
+
+Delivery semantics (the queue is at-least-once):
+
+* a job already ``done`` is not run again, and ingest itself is idempotent,
+  so a redelivered message changes nothing;
+* a fault that a retry may cure (Qdrant or storage down, embedding API
+  throttled, the video's analysis not stored yet) is re-raised so the host
+  delivers the message again; the job goes back to ``queued`` with the error;
+* on the last delivery (``dequeue_count >= MAX_DEQUEUE_COUNT``) the job is
+  recorded ``failed`` with the reason before re-raising, and the host moves
+  the message to ``<queue>-poison``;
+* a fault no retry can cure (the input is gone or invalid, the video belongs
+  to another brand) fails the job at once and the message is consumed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from rag_core.analysis.record import AnalysisFormatError, AnalysisRecord, Sales, ScreenMetricSample, parse_analysis
+from rag_core.base.logs import log_context
+from rag_core.base.storage import ContainerClient, ResourceNotFoundError
+from rag_core.context import AppContext
+from rag_core.jobs.records import JobMessage, JobRecord, JobStatus, now
+from rag_core.knowledge.schemas import IngestResult
+from rag_core.knowledge.store import VideoNotFoundError, VideoOwnershipError
+from rag_core.sales.reader import InvalidInputError, SalesExtraction, extract_sales_from_image
+from rag_core.screen.extractor import extract_screen_metrics
+
+log = logging.getLogger(__name__)
+
+
+class PermanentJobError(Exception):
+    """The job cannot succeed however often it is retried."""
+
+
+@dataclass
+class JobOutcome:
+    result: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+def handle_job_message(ctx: AppContext, body: bytes | str, *, dequeue_count: int) -> JobRecord:
+    """Run the job of one delivered message and record its status (see the module docstring)."""
+    message = JobMessage.model_validate_json(body)
+    with log_context(job_id=message.job_id, video_id=message.video_id, attempt=dequeue_count):
+        return _handle(ctx, message, dequeue_count)
+
+
+def _handle(ctx: AppContext, message: JobMessage, dequeue_count: int) -> JobRecord:
+    job = ctx.jobs.get(message.job_id) or _adopt(ctx, message)
+    if job.status == JobStatus.DONE:
+        log.info("job %s already done; redelivery ignored", job.job_id)
+        return job
+    ctx.jobs.update(job.job_id, status=JobStatus.RUNNING, attempts=dequeue_count, enqueued=True)
+    try:
+        outcome = run_job(ctx, message)
+    except PermanentJobError as exc:
+        log.warning("job %s failed permanently: %s", job.job_id, exc)
+        return ctx.jobs.update(job.job_id, status=JobStatus.FAILED, error=str(exc))
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        last = dequeue_count >= ctx.settings.max_dequeue_count
+        log.warning("job %s attempt %d failed%s: %s", job.job_id, dequeue_count, " (last)" if last else "", reason)
+        if last:
+            ctx.jobs.update(
+                job.job_id, status=JobStatus.FAILED, error=f"failed after {dequeue_count} attempts: {reason}"
+            )
+        else:
+            ctx.jobs.update(job.job_id, status=JobStatus.QUEUED, error=f"attempt {dequeue_count} failed: {reason}")
+        raise
+    return ctx.jobs.update(
+        job.job_id, status=JobStatus.DONE, error=None, result=outcome.result, warnings=outcome.warnings
+    )
+
+
+def _adopt(ctx: AppContext, message: JobMessage) -> JobRecord:
+    """A record for a message that arrived without one (e.g. re-sent from the poison queue by hand)."""
+    stamp = now()
+    record = JobRecord(
+        job_id=message.job_id,
+        kind=message.kind,
+        video_id=message.video_id,
+        brand_id=message.brand_id,
+        source="queue",
+        created_at=stamp,
+        updated_at=stamp,
+        message=message,
+        enqueued=True,
+    )
+    return ctx.jobs.create(record)[0]
+
+
+def run_job(ctx: AppContext, message: JobMessage) -> JobOutcome:
+    uploads = ctx.storage.container(ctx.settings.uploads_container)
+    warnings: list[str] = []
+    record = _load_analysis(uploads, message.analysis_blob) if message.analysis_blob else None
+    if record is None:
+        with ctx.knowledge() as kb:  # before the costly extraction: retried until the analysis is stored
+            if kb.get_video(message.video_id, brand_id=message.brand_id) is None:
+                raise VideoNotFoundError(f"video {message.video_id!r} is not stored yet: its analysis must come first")
+    sales = _read_sales(ctx, uploads, message.sales_image_blob, warnings) if message.sales_image_blob else None
+    screen = (
+        _read_screen(ctx, uploads, message.screen_recording_blob, warnings) if message.screen_recording_blob else None
+    )
+    try:
+        with ctx.knowledge() as kb:
+            if record is not None:
+                result = kb.ingest(_merge(record, sales, screen), brand_id=message.brand_id)
+            elif sales is None and screen is None:
+                raise PermanentJobError("nothing could be read from the uploads: " + "; ".join(warnings))
+            else:
+                result = kb.update_outcome(
+                    message.video_id,
+                    sales=sales.sales if sales else None,
+                    set_products=(sales.set_products or None) if sales else None,
+                    screen_metrics=screen,
+                    brand_id=message.brand_id,
+                )
+    except VideoOwnershipError as exc:
+        raise PermanentJobError(str(exc)) from None
+    return JobOutcome(result=_summary(result), warnings=warnings)
+
+
+def _summary(result: IngestResult) -> dict[str, Any]:
+    return {"status": result.status, **result.model_dump()}
+
+
+def _download(container: ContainerClient, name: str) -> bytes:
+    try:
+        return container.download_blob(name).readall()
+    except ResourceNotFoundError:
+        raise PermanentJobError(f"input blob {container.container_name}/{name} is missing") from None
+
+
+def _load_analysis(container: ContainerClient, name: str) -> AnalysisRecord:
+    try:
+        return parse_analysis(json.loads(_download(container, name)))
+    except (json.JSONDecodeError, UnicodeDecodeError, AnalysisFormatError) as exc:
+        raise PermanentJobError(f"analysis {name} is invalid: {exc}") from None
+
+
+def _read_sales(ctx: AppContext, container: ContainerClient, name: str, warnings: list[str]) -> SalesExtraction | None:
+    """The sales read from a screenshot; None (with a warning) when the image is unusable."""
+    try:
+        extraction = extract_sales_from_image(_download(container, name), ctx.settings)
+    except InvalidInputError as exc:
+        warnings.append(f"sales image {name}: {exc}")
+        return None
+    warnings.extend(f"sales image: {w}" for w in extraction.warnings)
+    if not extraction.sales.model_dump(exclude_none=True, exclude_defaults=True) and not extraction.set_products:
+        warnings.append(f"sales image {name}: no sales figure could be read")
+        return None
+    return extraction
+
+
+def _read_screen(
+    ctx: AppContext, container: ContainerClient, name: str, warnings: list[str]
+) -> list[ScreenMetricSample] | None:
+    """The overlay series of a screen recording; None (with the reason as a warning) when empty."""
+    result = extract_screen_metrics(_download(container, name), settings=ctx.settings)
+    warnings.extend(f"screen recording: {w}" for w in result.warnings)
+    if not result.samples:
+        warnings.append(f"screen recording {name}: {result.reason}")
+        return None
+    return result.samples
+
+
+def _merge(
+    record: AnalysisRecord, sales: SalesExtraction | None, screen: list[ScreenMetricSample] | None
+) -> AnalysisRecord:
+    """The analysis with extracted outcome filled in where the analysis itself has none."""
+    update: dict[str, Any] = {}
+    if sales is not None:
+        own = record.sales.model_dump(exclude_unset=True, exclude_none=True) if record.sales else {}
+        update["sales"] = Sales.model_validate({**sales.sales.model_dump(exclude_none=True), **own})
+        if not record.set_products:
+            update["set_products"] = sales.set_products
+    if screen and not record.screen_metrics:
+        update["screen_metrics"] = screen
+    return record.model_copy(update=update) if update else record

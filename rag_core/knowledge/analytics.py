@@ -1,0 +1,205 @@
+"""Knowledge-base statistics, per-liver analysis and top-performer comparison.
+
+All three read the stream collection (one small record per video carrying its
+sales and phase aggregates), never the phase points, except to fetch a few
+example phases. At 100k phases (≈ 10k streams) stats read 10k small payloads
+with a field selector; see docs/analytics.md for the figures and the design.
+Sorting happens over every matching stream, so "top" is the true top, not the
+top of an arbitrary page (a defect of the old service).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from statistics import mean
+from typing import Any
+
+from qdrant_client import models as qm
+
+from rag_core.knowledge.schemas import (
+    KnowledgeStats,
+    LiverSummary,
+    PerformerRow,
+    PhaseExample,
+    PhaseMixContrast,
+    TopPerformerQuery,
+    TopPerformerReport,
+    TrendPoint,
+)
+from rag_core.knowledge.store import KnowledgeStore, brand_condition
+
+_STAT_FIELDS = [
+    "video_id", "liver_id", "gmv", "cvr", "stream_date", "phase_count", "phase_types",
+    "quality_total", "high_quality_phases", "source_pattern", "updated_at",
+]  # fmt: skip
+_PERF_FIELDS = [
+    "video_id", "liver_id", "liver_name", "gmv", "gpm", "cvr", "orders", "stream_date",
+    "phase_count", "phase_types", "phase_durations",
+]  # fmt: skip
+
+
+def _num(values: Iterable[Any]) -> list[float]:
+    return [float(v) for v in values if isinstance(v, int | float)]
+
+
+def stats(store: KnowledgeStore, *, brand_id: int | None = None) -> KnowledgeStats:
+    """Totals over the whole knowledge base (or one brand)."""
+    streams = store.streams_matching(brand_id=brand_id, fields=_STAT_FIELDS)
+    gmvs = _num(s.get("gmv") for s in streams)
+    cvrs = _num(s.get("cvr") for s in streams)
+    phases = sum(int(s.get("phase_count") or 0) for s in streams)
+    quality_total = sum(float(s.get("quality_total") or 0.0) for s in streams)
+    types: Counter[str] = Counter()
+    for s in streams:
+        types.update(s.get("phase_types") or {})
+    dates = sorted(s["stream_date"] for s in streams if s.get("stream_date"))
+    updated = [s["updated_at"] for s in streams if s.get("updated_at")]
+    return KnowledgeStats(
+        total_gmv=sum(gmvs),
+        total_livers=len({s["liver_id"] for s in streams if s.get("liver_id")}),
+        total_videos=len(streams),
+        total_phases=phases,
+        avg_cvr=round(mean(cvrs), 4) if cvrs else None,
+        avg_gmv_per_stream=round(sum(gmvs) / len(gmvs), 2) if gmvs else None,
+        average_quality_score=round(quality_total / phases, 4) if phases else None,
+        high_quality_entries=sum(int(s.get("high_quality_phases") or 0) for s in streams),
+        phase_type_distribution=dict(types.most_common()),
+        data_source_distribution=dict(Counter(s.get("source_pattern") or "unknown" for s in streams)),
+        period_from=dt.date.fromisoformat(dates[0]) if dates else None,
+        period_to=dt.date.fromisoformat(dates[-1]) if dates else None,
+        updated_at=dt.datetime.fromisoformat(max(updated)) if updated else None,
+    )
+
+
+def _liver_filter(liver_id: str) -> qm.FieldCondition:
+    return qm.FieldCondition(key="liver_id", match=qm.MatchValue(value=liver_id))
+
+
+def _phase_examples(
+    store: KnowledgeStore, conditions: list[qm.Condition], *, brand_id: int | None, limit: int, best: bool
+) -> list[PhaseExample]:
+    """Phases ranked by feedback quality, then by their stream's GMV."""
+    fields = ["video_id", "phase_index", "phase_type", "duration_sec", "speech_text", "gmv", "quality_score"]
+    flt = qm.Filter(must=[*conditions, *brand_condition(brand_id)])
+    rows = [p.payload or {} for p in store.scroll(store.phases, flt, fields)]
+    rows.sort(key=lambda r: (r.get("quality_score") or 0.0, r.get("gmv") or 0.0), reverse=best)
+    return [
+        PhaseExample(**{k: r.get(k) for k in PhaseExample.model_fields if r.get(k) is not None}) for r in rows[:limit]
+    ]
+
+
+def liver_summary(store: KnowledgeStore, liver_id: str, *, brand_id: int | None = None) -> LiverSummary | None:
+    """What one liver's streams achieved, how their phases are spent, and the trend by month."""
+    streams = store.streams_matching(_liver_filter(liver_id), brand_id=brand_id)
+    if not streams:
+        return None
+    gmvs = _num(s.get("gmv") for s in streams)
+    cvrs = _num(s.get("cvr") for s in streams)
+    mix: Counter[str] = Counter()
+    for s in streams:
+        mix.update(s.get("phase_types") or {})
+    total_phases = sum(mix.values())
+    by_month: dict[str, list[float]] = defaultdict(list)
+    for s in streams:
+        if s.get("stream_date"):
+            by_month[s["stream_date"][:7]].append(float(s.get("gmv") or 0.0))
+    recent = sorted(streams, key=lambda s: s.get("stream_date") or "", reverse=True)[:10]
+    examples: list[qm.Condition] = [
+        _liver_filter(liver_id),
+        qm.FieldCondition(key="phase_type", match=qm.MatchExcept(**{"except": ["idle"]})),
+    ]
+    return LiverSummary(
+        liver_id=liver_id,
+        liver_name=next((s["liver_name"] for s in streams if s.get("liver_name")), None),
+        videos=len(streams),
+        total_phases=total_phases,
+        gmv_total=sum(gmvs),
+        gmv_avg=round(sum(gmvs) / len(gmvs), 2) if gmvs else None,
+        cvr_avg=round(mean(cvrs), 4) if cvrs else None,
+        phase_type_mix={k: round(v / total_phases, 4) for k, v in mix.most_common()} if total_phases else {},
+        best_phases=_phase_examples(store, examples, brand_id=brand_id, limit=3, best=True),
+        worst_phases=_phase_examples(store, examples[:1], brand_id=brand_id, limit=3, best=False),
+        trend=[TrendPoint(period=m, videos=len(v), gmv=sum(v)) for m, v in sorted(by_month.items())],
+        recent_videos=[
+            {k: s.get(k) for k in ("video_id", "stream_date", "gmv", "cvr", "orders", "phase_count")} for s in recent
+        ],
+    )
+
+
+def _group(streams: list[dict[str, Any]], metric: str, group_by: str) -> dict[str, PerformerRow]:
+    """Per liver: the mean of the metric over its streams (so volume alone does not win)."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for s in streams:
+        key = s.get("liver_id") if group_by == "liver" else s.get("video_id")
+        if key and isinstance(s.get(metric), int | float):
+            groups[key].append(s)
+    return {
+        key: PerformerRow(
+            key=key,
+            liver_name=next((s["liver_name"] for s in rows if s.get("liver_name")), None),
+            videos=len(rows),
+            value=round(mean(float(s[metric]) for s in rows), 4),
+        )
+        for key, rows in groups.items()
+    }
+
+
+def _mix(streams: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Share of phases per type, and mean seconds a stream spends in each type."""
+    counts: Counter[str] = Counter()
+    seconds: Counter[str] = Counter()
+    for s in streams:
+        counts.update(s.get("phase_types") or {})
+        seconds.update(s.get("phase_durations") or {})
+    total = sum(counts.values())
+    shares = {k: v / total for k, v in counts.items()} if total else {}
+    durations = {k: v / len(streams) for k, v in seconds.items()} if streams else {}
+    return shares, durations
+
+
+def top_performers(
+    store: KnowledgeStore, query: TopPerformerQuery, *, brand_id: int | None = None
+) -> TopPerformerReport:
+    """The top livers (or videos) by the query's metric and, when it names a liver to
+    compare to, what the top group's phases do differently from that liver's."""
+    metric, group_by, limit, compare_to = query.metric, query.group_by, query.limit, query.compare_to
+    streams = store.streams_matching(brand_id=brand_id, fields=_PERF_FIELDS)
+    rows = _group(streams, metric, group_by)
+    if compare_to and group_by == "liver":
+        rows.pop(compare_to, None)  # compare a liver with the others at the top
+    top = sorted(rows.values(), key=lambda r: (-r.value, r.key))[:limit]
+    report = TopPerformerReport(metric=metric, group_by=group_by, top=top, compare_to=compare_to)
+    if not top:
+        return report
+    key_field = "liver_id" if group_by == "liver" else "video_id"
+    top_keys = {r.key for r in top}
+    top_streams = [s for s in streams if s.get(key_field) in top_keys]
+    top_share, top_dur = _mix(top_streams)
+    target_share: dict[str, float] = {}
+    target_dur: dict[str, float] = {}
+    if compare_to:
+        target_streams = [s for s in streams if s.get("liver_id") == compare_to]
+        report.target = _group(target_streams, metric, "liver").get(compare_to)
+        target_share, target_dur = _mix(target_streams)
+    kinds = sorted(set(top_share) | set(target_share))
+    contrasts = [
+        PhaseMixContrast(
+            phase_type=k,
+            top_share=round(top_share.get(k, 0.0), 4),
+            target_share=round(target_share.get(k, 0.0), 4) if compare_to else None,
+            top_avg_duration_sec=round(top_dur[k], 1) if k in top_dur else None,
+            target_avg_duration_sec=round(target_dur[k], 1) if k in target_dur else None,
+        )
+        for k in kinds
+    ]
+    contrasts.sort(key=lambda c: -abs(c.top_share - (c.target_share or 0.0)))
+    report.contrasts = contrasts
+    wanted = query.phase_type or (contrasts[0].phase_type if contrasts else None)
+    top_videos = [s["video_id"] for s in top_streams]
+    conditions: list[qm.Condition] = [qm.FieldCondition(key="video_id", match=qm.MatchAny(any=top_videos))]
+    if wanted:
+        conditions.append(qm.FieldCondition(key="phase_type", match=qm.MatchValue(value=wanted)))
+    report.example_phases = _phase_examples(store, conditions, brand_id=brand_id, limit=3, best=True)
+    return report

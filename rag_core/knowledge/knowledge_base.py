@@ -1,0 +1,115 @@
+"""The knowledge base as one object: what the Functions app and the CLIs call.
+
+``KnowledgeBase`` wires the Qdrant client, the embedding provider, the store,
+the retriever, the analytics and the prompt builder together for one settings
+object. Every read and write takes an optional ``brand_id``: when a caller is
+scoped to a brand (tenant), everything it sees or changes is filtered to it.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from qdrant_client import QdrantClient
+
+from rag_core.analysis.record import AnalysisRecord, Sales, ScreenMetricSample, SetProduct
+from rag_core.base.settings import Settings
+from rag_core.embeddings import Embedder, build_embedder
+from rag_core.knowledge import analytics, feedback, prompt, search
+from rag_core.knowledge.engine import open_qdrant
+from rag_core.knowledge.schemas import (
+    FeedbackRequest,
+    FeedbackResult,
+    IngestResult,
+    KnowledgeStats,
+    LiverSummary,
+    PromptBlock,
+    PromptRequest,
+    SearchHit,
+    SearchRequest,
+    TopPerformerQuery,
+    TopPerformerReport,
+)
+from rag_core.knowledge.store import KnowledgeStore
+
+
+class KnowledgeBase:
+    def __init__(self, settings: Settings, *, client: QdrantClient | None = None, embedder: Embedder | None = None):
+        self.settings = settings
+        self._client = client
+        self._embedder = embedder
+
+    @cached_property
+    def client(self) -> QdrantClient:
+        return self._client or open_qdrant(self.settings)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return self._embedder or build_embedder(self.settings)
+
+    @cached_property
+    def store(self) -> KnowledgeStore:
+        store = KnowledgeStore(self.client, self.embedder, self.settings)
+        store.ensure_collections()
+        return store
+
+    # -- writes ---------------------------------------------------------------
+    def ingest(self, record: AnalysisRecord, *, brand_id: int | None = None) -> IngestResult:
+        """Store one analysed stream; idempotent (unchanged phases cost nothing)."""
+        return self.store.ingest(record, brand_id=brand_id)
+
+    def delete_video(self, video_id: str, *, brand_id: int | None = None) -> int:
+        """Remove a video's phase points and stream record; returns points deleted."""
+        return self.store.delete_video(video_id, brand_id=brand_id)
+
+    def update_outcome(
+        self,
+        video_id: str,
+        *,
+        sales: Sales | None = None,
+        set_products: list[SetProduct] | None = None,
+        screen_metrics: list[ScreenMetricSample] | None = None,
+        brand_id: int | None = None,
+    ) -> IngestResult:
+        """Attach sales / products / screen metrics to a stored video without re-embedding."""
+        return self.store.update_outcome(
+            video_id, sales=sales, set_products=set_products, screen_metrics=screen_metrics, brand_id=brand_id
+        )
+
+    def apply_feedback(self, request: FeedbackRequest, *, brand_id: int | None = None) -> FeedbackResult:
+        return feedback.apply_feedback(self.store, request, brand_id=brand_id)
+
+    # -- reads ----------------------------------------------------------------
+    def get_video(self, video_id: str, *, brand_id: int | None = None) -> dict[str, object] | None:
+        """The stream-level record of a video, or None."""
+        return self.store.get_stream(video_id, brand_id=brand_id)
+
+    def search(self, request: SearchRequest, *, brand_id: int | None = None) -> list[SearchHit]:
+        return search.search(self.store, request, brand_id=brand_id)
+
+    def stats(self, *, brand_id: int | None = None) -> KnowledgeStats:
+        return analytics.stats(self.store, brand_id=brand_id)
+
+    def liver_summary(self, liver_id: str, *, brand_id: int | None = None) -> LiverSummary | None:
+        return analytics.liver_summary(self.store, liver_id, brand_id=brand_id)
+
+    def top_performers(
+        self, query: TopPerformerQuery | None = None, *, brand_id: int | None = None
+    ) -> TopPerformerReport:
+        return analytics.top_performers(self.store, query or TopPerformerQuery(), brand_id=brand_id)
+
+    def build_prompt(self, request: PromptRequest, *, brand_id: int | None = None) -> PromptBlock:
+        """Retrieve for ``request`` and render the Japanese block within its character budget."""
+        query = prompt.similar_phases_query(request)
+        hits = self.search(query, brand_id=brand_id) if query else []
+        report = self.top_performers(TopPerformerQuery(limit=3, compare_to=request.liver_id), brand_id=brand_id)
+        budget = request.char_budget or self.settings.prompt_char_budget
+        return prompt.render_prompt(request, hits, report, budget=budget)
+
+    def healthy(self) -> bool:
+        """True when Qdrant answers."""
+        try:
+            self.client.get_collections()
+        except Exception:
+            return False
+        return True

@@ -1,0 +1,1 @@
+"""Operations: backups and restore, backfill of past analyses, deletion of a video, the demo."""

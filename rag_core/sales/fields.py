@@ -1,0 +1,358 @@
+"""What a sales extraction returns, and the checks every source's readings pass through.
+
+Screenshot OCR, the vision model and partner JSON all produce the same thing:
+per field, the text that was read and how sure the reader is. This module
+turns those readings into the ``Sales`` / ``SetProduct`` models the knowledge
+base stores, in one place, so every source gets the same rules:
+
+* a reading below the confidence threshold is returned as null with a warning,
+  never guessed;
+* text is parsed by :func:`rag_core.analysis.numbers.parse_number` (the one normaliser),
+  and for images it must also look like the field's kind (a ``%`` for a rate,
+  none for an amount), so a "前回比 +12.3%" under a GMV is refused, not stored;
+* negative or absurd values (a 150 % CVR, a ¥10¹² GMV) are refused;
+* the dashboard's derived rates are re-derived (CVR = orders / viewers, CTR,
+  GPM, and peak ≤ viewers): a mismatch warns and lowers the confidence of the
+  fields involved. ``orders ≤ items_sold`` is not assumed (a refund can break it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from rag_core.analysis.numbers import NumberFormatError, NumberKind, parse_number
+from rag_core.analysis.record import Sales, SetProduct
+
+Provider = Literal["local", "azure", "partner_json"]
+CROSS_CHECK_PENALTY = 0.5  # confidence factor for the fields of a failed cross-check
+CONSISTENT_CONFIDENCE = 0.9  # price × sold = set_revenue to the yen: each of the three is confirmed
+_PRODUCT_EQUATION = ("price", "sold", "set_revenue")
+_TOLERANCE = 0.03  # relative; dashboards round rates to 0.01 pp
+_ABBREVIATED_TOLERANCE = 0.12  # "1.0万" may stand for anything up to 10,999
+_MULTIPLIER = re.compile(r"[万億千KkMmBb]")
+
+
+class SalesExtractionError(Exception):
+    """Base of every error the sales extraction raises on purpose."""
+
+
+class InvalidInputError(SalesExtractionError, ValueError):
+    """The caller's input cannot be read at all (a client error: HTTP 4xx)."""
+
+
+class ImageFormatError(InvalidInputError):
+    """Not a PNG/JPEG/WebP, truncated, empty, or too large to decode safely."""
+
+
+class PartnerJsonError(InvalidInputError):
+    """The partner JSON is not an object or holds no sales field at all."""
+
+
+class VisionResponseError(SalesExtractionError):
+    """The vision model answered, but not with the JSON the schema asks for (an upstream error)."""
+
+
+class VisionRefusalError(VisionResponseError):
+    """The vision model refused to read the image; ``refusal`` holds its reason."""
+
+    def __init__(self, refusal: str) -> None:
+        self.refusal = refusal
+        super().__init__(f"the vision model refused: {refusal}")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How one field is written and how large it may plausibly be."""
+
+    kind: NumberKind
+    limit: float
+    minutes: bool = False  # stored in minutes; a duration text ("1時間5分") is converted
+    integer: bool = False  # a count: "11.85" can only be a misread "11.8万"
+
+
+SALES_FIELDS: dict[str, FieldSpec] = {
+    "gmv": FieldSpec("money", 1e11),
+    "orders": FieldSpec("number", 1e8, integer=True),
+    "items_sold": FieldSpec("number", 1e9, integer=True),
+    "viewers": FieldSpec("number", 1e9, integer=True),
+    "peak_viewers": FieldSpec("number", 1e8, integer=True),
+    "avg_watch_time_sec": FieldSpec("duration", 24 * 3600),
+    "product_clicks": FieldSpec("number", 1e9, integer=True),
+    "ctr": FieldSpec("percent", 100),
+    "cvr": FieldSpec("percent", 100),
+    "gpm": FieldSpec("money", 1e8),
+    "new_followers": FieldSpec("number", 1e8, integer=True),
+    "likes": FieldSpec("number", 1e11, integer=True),
+    "comments": FieldSpec("number", 1e9, integer=True),
+    "shares": FieldSpec("number", 1e9, integer=True),
+    "impressions": FieldSpec("number", 1e11, integer=True),
+    "product_impressions": FieldSpec("number", 1e11, integer=True),
+    "tap_through_rate": FieldSpec("percent", 100),
+    "comment_rate": FieldSpec("percent", 100),
+    "follower_ratio": FieldSpec("percent", 100),
+    "duration_minutes": FieldSpec("duration", 48 * 60, minutes=True),
+}
+PRODUCT_FIELDS: dict[str, FieldSpec] = {
+    "price": FieldSpec("money", 1e8),
+    "original_price": FieldSpec("money", 1e8),
+    "discount_rate": FieldSpec("percent", 100),
+    "quantity": FieldSpec("number", 1e4, integer=True),
+    "sold": FieldSpec("number", 1e8, integer=True),
+    "set_revenue": FieldSpec("money", 1e11),
+}
+
+
+class FieldReading(BaseModel):
+    """One field as read: its value (null when refused), how sure the reader was, and the text."""
+
+    value: float | str | None
+    confidence: float = Field(ge=0, le=1)
+    raw_text: str | None
+
+
+class SalesExtraction(BaseModel):
+    """The result of reading one screenshot or partner record.
+
+    ``fields`` is keyed by ``Sales`` field name and ``set_products.<i>.<field>``;
+    it holds every field that was read, refused ones included (value null), so
+    a caller can show what was seen. ``warnings`` says why anything was refused.
+    """
+
+    sales: Sales
+    set_products: list[SetProduct] = Field(default_factory=list)
+    fields: dict[str, FieldReading] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+    provider: Provider
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A source's raw reading of one field: the text (or JSON value), its confidence 0-1, and
+    what other reads of the same spot said (OCR only; used when arithmetic can decide)."""
+
+    raw: object
+    confidence: float
+    alternatives: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str | None:
+        if self.raw is None:
+            return None
+        return self.raw if isinstance(self.raw, str) else str(self.raw)
+
+
+@dataclass
+class ProductReading:
+    """One product row: its name reading and its number readings by ``SetProduct`` field."""
+
+    name: Reading | None
+    numbers: dict[str, Reading]
+
+
+def text_fits_kind(text: str, kind: NumberKind) -> bool:
+    """Whether OCR/vision text is written the way a field of ``kind`` is (units, no sign).
+
+    A rate shows ``%``, an amount or count never does, a duration shows 時/分/秒
+    or a clock; a leading sign marks a comparison ("前回比 +12%"), not a total.
+    """
+    s = unicodedata.normalize("NFKC", text).strip()
+    if s[:1] in "+-":
+        return False
+    if kind == "percent":
+        return s.endswith("%")
+    if "%" in s:
+        return False
+    if kind == "duration":
+        return bool(re.search(r"[時分秒]|\d:\d", s))
+    return ":" not in s and not re.search(r"[時分秒]", s)
+
+
+def _parse(spec: FieldSpec, reading: Reading) -> float | None:
+    value = parse_number(reading.raw, spec.kind)
+    if value is not None and spec.minutes:
+        bare = not isinstance(reading.raw, str) or re.fullmatch(
+            r"[\d.,\s]+", unicodedata.normalize("NFKC", reading.raw)
+        )
+        return value if bare else round(value / 60, 6)
+    return value
+
+
+class _Builder:
+    """Accumulates accepted values, field readings and warnings for one extraction."""
+
+    def __init__(self, min_confidence: float, strict_text: bool) -> None:
+        self.min_confidence = min_confidence
+        self.strict_text = strict_text
+        self.fields: dict[str, FieldReading] = {}
+        self.warnings: list[str] = []
+
+    def number(self, key: str, spec: FieldSpec, reading: Reading) -> float | None:
+        """The accepted value of one reading, or None with a warning saying why."""
+        text = reading.text
+        confidence = min(1.0, max(0.0, reading.confidence))
+        self.fields[key] = FieldReading(value=None, confidence=confidence, raw_text=text)
+        if confidence < self.min_confidence:
+            self.warnings.append(
+                f"{key}: read {text!r} with confidence {confidence:.2f} < {self.min_confidence:.2f}; left empty"
+            )
+            return None
+        try:
+            value = _parse(spec, reading)
+        except NumberFormatError:
+            self.warnings.append(f"{key}: {text!r} is not a {spec.kind} value; left empty")
+            return None
+        if value is None:
+            return None
+        if self.strict_text and isinstance(reading.raw, str) and not text_fits_kind(reading.raw, spec.kind):
+            self.warnings.append(f"{key}: {text!r} is not written like a {spec.kind} value; left empty")
+            return None
+        if spec.integer and not value.is_integer():
+            self.warnings.append(f"{key}: {value:g} is not a whole count; left empty")
+            return None
+        if value < 0 or value > spec.limit:
+            self.warnings.append(f"{key}: {value:g} is out of the plausible range 0-{spec.limit:g}; left empty")
+            return None
+        self.fields[key] = FieldReading(value=value, confidence=confidence, raw_text=text)
+        return value
+
+    def text(self, key: str, reading: Reading) -> str:
+        confidence = min(1.0, max(0.0, reading.confidence))
+        text = (reading.text or "").strip()
+        accepted = confidence >= self.min_confidence
+        self.fields[key] = FieldReading(value=text if accepted else None, confidence=confidence, raw_text=text)
+        if not accepted:
+            self.warnings.append(f"{key}: read {text!r} with confidence {confidence:.2f}; left empty")
+            return ""
+        return text
+
+    def penalise(self, keys: tuple[str, ...], why: str) -> None:
+        self.warnings.append(why)
+        for key in keys:
+            reading = self.fields[key]
+            self.fields[key] = reading.model_copy(update={"confidence": reading.confidence * CROSS_CHECK_PENALTY})
+
+
+def _abbreviated(builder: _Builder, keys: tuple[str, ...]) -> bool:
+    return any(_MULTIPLIER.search(builder.fields[k].raw_text or "") for k in keys)
+
+
+def _cross_check(builder: _Builder, values: dict[str, float]) -> None:
+    """Re-derive the dashboard's rates; a mismatch warns and lowers the fields' confidence."""
+    viewers = values.get("viewers")
+    derived = (
+        ("cvr", "orders", 100.0, "orders / viewers × 100"),
+        ("ctr", "product_clicks", 100.0, "product_clicks / viewers × 100"),
+        ("gpm", "gmv", 1000.0, "gmv / viewers × 1000"),
+    )
+    for rate, numerator, factor, formula in derived:
+        if viewers is None or rate not in values or numerator not in values or viewers == 0:
+            continue
+        keys = (rate, numerator, "viewers")
+        expected = values[numerator] / viewers * factor
+        tolerance = _ABBREVIATED_TOLERANCE if _abbreviated(builder, keys) else _TOLERANCE
+        if abs(values[rate] - expected) > max(tolerance * expected, 0.01):
+            builder.penalise(
+                keys, f"{rate}: {values[rate]:g} does not match {formula} = {expected:.4g}; confidence lowered"
+            )
+    peak = values.get("peak_viewers")
+    if viewers is not None and peak is not None and peak > viewers:
+        builder.penalise(
+            ("peak_viewers", "viewers"),
+            f"peak_viewers {peak:g} exceeds viewers {viewers:g}; confidence lowered",
+        )
+
+
+def _options(field: str, reading: Reading) -> list[tuple[int, str, float]]:
+    """``(index, text, value)`` of the reading (index 0) and its alternatives that parse."""
+    out = []
+    for index, raw in enumerate((reading.raw, *reading.alternatives)):
+        try:
+            value = _parse(PRODUCT_FIELDS[field], Reading(raw, reading.confidence))
+        except NumberFormatError:
+            continue
+        if value is not None:
+            out.append((index, str(raw), value))
+    return out
+
+
+def _consistent_product(prefix: str, readings: Mapping[str, Reading], notes: list[str]) -> Mapping[str, Reading]:
+    """Let ``price × sold = set_revenue`` decide between the reads of a product row.
+
+    The three are read apart, so an exact match confirms each (``CONSISTENT_CONFIDENCE``), and
+    when the first reads do not match but exactly one choice among the other reads (fewest
+    changes first) does, that choice is taken with a warning. Otherwise nothing changes.
+    """
+    if not all(field in readings for field in _PRODUCT_EQUATION):
+        return readings
+    choices = [_options(field, readings[field]) for field in _PRODUCT_EQUATION]
+    matches = [combo for combo in itertools.product(*choices) if abs(combo[0][2] * combo[1][2] - combo[2][2]) <= 0.5]
+    if not matches:
+        return readings
+    fewest = min(sum(index > 0 for index, _, _ in combo) for combo in matches)
+    best = [combo for combo in matches if sum(index > 0 for index, _, _ in combo) == fewest]
+    if len(best) != 1:
+        return readings
+    out = dict(readings)
+    for field, (index, text, _) in zip(_PRODUCT_EQUATION, best[0], strict=True):
+        reading = readings[field]
+        out[field] = Reading(reading.raw if index == 0 else text, max(reading.confidence, CONSISTENT_CONFIDENCE))
+        if index > 0:
+            notes.append(
+                f"{prefix}.{field}: read {reading.text!r}, but {text!r} (another read) makes price × sold "
+                "= set_revenue; taken"
+            )
+    return out
+
+
+def build_extraction(
+    readings: Mapping[str, Reading],
+    products: list[ProductReading],
+    *,
+    provider: Provider,
+    min_confidence: float,
+    strict_text: bool,
+    warnings: list[str] | None = None,
+    sales_extra: Mapping[str, object] | None = None,
+) -> SalesExtraction:
+    """Apply the threshold, parsing, range and cross-field rules; build the models.
+
+    ``strict_text`` is for image sources, where a value's text must look like
+    its kind; partner JSON passes numbers, which carry no units to check.
+    ``sales_extra`` goes to ``Sales`` as given (``currency``, ``traffic_sources``)
+    and must be valid for it (pydantic ValidationError otherwise).
+    """
+    builder = _Builder(min_confidence, strict_text)
+    builder.warnings.extend(warnings or [])
+    values: dict[str, float] = {}
+    for name, reading in readings.items():
+        value = builder.number(name, SALES_FIELDS[name], reading)
+        if value is not None:
+            values[name] = value
+    _cross_check(builder, values)
+    set_products = []
+    for index, product in enumerate(products):
+        prefix = f"set_products.{index}"
+        name = builder.text(f"{prefix}.name", product.name) if product.name is not None else ""
+        numbers = {}
+        for field, reading in _consistent_product(prefix, product.numbers, builder.warnings).items():
+            value = builder.number(f"{prefix}.{field}", PRODUCT_FIELDS[field], reading)
+            if value is not None:
+                numbers[field] = value
+        price, sold, revenue = numbers.get("price"), numbers.get("sold"), numbers.get("set_revenue")
+        if price is not None and sold is not None and revenue is not None and abs(price * sold - revenue) > 1:
+            builder.penalise(
+                tuple(f"{prefix}.{f}" for f in ("price", "sold", "set_revenue")),
+                f"{prefix}: price × sold = {price * sold:g} but set_revenue is {revenue:g}; confidence lowered",
+            )
+        set_products.append(SetProduct(name=name, **numbers))
+    sales = Sales.model_validate({**(sales_extra or {}), **values})
+    return SalesExtraction(
+        sales=sales, set_products=set_products, fields=builder.fields, warnings=builder.warnings, provider=provider
+    )

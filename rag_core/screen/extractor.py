@@ -1,0 +1,275 @@
+"""Screen metrics from a screen-recorded live stream (Pattern B).
+
+A recording of the app (not the clean camera feed) shows the platform's
+overlay: viewer count, likes, comments, "〇〇さんが購入しました" pop-ups. This
+module turns such a video into a ``screen_metrics`` time series and per-phase
+aggregates:
+
+1. :mod:`rag_core.screen.sampler` picks one frame per interval
+   (``SCREEN_SAMPLE_INTERVAL_SEC``), decoding keyframes where it can;
+2. :mod:`rag_core.screen.overlay_ocr` reads the regions of the layout
+   (``SCREEN_LAYOUT``, a JSON file, see :mod:`rag_core.screen.layout`), skipping
+   regions whose glyphs did not change;
+3. counts are parsed with :func:`rag_core.analysis.numbers.parse_number`, pop-ups are
+   counted once each, and single-sample OCR spikes are dropped by a rolling
+   median rule (:func:`filter_outliers`);
+4. :func:`rag_core.screen.summary.summarise_for_phases` attaches start/end/peak viewers, comment rate
+   and purchases to phases by time range.
+
+Bad input (empty bytes, not a video, no overlay) gives an empty result with a
+``reason``, never an exception: the caller stores the reason on the job.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import statistics
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+from PIL import Image
+from pydantic import BaseModel, Field
+
+from rag_core.analysis.record import ScreenMetricSample
+from rag_core.base.settings import Settings, get_settings
+from rag_core.ocr.tessdata import find_tessdata
+from rag_core.screen.layout import MetricField, OverlayRegion, ScreenLayout, load_layout
+from rag_core.screen.overlay_ocr import RegionReader, TesseractLines, parse_count
+from rag_core.screen.sampler import FrameSampler, SampledFrame, VideoInputError
+
+METRIC_FIELDS: tuple[MetricField, ...] = ("viewers", "likes", "comments", "purchases")
+_SAME_POPUP = (
+    0.85  # text similarity from which two sightings are one pop-up: OCR noise stays above, a new buyer name falls below
+)
+
+
+class DroppedReading(BaseModel):
+    """A reading removed as an outlier, kept so a reviewer can see what was thrown away."""
+
+    t_sec: float
+    field: MetricField
+    value: float
+    median: float
+
+
+class ScreenExtractionResult(BaseModel):
+    """The series and how it was obtained; ``reason`` says why ``samples`` is empty when it is."""
+
+    layout: str
+    interval_sec: float
+    samples: list[ScreenMetricSample] = Field(default_factory=list)
+    dropped: list[DroppedReading] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    reason: str | None = None
+    duration_sec: float | None = None
+    frames_decoded: int = 0
+    frames_sampled: int = 0
+    ocr_calls: int = 0
+    ocr_skipped: int = 0
+    processing_sec: float = 0.0
+
+
+class FrameReading(BaseModel):
+    """What one still frame's overlay shows: the counters, and the purchase pop-up's text if any.
+
+    A single frame cannot say how many purchases happened (that needs the pop-ups of a
+    series), so the pop-up is returned as text, as the old ``purchase_notifications`` were.
+    """
+
+    layout: str
+    viewers: float | None = None
+    likes: float | None = None
+    comments: float | None = None
+    purchase_popup: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return all(v is None for v in (self.viewers, self.likes, self.comments, self.purchase_popup))
+
+
+class _OverlayReader:
+    """Turns sampled frames into samples: one RegionReader per region plus pop-up bookkeeping."""
+
+    def __init__(self, layout: ScreenLayout, settings: Settings) -> None:
+        languages = [r.lang or settings.ocr_languages for r in layout.regions]
+        self._engine = TesseractLines(find_tessdata(settings.tessdata_dir, languages))
+        self._readers = [RegionReader(r, self._engine, settings.ocr_languages) for r in layout.regions]
+        self._events: dict[MetricField, int] = {}
+        self._popup: dict[MetricField, str | None] = {}
+        self._first = True
+        self.unreadable = 0
+
+    def __enter__(self) -> _OverlayReader:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._engine.close()
+
+    @property
+    def ocr_calls(self) -> int:
+        return self._engine.calls
+
+    @property
+    def ocr_skipped(self) -> int:
+        return sum(r.skipped for r in self._readers)
+
+    def readings(self, luma: np.ndarray) -> Iterator[tuple[OverlayRegion, float | None, str | None]]:
+        """Each region with what it shows: a count region's number, an event region's matching
+        text (None where the region shows nothing readable)."""
+        for reader in self._readers:
+            region, text = reader.region, reader.read(luma)
+            if region.kind == "count":
+                value = parse_count(text) if text else None
+                self.unreadable += bool(text) and value is None
+                yield region, value, None
+            else:
+                assert region.pattern is not None  # guaranteed by the layout validator
+                yield region, None, text if text and re.search(region.pattern, text) else None
+
+    def read(self, frame: SampledFrame) -> ScreenMetricSample | None:
+        """The frame's sample, or None when no region showed anything readable."""
+        values: dict[str, float | None] = {}
+        seen = False
+        for region, value, shown in self.readings(frame.luma):
+            if region.kind == "count":
+                values[region.field] = value
+                seen |= value is not None
+                continue
+            before = self._popup.get(region.field)
+            is_new = shown is not None and (
+                before is None or difflib.SequenceMatcher(None, before, shown).ratio() < _SAME_POPUP
+            )
+            # A pop-up already on screen when the recording starts was bought before it: not counted.
+            self._events[region.field] = self._events.get(region.field, 0) + (is_new and not self._first)
+            self._popup[region.field] = shown
+            values[region.field] = float(self._events[region.field])
+            seen |= shown is not None
+        self._first = False
+        return ScreenMetricSample(t_sec=round(frame.t_sec, 3), **values) if seen else None
+
+
+def read_frame(
+    image: Image.Image, *, layout: str | Path | ScreenLayout | None = None, settings: Settings | None = None
+) -> FrameReading:
+    """Read the overlay of one still frame (a screenshot of the live screen).
+
+    Raises only for configuration problems, as :func:`extract_screen_metrics` does; a
+    frame with no readable overlay gives an empty reading (``empty``) with a warning.
+    """
+    settings = settings or get_settings()
+    chosen = layout if isinstance(layout, ScreenLayout) else load_layout(layout or settings.screen_layout)
+    reading = FrameReading(layout=chosen.name)
+    if not chosen.fits(image.width, image.height):
+        reading.warnings.append(
+            f"layout {chosen.name} is for {chosen.orientation} frames, this one is {image.width}x{image.height}"
+        )
+    luma = np.asarray(image.convert("L"))
+    with _OverlayReader(chosen, settings) as reader:
+        for region, value, shown in reader.readings(luma):
+            if region.kind == "count":
+                setattr(reading, region.field, value)
+            elif shown is not None:
+                reading.purchase_popup = shown
+        if reader.unreadable:
+            reading.warnings.append(f"{reader.unreadable} region readings were not numbers and were skipped")
+    if reading.empty:
+        reading.warnings.append(f"no overlay reading in the frame (layout {chosen.name})")
+    return reading
+
+
+def extract_screen_metrics(
+    video: str | Path | bytes,
+    *,
+    layout: str | Path | ScreenLayout | None = None,
+    settings: Settings | None = None,
+    interval_sec: float | None = None,
+) -> ScreenExtractionResult:
+    """Read the overlay of a screen recording (file path or bytes) into an outlier-filtered series.
+
+    ``layout`` is a built-in layout name, a layout JSON path or a loaded layout
+    (default ``SCREEN_LAYOUT``); ``interval_sec`` defaults to
+    ``SCREEN_SAMPLE_INTERVAL_SEC``. Raises only for configuration problems (unknown
+    layout, missing OCR language data); anything wrong with the video is a ``reason``.
+    """
+    settings = settings or get_settings()
+    chosen = layout if isinstance(layout, ScreenLayout) else load_layout(layout or settings.screen_layout)
+    interval = interval_sec or settings.screen_sample_interval_sec
+    result = ScreenExtractionResult(layout=chosen.name, interval_sec=interval)
+    clock = time.perf_counter()
+    raw: list[ScreenMetricSample] = []
+    try:
+        sampler = FrameSampler(video, interval)
+    except VideoInputError as exc:
+        result.reason = str(exc)
+        return result
+    with sampler, _OverlayReader(chosen, settings) as reader:
+        stats = sampler.stats
+        if not chosen.fits(stats.width, stats.height):
+            result.warnings.append(
+                f"layout {chosen.name} is for {chosen.orientation} video, this one is {stats.width}x{stats.height}"
+            )
+        try:
+            for frame in sampler:
+                sample = reader.read(frame)
+                if sample is not None:
+                    raw.append(sample)
+        except av.error.FFmpegError as exc:  # a damaged or truncated file: keep what was read
+            result.warnings.append(f"stopped reading the video early: {exc}")
+        result.duration_sec = stats.duration_sec
+        result.frames_decoded, result.frames_sampled = stats.frames_decoded, stats.frames_sampled
+        result.ocr_calls, result.ocr_skipped = reader.ocr_calls, reader.ocr_skipped
+        if stats.decode_errors:
+            result.warnings.append(f"{stats.decode_errors} packets could not be decoded")
+        if reader.unreadable:
+            result.warnings.append(f"{reader.unreadable} region readings were not numbers and were skipped")
+    count_fields = [r.field for r in chosen.regions if r.kind == "count"]
+    result.samples, result.dropped = filter_outliers(raw, count_fields)
+    if result.dropped:
+        result.warnings.append(f"dropped {len(result.dropped)} outlier readings")
+    if not result.samples:
+        result.reason = (
+            "no frames could be decoded"
+            if stats.frames_sampled == 0
+            else f"no overlay readings in {stats.frames_sampled} sampled frames (layout {chosen.name})"
+        )
+    result.processing_sec = round(time.perf_counter() - clock, 3)
+    return result
+
+
+def filter_outliers(
+    samples: Sequence[ScreenMetricSample],
+    fields: Iterable[MetricField] = METRIC_FIELDS,
+    *,
+    half_window: int = 2,
+    ratio: float = 4.0,
+    min_delta: float = 10.0,
+) -> tuple[list[ScreenMetricSample], list[DroppedReading]]:
+    """Drop readings that are ``ratio`` times off the rolling median of their neighbours.
+
+    For each field, a reading is compared with the median of itself and up to
+    ``half_window`` readings on each side; it is dropped (set to None) when it is
+    at least ``ratio`` times larger or smaller and at least ``min_delta`` away.
+    A one- or two-sample OCR spike (a lost comma, an extra digit) goes; a real
+    level change survives, because after it the neighbours agree with it.
+    Samples left with no reading at all are removed.
+    """
+    cleaned = [s.model_copy() for s in samples]
+    dropped: list[DroppedReading] = []
+    for field in fields:
+        positions = [i for i, s in enumerate(cleaned) if getattr(s, field) is not None]
+        values = [float(getattr(cleaned[i], field)) for i in positions]
+        for k, i in enumerate(positions):
+            median = statistics.median(values[max(0, k - half_window) : k + half_window + 1])
+            value = values[k]
+            too_far = abs(value - median) >= min_delta
+            if too_far and (value >= ratio * median or value * ratio <= median):
+                setattr(cleaned[i], field, None)
+                dropped.append(DroppedReading(t_sec=cleaned[i].t_sec, field=field, value=value, median=median))
+    kept = [s for s in cleaned if any(getattr(s, f) is not None for f in METRIC_FIELDS)]
+    return kept, sorted(dropped, key=lambda d: (d.t_sec, d.field))

@@ -1,0 +1,539 @@
+"""Pattern A sales ingestion: screenshots (local tesseract, Azure vision contract) and partner JSON.
+
+The local extractor runs for real on the screenshots shipped in
+tests/data/sales_screenshots (made by scripts/generate_sales_screenshots.py),
+each read once per module. The Azure path runs the real openai client against
+an ``httpx.MockTransport`` that records the request and answers like Azure.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import io
+import json
+import struct
+import sys
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from PIL import Image, ImageFilter
+
+from rag_core.base.settings import Settings, load_settings
+from rag_core.sales import local_ocr as sales_ocr_local
+from rag_core.sales.azure_vision import VISION_MAX_RETRIES, response_schema
+from rag_core.sales.fields import SALES_FIELDS, ProductReading, Reading, build_extraction
+from rag_core.sales.reader import (
+    MAX_IMAGE_PIXELS,
+    ImageFormatError,
+    InvalidInputError,
+    PartnerJsonError,
+    SalesExtraction,
+    VisionRefusalError,
+    VisionResponseError,
+    extract_sales_from_image,
+    load_image,
+    sales_from_partner_json,
+    sniff_image,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "tests" / "data" / "sales_screenshots"
+ACCURACY_BAR = 0.98
+
+
+def _load(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+benchmark = _load(ROOT / "benchmarks" / "ocr_accuracy.py", "ocr_accuracy")
+
+
+def _local_settings(**overrides: Any) -> Settings:
+    return load_settings(sales_ocr_provider="local", azure_openai_endpoint=None, **overrides)
+
+
+@pytest.fixture(scope="module")
+def shots() -> list[tuple[Path, dict[str, Any]]]:
+    return benchmark.screenshots(SHOTS)
+
+
+@pytest.fixture(scope="module")
+def extractions(shots: list[tuple[Path, dict[str, Any]]]) -> dict[str, SalesExtraction]:
+    """Every shipped screenshot read once with the local extractor."""
+    settings = _local_settings()
+    return {path.name: extract_sales_from_image(path.read_bytes(), settings) for path, _ in shots}
+
+
+# --- the shipped screenshots -------------------------------------------------------------
+
+
+def test_shipped_set_covers_layouts_themes_and_formats(shots: list[tuple[Path, dict[str, Any]]]) -> None:
+    assert 12 <= len(shots) <= 20
+    assert {t["layout"] for _, t in shots} >= {"cards", "list", "desktop"}
+    assert {t["theme"] for _, t in shots} == {"light", "dark"}
+    assert {sniff_image(p.read_bytes()) for p, _ in shots} == {"png", "jpeg", "webp"}
+    assert {t["variant"] for _, t in shots} >= {"png", "small"}
+    assert sum(p.stat().st_size for p, _ in shots) < 3_000_000
+
+
+def test_local_accuracy_meets_the_bar(
+    shots: list[tuple[Path, dict[str, Any]]], extractions: dict[str, SalesExtraction]
+) -> None:
+    score = benchmark.Score()
+    for path, truth in shots:
+        benchmark.score_one(score, path.name, extractions[path.name], truth)
+    assert score.overall >= ACCURACY_BAR, "\n".join(score.misses)
+    assert score.wrong_values == 0, "\n".join(score.misses)  # a miss must be an empty field, never a wrong one
+
+
+def test_every_screenshot_is_read_not_just_the_average(
+    shots: list[tuple[Path, dict[str, Any]]], extractions: dict[str, SalesExtraction]
+) -> None:
+    for path, truth in shots:
+        score = benchmark.Score()
+        benchmark.score_one(score, path.name, extractions[path.name], truth)
+        assert score.overall >= 0.9, (path.name, score.misses)
+        assert len(extractions[path.name].set_products) == len(truth["set_products"]), path.name
+
+
+def test_local_reading_carries_raw_text_confidence_and_provider(
+    shots: list[tuple[Path, dict[str, Any]]], extractions: dict[str, SalesExtraction]
+) -> None:
+    path, truth = shots[0]
+    extraction = extractions[path.name]
+    assert extraction.provider == "local"
+    gmv = extraction.fields["gmv"]
+    assert gmv.value == truth["sales"]["gmv"]
+    assert gmv.raw_text is not None and any(ch.isdigit() for ch in gmv.raw_text)
+    assert 0.6 <= gmv.confidence <= 1
+    assert extraction.fields["set_products.0.price"].value == truth["set_products"][0]["price"]
+    assert extraction.set_products[0].set_revenue == truth["set_products"][0]["set_revenue"]
+
+
+def test_generator_reproduces_the_shipped_truth(tmp_path: Path) -> None:
+    generator = _load(ROOT / "scripts" / "generate_sales_screenshots.py", "generate_sales_screenshots")
+    generator.generate(tmp_path, 20260113)
+    shipped = sorted(p.name for p in SHOTS.glob("*.truth.json"))
+    assert sorted(p.name for p in tmp_path.glob("*.truth.json")) == shipped
+    for name in shipped:
+        assert (tmp_path / name).read_text("utf-8") == (SHOTS / name).read_text("utf-8"), name
+
+
+def test_a_degraded_screenshot_gives_empty_fields_never_wrong_ones(shots: list[tuple[Path, dict[str, Any]]]) -> None:
+    path, truth = next((p, t) for p, t in shots if t["layout"] == "cards" and t["variant"] == "png")
+    original = Image.open(path).convert("RGB")
+    settings = _local_settings()
+    for degraded in (
+        original.filter(ImageFilter.GaussianBlur(2)),
+        original.resize((original.width * 2 // 5, original.height * 2 // 5)),
+    ):
+        buffer = io.BytesIO()
+        degraded.save(buffer, "JPEG", quality=50)
+        sales = extract_sales_from_image(buffer.getvalue(), settings).sales.model_dump()
+        for name, value in truth["sales"].items():
+            assert sales[name] in (None, value), (name, sales[name], value)
+
+
+# --- confidence threshold ----------------------------------------------------------------
+
+
+def test_low_confidence_readings_are_null_with_a_warning(shots: list[tuple[Path, dict[str, Any]]]) -> None:
+    """The real readings of one screenshot under a threshold no reading reaches."""
+    path, _ = shots[0]
+    image, _ = load_image(path.read_bytes())
+    readings, products, notes = sales_ocr_local.read_screenshot(image, languages="jpn+eng", tessdata=None)
+    assert readings
+    extraction = build_extraction(
+        readings, products, provider="local", min_confidence=1.0, strict_text=True, warnings=notes
+    )
+    assert all(v is None for k, v in extraction.sales.model_dump().items() if k in SALES_FIELDS)
+    for name in readings:
+        field = extraction.fields[name]
+        assert field.value is None and field.raw_text and field.confidence < 1.0
+        assert any(w.startswith(f"{name}: read ") and "left empty" in w for w in extraction.warnings)
+
+
+def test_threshold_applies_per_field() -> None:
+    extraction = build_extraction(
+        {"gmv": Reading("¥1,234,567", 0.95), "orders": Reading("120", 0.41)},
+        [],
+        provider="local",
+        min_confidence=0.6,
+        strict_text=True,
+    )
+    assert extraction.sales.gmv == 1_234_567
+    assert extraction.sales.orders is None
+    assert extraction.fields["orders"].model_dump() == {"value": None, "confidence": 0.41, "raw_text": "120"}
+    assert extraction.warnings == ["orders: read '120' with confidence 0.41 < 0.60; left empty"]
+
+
+# --- validation --------------------------------------------------------------------------
+
+
+def _sure(**texts: str) -> dict[str, Reading]:
+    return {name: Reading(text, 0.9) for name, text in texts.items()}
+
+
+def test_cvr_is_checked_against_orders_and_viewers() -> None:
+    ok = build_extraction(
+        _sure(orders="109", viewers="8,955", cvr="1.22%"), [], provider="local", min_confidence=0.6, strict_text=True
+    )
+    assert ok.warnings == [] and ok.fields["cvr"].confidence == 0.9
+    bad = build_extraction(
+        _sure(orders="109", viewers="8,955", cvr="7.22%"), [], provider="local", min_confidence=0.6, strict_text=True
+    )
+    assert bad.sales.cvr == 7.22  # kept: no single field can be blamed
+    assert any(w.startswith("cvr: 7.22 does not match orders / viewers") for w in bad.warnings)
+    assert {bad.fields[k].confidence for k in ("cvr", "orders", "viewers")} == {0.45}
+
+
+def test_orders_above_items_sold_is_not_an_error() -> None:
+    extraction = build_extraction(
+        _sure(orders="120", items_sold="100"), [], provider="local", min_confidence=0.6, strict_text=True
+    )
+    assert extraction.sales.orders == 120 and extraction.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "why"),
+    [
+        ("cvr", "150%", "out of the plausible range"),
+        ("gmv", "¥1兆", "out of the plausible range"),
+        ("gmv", "+23.6%", "not written like a money value"),  # a comparison under the value
+        ("ctr", "4.5", "not written like a percent value"),
+        ("avg_watch_time_sec", "25時間", "out of the plausible range"),
+        ("orders", "11.85", "not a whole count"),
+        ("likes", "abc", "is not a number value"),
+    ],
+)
+def test_absurd_or_misread_values_are_refused(field: str, text: str, why: str) -> None:
+    extraction = build_extraction(_sure(**{field: text}), [], provider="local", min_confidence=0.6, strict_text=True)
+    assert getattr(extraction.sales, field) is None
+    assert extraction.fields[field].raw_text == text
+    assert any(why in w for w in extraction.warnings), extraction.warnings
+
+
+def test_peak_above_viewers_warns() -> None:
+    extraction = build_extraction(
+        _sure(viewers="900", peak_viewers="1,200"), [], provider="local", min_confidence=0.6, strict_text=True
+    )
+    assert any("peak_viewers 1200 exceeds viewers 900" in w for w in extraction.warnings)
+
+
+def test_product_arithmetic_decides_between_reads() -> None:
+    row = ProductReading(
+        name=Reading("美容液ファンデーション", 0.9),
+        numbers={
+            "price": Reading("¥2,980", 0.9),
+            "sold": Reading("360", 0.7, alternatives=("160",)),  # two reads said 360, one 160
+            "set_revenue": Reading("¥476,800", 0.9),
+        },
+    )
+    extraction = build_extraction({}, [row], provider="local", min_confidence=0.6, strict_text=True)
+    assert extraction.set_products[0].sold == 160
+    assert any("'160' (another read) makes price × sold = set_revenue" in w for w in extraction.warnings)
+    unsure = ProductReading(
+        name=None,
+        numbers={"price": Reading("¥5,020", 0.9), "sold": Reading("7", 0.49), "set_revenue": Reading("¥35,140", 0.9)},
+    )
+    confirmed = build_extraction({}, [unsure], provider="local", min_confidence=0.6, strict_text=True)
+    assert confirmed.set_products[0].sold == 7  # an exact product confirms a low-confidence read
+
+
+# --- bad image inputs --------------------------------------------------------------------
+
+
+def _png(width: int = 4, height: int = 3) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), "white").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _with_ihdr_size(png: bytes, width: int, height: int) -> bytes:
+    """A PNG whose header claims another size (CRC fixed): a decompression bomb's disguise."""
+    body = b"IHDR" + struct.pack(">II", width, height) + png[24:29]
+    return png[:8] + png[8:12] + body + struct.pack(">I", zlib.crc32(body)) + png[33:]
+
+
+def test_sniff_by_magic_bytes(shots: list[tuple[Path, dict[str, Any]]]) -> None:
+    kinds = {p.suffix: sniff_image(p.read_bytes()) for p, _ in shots}
+    assert kinds == {".png": "png", ".jpg": "jpeg", ".webp": "webp"}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "0 bytes"),
+        (b"GMV 1234567\nviewers 8955\n", "not a PNG, JPEG or WebP"),
+        (b"GIF89a\x01\x00\x01\x00", "not a PNG, JPEG or WebP"),
+        (_png()[:40], "truncated PNG"),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 64, "truncated JPEG"),
+        (b"RIFF\xff\x00\x00\x00WEBPVP8 ", "truncated WebP"),
+    ],
+)
+def test_sniff_refuses_non_images_and_cut_files(data: bytes, message: str) -> None:
+    with pytest.raises(ImageFormatError, match=message):
+        sniff_image(data)
+
+
+def test_bad_images_raise_a_clear_error_through_the_entry_point(shots: list[tuple[Path, dict[str, Any]]]) -> None:
+    settings = _local_settings()
+    png = next(p for p, _ in shots if p.suffix == ".png").read_bytes()
+    jpeg = next(p for p, _ in shots if p.suffix == ".jpg").read_bytes()
+    corrupt = bytearray(png)
+    corrupt[200:260] = bytes(60)  # inside the image data, IEND still in place
+    broken_jpeg = jpeg[:4] + bytes(200) + jpeg[204:]  # JPEG magic and end marker, no readable header
+    for data in (b"", b"just some text", png[: len(png) // 2], jpeg[:-100], bytes(corrupt), broken_jpeg):
+        with pytest.raises(ImageFormatError):
+            extract_sales_from_image(data, settings)
+    assert issubclass(ImageFormatError, InvalidInputError) and issubclass(ImageFormatError, ValueError)
+
+
+def test_decompression_bombs_are_refused_before_decoding() -> None:
+    over_our_limit = _with_ihdr_size(_png(), 8_000, MAX_IMAGE_PIXELS // 8_000 + 1)
+    with pytest.raises(ImageFormatError, match="pixels, more than"):
+        load_image(over_our_limit)
+    over_pillows_limit = _with_ihdr_size(_png(), 100_000, 100_000)
+    with pytest.raises(ImageFormatError):
+        load_image(over_pillows_limit)
+
+
+def test_upload_size_limit() -> None:
+    with pytest.raises(ImageFormatError, match="more than the 1024 allowed"):
+        load_image(_png(200, 200) + bytes(2048), max_bytes=1024)
+
+
+# --- partner JSON ------------------------------------------------------------------------
+
+
+def test_partner_json_nested_with_legacy_names() -> None:
+    record = {
+        "sales_summary": {
+            "gmv": "¥368,000",
+            "total_orders": 109,
+            "product_sales_count": "119",
+            "viewers": "8,955人",
+            "live_ctr": "4.99%",
+            "cvr": 1.22,
+            "avg_gpm": 41094,
+            "avg_watch_time_sec": "0:52",
+            "duration_minutes": "1時間25分",
+            "likes": "7.8万",
+            "currency": "JPY",
+        },
+        "products": [
+            {"product_name": "ツヤ発色リップティント", "price": "1,580円", "quantity_sold": 17, "original_price": 1980},
+            {"name": "9色アイシャドウパレット", "price": 2200, "sold": 25, "set_revenue": 55000},
+        ],
+    }
+    extraction = sales_from_partner_json(record)
+    sales = extraction.sales
+    assert (sales.gmv, sales.orders, sales.items_sold, sales.viewers) == (368_000, 109, 119, 8_955)
+    assert (sales.ctr, sales.cvr, sales.gpm, sales.likes) == (4.99, 1.22, 41_094, 78_000)
+    assert (sales.avg_watch_time_sec, sales.duration_minutes, sales.currency) == (52, 85, "JPY")
+    first, second = extraction.set_products
+    assert (first.name, first.price, first.sold, first.set_revenue) == ("ツヤ発色リップティント", 1580, 17, 26_860)
+    assert (second.name, second.set_revenue) == ("9色アイシャドウパレット", 55_000)
+    assert extraction.provider == "partner_json"
+    assert extraction.fields["orders"].model_dump() == {"value": 109, "confidence": 1.0, "raw_text": "109"}
+    assert extraction.fields["set_products.0.sold"].raw_text == "17"
+    assert extraction.warnings == []
+
+
+def test_partner_json_flat_as_text() -> None:
+    text = json.dumps({"gmv": 150000, "orders": 12, "viewers": 2400, "duration_minutes": 95, "video_id": "v1"})
+    extraction = sales_from_partner_json(text.encode())
+    assert (extraction.sales.gmv, extraction.sales.orders, extraction.sales.duration_minutes) == (150_000, 12, 95)
+    assert extraction.set_products == []
+    assert extraction.warnings == ["video_id: not a known field; ignored"]
+
+
+def test_partner_json_bad_values_are_null_with_warnings() -> None:
+    extraction = sales_from_partner_json(
+        {"gmv": -5, "orders": "many", "cvr": 250, "viewers": 1000, "total_orders": 12, "traffic_sources": []}
+    )
+    assert extraction.sales.gmv is None and extraction.sales.orders is None and extraction.sales.cvr is None
+    assert extraction.sales.viewers == 1000
+    assert any(w.startswith("gmv: -5 is out of the plausible range") for w in extraction.warnings)
+    assert any(w.startswith("orders: 'many' is not a number value") for w in extraction.warnings)
+    assert any(w.startswith("cvr: 250 is out of the plausible range") for w in extraction.warnings)
+    assert any(w.startswith("total_orders: 12 differs from orders") for w in extraction.warnings)
+
+
+@pytest.mark.parametrize("record", [[1, 2], "not json {", 42, {}, {"video_id": "x"}, {"gmv": 1, "products": {}}])
+def test_partner_json_without_sales_is_an_error(record: object) -> None:
+    with pytest.raises(PartnerJsonError):
+        sales_from_partner_json(record)
+
+
+# --- Azure OpenAI vision (recorded contract) ---------------------------------------------
+
+ENDPOINT = "https://lcj-aoai.openai.azure.com"
+
+
+def _azure_settings() -> Settings:
+    return load_settings(
+        sales_ocr_provider="azure",
+        azure_openai_endpoint=ENDPOINT,
+        azure_openai_api_key="test-key",
+        vision_model="gpt-4o-sales",
+        vision_api_version="2024-10-21",
+        vision_detail="high",
+    )
+
+
+def _answer(**metrics: tuple[str, float]) -> dict[str, Any]:
+    cells: dict[str, dict[str, Any]] = {name: {"raw_text": None, "confidence": 0.0} for name in SALES_FIELDS}
+    cells.update({name: {"raw_text": text, "confidence": c} for name, (text, c) in metrics.items()})
+    product = {
+        "name": {"raw_text": "ツヤ発色リップティント", "confidence": 0.95},
+        "price": {"raw_text": "¥1,580", "confidence": 0.97},
+        "original_price": {"raw_text": None, "confidence": 0.0},
+        "sold": {"raw_text": "17", "confidence": 0.96},
+        "set_revenue": {"raw_text": "¥26,860", "confidence": 0.96},
+    }
+    return {"metrics": cells, "products": [product], "currency": "JPY"}
+
+
+def _completion(content: str | None, *, refusal: str | None = None, finish: str = "stop") -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 1_767_225_600,
+        "model": "gpt-4o-2024-08-06",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": finish,
+                "message": {"role": "assistant", "content": content, "refusal": refusal},
+            }
+        ],
+        "usage": {"prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500},
+    }
+
+
+Responder = Callable[[int], httpx.Response]
+
+
+def _client(responder: Responder, seen: list[httpx.Request]) -> httpx.Client:
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return responder(len(seen))
+
+    return httpx.Client(transport=httpx.MockTransport(handle))
+
+
+def _ok(body: dict[str, Any]) -> Responder:
+    return lambda _: httpx.Response(200, json=body)
+
+
+def test_azure_request_contract_and_parsing() -> None:
+    seen: list[httpx.Request] = []
+    answer = _answer(gmv=("¥123.4万", 0.97), orders=("109", 0.95), viewers=("8,955人", 0.95), cvr=("1.22%", 0.9))
+    image = _png(40, 30)
+    extraction = extract_sales_from_image(
+        image, _azure_settings(), http_client=_client(_ok(_completion(json.dumps(answer))), seen)
+    )
+
+    (request,) = seen
+    assert request.method == "POST"
+    assert request.url.path == "/openai/deployments/gpt-4o-sales/chat/completions"
+    assert request.url.params["api-version"] == "2024-10-21"
+    assert request.headers["api-key"] == "test-key"
+    body = json.loads(request.content)
+    assert body["model"] == "gpt-4o-sales"
+    response_format = body["response_format"]
+    assert response_format["type"] == "json_schema"
+    assert response_format["json_schema"]["strict"] is True
+    assert response_format["json_schema"]["schema"] == response_schema()
+    image_part = body["messages"][-1]["content"][-1]
+    assert image_part["type"] == "image_url"
+    url = image_part["image_url"]["url"]
+    assert url.startswith("data:image/png;base64,")
+    assert base64.b64decode(url.removeprefix("data:image/png;base64,")) == image
+    assert image_part["image_url"]["detail"] == "high"
+
+    assert extraction.provider == "azure"
+    assert (extraction.sales.gmv, extraction.sales.orders, extraction.sales.viewers) == (1_234_000, 109, 8_955)
+    assert extraction.fields["gmv"].model_dump() == {"value": 1_234_000, "confidence": 0.97, "raw_text": "¥123.4万"}
+    assert extraction.sales.currency == "JPY"
+    assert extraction.set_products[0].name == "ツヤ発色リップティント"
+    assert extraction.set_products[0].set_revenue == 26_860
+    assert extraction.warnings == []
+
+
+def test_azure_schema_is_strict_everywhere() -> None:
+    def check(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "object":
+                assert node["additionalProperties"] is False
+                assert sorted(node["required"]) == sorted(node["properties"])
+            for child in node.values():
+                check(child)
+
+    schema = response_schema()
+    check(schema)
+    assert set(schema["properties"]["metrics"]["properties"]) == set(SALES_FIELDS)
+
+
+def test_azure_low_confidence_and_misplaced_values_are_refused() -> None:
+    answer = _answer(gmv=("+23.6%", 0.9), orders=("109", 0.3))
+    extraction = extract_sales_from_image(
+        _png(), _azure_settings(), http_client=_client(_ok(_completion(json.dumps(answer))), [])
+    )
+    assert extraction.sales.gmv is None and extraction.sales.orders is None
+    assert any(w.startswith("orders: read '109' with confidence 0.30") for w in extraction.warnings)
+    assert any(w.startswith("gmv: '+23.6%' is not written like a money value") for w in extraction.warnings)
+
+
+@pytest.mark.parametrize(
+    ("completion", "error", "message"),
+    [
+        (_completion(None, refusal="I can't help with that."), VisionRefusalError, "refused: I can't help"),
+        (_completion('{"metrics": {"gmv": '), VisionResponseError, "not the JSON the schema asks for"),
+        (_completion('{"metrics": "none"}'), VisionResponseError, "not the JSON the schema asks for"),
+        (_completion('{"metrics": {}', finish="length"), VisionResponseError, "cut off"),
+    ],
+)
+def test_azure_refusal_and_malformed_answers_raise(
+    completion: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        extract_sales_from_image(_png(), _azure_settings(), http_client=_client(_ok(completion), []))
+
+
+def test_azure_rate_limit_is_retried() -> None:
+    seen: list[httpx.Request] = []
+    answer = json.dumps(_answer(gmv=("¥1,234,567", 0.95)))
+
+    def responder(call: int) -> httpx.Response:
+        if call == 1:
+            return httpx.Response(429, headers={"retry-after-ms": "10"}, json={"error": {"code": "429"}})
+        return httpx.Response(200, json=_completion(answer))
+
+    extraction = extract_sales_from_image(_png(), _azure_settings(), http_client=_client(responder, seen))
+    assert len(seen) == 2
+    assert extraction.sales.gmv == 1_234_567
+
+
+def test_azure_server_errors_give_up_after_the_retries() -> None:
+    seen: list[httpx.Request] = []
+
+    def responder(_: int) -> httpx.Response:
+        return httpx.Response(503, headers={"retry-after-ms": "5"}, json={"error": {"code": "503"}})
+
+    with pytest.raises(openai.APIStatusError):
+        extract_sales_from_image(_png(), _azure_settings(), http_client=_client(responder, seen))
+    assert len(seen) == VISION_MAX_RETRIES + 1
