@@ -31,10 +31,17 @@ from rag_core.analysis.numbers import NumberFormatError, parse_number
 from rag_core.ocr.imaging import otsu_threshold
 from rag_core.screen.layout import OverlayRegion
 
-COUNT_CHARSET = "0123456789,.万"
+# Every multiplier the shared number grammar accepts (rag_core.analysis.numbers), and the "+" of
+# capped counts ("1万+"): a glyph outside the whitelist is read as something else (K as nothing).
+COUNT_CHARSET = "0123456789,.+千万億兆KkMmBb"
 _SAME_GLYPHS_MAX_XOR = 0.05  # fraction of glyph pixels; jitter measured <= 2 %, one changed digit >= 10 %
 _MIN_CONTRAST = 48  # grey levels between the darkest and brightest pixel of a crop with text
-_MULTIPLIER = re.compile(r"[万千億KkMmBb]")
+_MAX_LEVELS = 3  # nested Otsu splits: room | banner or badge | text
+_RIM_FRACTION = 8  # the OCR image keeps grey pixels within text height / this of a glyph pixel
+_MAX_BORDER_SHARE = 0.8  # of the text-coloured class touching the box edge, above which it is split again
+_COUNT_SHAPE = re.compile(r"(?P<digits>[0-9][0-9.,]*)(?P<multiplier>[千万億兆KkMmBb])?\+?")
+_DECIMAL = re.compile(r"[0-9]+(?:[.,][0-9]{1,2})?")  # 1.7K, 45.4K, 1.25M, 12万
+_GROUPED = re.compile(r"[0-9]{1,3}(?:([.,])[0-9]{3}(?:\1[0-9]{3})*)?|[0-9]+")  # 1,234,567 or 1234567
 
 
 class TesseractLines:
@@ -87,7 +94,9 @@ class TextPatch:
         ink = float(np.percentile(glyph, 90 if self.light else 10))
         span = ink - background if abs(ink - background) >= 1 else 1.0
         darkness = np.clip((gray - background) / span, 0, 1)
-        near = _grow(self.mask)  # keep the anti-aliased rim, blank everything else
+        # Keep the anti-aliased rim and the thin strokes the threshold cut off (a light serif's
+        # "4" breaks into pieces), blank everything farther out: about 1/8 of the text height.
+        near = _grow(self.mask, max(1, round(self.mask.shape[0] / _RIM_FRACTION)))
         page = np.where(near, 255 - darkness * 255, 255).astype(np.uint8)
         scale = text_height_px / page.shape[0]
         size = (max(1, round(page.shape[1] * scale)), max(1, round(page.shape[0] * scale)))
@@ -99,33 +108,68 @@ class TextPatch:
 
 
 def isolate_text(crop: np.ndarray, light: bool = True) -> TextPatch | None:
-    """The glyphs inside ``crop`` (a grey region), or None when it holds nothing text-like."""
+    """The glyphs inside ``crop`` (a grey region), or None when it holds nothing text-like.
+
+    The crop is split at its Otsu level and the blobs touching its edge are
+    dropped. When those blobs held much of the text-coloured class (a pop-up
+    banner brighter than a dark room merges with its white text; a bright room
+    shows through a badge's corners and touches the first digit), that class is
+    split again at its own Otsu level: nested Otsu, i.e. a multi-level threshold
+    found one level at a time, which separates text from banner from room
+    whatever the room's brightness.
+    """
     if crop.size == 0 or int(crop.max()) - int(crop.min()) < _MIN_CONTRAST:
         return None
-    threshold = otsu_threshold(crop)
-    ink = crop > threshold if light else crop < threshold
-    ink = _drop_border_blobs(ink)
-    count = int(np.count_nonzero(ink))
-    if count < max(12, crop.size // 400):
+    candidates = np.ones(crop.shape, dtype=bool)
+    glyphs = None
+    for _ in range(_MAX_LEVELS):
+        values = crop[candidates]
+        if values.size == 0 or int(values.max()) - int(values.min()) < _MIN_CONTRAST:
+            break
+        threshold = otsu_threshold(values)
+        ink = candidates & (crop > threshold if light else crop < threshold)
+        kept = _drop_border_blobs(ink)
+        count = int(np.count_nonzero(kept))
+        if count >= max(12, crop.size // 400):
+            glyphs = kept
+        if count >= (1 - _MAX_BORDER_SHARE) * int(np.count_nonzero(ink)):
+            break
+        candidates = ink
+    if glyphs is None:
         return None
-    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    rows, cols = np.flatnonzero(glyphs.any(axis=1)), np.flatnonzero(glyphs.any(axis=0))
     top, bottom = max(0, rows[0] - 1), min(crop.shape[0], rows[-1] + 2)
     left, right = max(0, cols[0] - 1), min(crop.shape[1], cols[-1] + 2)
-    return TextPatch(mask=ink[top:bottom, left:right], gray=crop[top:bottom, left:right].copy(), light=light)
+    return TextPatch(mask=glyphs[top:bottom, left:right], gray=crop[top:bottom, left:right].copy(), light=light)
 
 
 def parse_count(text: str) -> float | None:
-    """An overlay number (``1,234``, ``1.2万``, ``12.5K``) or None when OCR gave something else.
+    """An overlay number (``1,234``, ``1.2万``, ``12.5K``, ``1.2M``) or None when OCR gave something else.
 
-    A count without a multiplier is an integer, so a ``.`` in it is a misread
-    thousands comma (``1.887`` -> 1887); with a multiplier it is the decimal point.
+    Why strict: a reading that is not a well-formed count must come back missing,
+    never as a number of the wrong magnitude. A count without a multiplier is an
+    integer, so its separators (``,``, or ``.`` misread for one) must split it
+    into groups of three (``1.887`` -> 1887); ``1.7`` is then no count at all but
+    most likely ``1.7K`` whose ``K`` was lost, and gives None instead of 17. With a
+    multiplier the one separator is the decimal point (``1,7K`` read for ``1.7K``).
+    The canonical text goes through :func:`rag_core.analysis.numbers.parse_number`,
+    the grammar every reader shares.
     """
-    s = re.sub(r"[^0-9.,万千億KkMmBb]", "", unicodedata.normalize("NFKC", text))
-    if not s:
+    s = re.sub(r"\s", "", unicodedata.normalize("NFKC", text))
+    shape = _COUNT_SHAPE.fullmatch(s)
+    if shape is None:
         return None
-    s = s.replace(",", ".") if _MULTIPLIER.search(s) else s.replace(".", "").replace(",", "")
+    digits, multiplier = shape.group("digits"), shape.group("multiplier")
+    if multiplier:
+        if not _DECIMAL.fullmatch(digits):
+            return None
+        canonical = digits.replace(",", ".") + multiplier
+    else:
+        if not _GROUPED.fullmatch(digits):
+            return None
+        canonical = re.sub(r"[.,]", "", digits)
     try:
-        return parse_number(s, "number")
+        return parse_number(canonical, "number")
     except NumberFormatError:
         return None
 
@@ -188,11 +232,14 @@ def _drop_border_blobs(ink: np.ndarray) -> np.ndarray:
         reach = grown
 
 
-def _grow(mask: np.ndarray) -> np.ndarray:
-    """``mask`` dilated by one pixel (4-neighbourhood)."""
+def _grow(mask: np.ndarray, steps: int = 1) -> np.ndarray:
+    """``mask`` dilated by ``steps`` pixels (4-neighbourhood, repeated)."""
     out = mask.copy()
-    out[1:] |= mask[:-1]
-    out[:-1] |= mask[1:]
-    out[:, 1:] |= mask[:, :-1]
-    out[:, :-1] |= mask[:, 1:]
+    for _ in range(steps):
+        grown = out.copy()
+        grown[1:] |= out[:-1]
+        grown[:-1] |= out[1:]
+        grown[:, 1:] |= out[:, :-1]
+        grown[:, :-1] |= out[:, 1:]
+        out = grown
     return out
