@@ -93,6 +93,8 @@ class RecordingSpec:
     ``app`` (viewers plain, comments with commas, likes in 万 from 10,000), or one
     of ``plain``/``comma``/``k``/``man`` for every counter. ``viewer_scale``
     multiplies the audience (so K and 万 appear on viewers and comments too).
+    ``live_before_sec``: how long the stream ran before the recording started (the
+    running totals start where that much time at the first audience left them).
     """
 
     duration_sec: float = 150.0
@@ -115,6 +117,7 @@ class RecordingSpec:
     gifts: bool = False
     blackouts: bool = False
     ui_shift: float = 0.0
+    live_before_sec: float = 0.0
 
 
 @lru_cache(maxsize=64)
@@ -170,7 +173,8 @@ def _timeline(spec: RecordingSpec, rng: np.random.Generator) -> tuple[dict[str, 
     viewers = np.empty(n, dtype=np.int64)
     likes = np.empty(n, dtype=np.int64)
     comments = np.empty(n, dtype=np.int64)
-    v, lk, cm = float(target[0]), 0.0, 0.0
+    v = float(target[0])
+    lk, cm = v * 0.1 * spec.live_before_sec, v * 0.003 * spec.live_before_sec
     next_update, surge = 0.0, 1.0
     for i, ti in enumerate(t):
         if ti >= next_update:
@@ -209,13 +213,14 @@ class _Painter:
         self.background = np.repeat(self.background, w, axis=1)
         if spec.room == "neon":  # diagonal stripes: edges everywhere behind the translucent badges
             stripes = ((np.arange(2 * h)[:, None] + np.arange(w)[None, :]) // max(4, w // 40)) % 2 == 0
-            self.background[stripes] = 255 - self.background[stripes]
+            self.background[stripes] = (self.background[stripes] * 0.6).astype(np.uint8)
         extra = np.random.default_rng(spec.seed + 2)  # features beyond the defaults never disturb ``rng``
         self.lights = [
             (extra.uniform(0, 1), extra.uniform(0, 1), extra.uniform(0.3, 1.2), extra.uniform(0.04, 0.12), c)
             for c in extra.integers(120, 256, (6 if spec.room == "dark" else 0, 3))
         ]
-        self.gift_times = np.sort(extra.uniform(0, spec.duration_sec, int(spec.duration_sec / 7))) if spec.gifts else []
+        gifts = int(spec.duration_sec / 7) if spec.gifts else 0
+        self.gift_times: list[float] = sorted(extra.uniform(0, spec.duration_sec, gifts).tolist())
         self.shift = (
             round(extra.uniform(-spec.ui_shift, spec.ui_shift) * w),
             round(extra.uniform(-spec.ui_shift, spec.ui_shift) * h),
@@ -373,7 +378,7 @@ class _Painter:
         for k, start in enumerate(self.gift_times):
             if not counters or not start <= t < start + 2.5:
                 continue
-            x0, y0, x1, y1 = counters[k % len(counters)].pixel_box(w, h)
+            _, y0, _, y1 = counters[k % len(counters)].pixel_box(w, h)
             sprite = self._gift(int((y1 - y0) * 1.3))
             x = int(-sprite.width + (w + sprite.width) * (t - start) / 2.5)
             out.append((sprite, (x, y0 - (sprite.height - (y1 - y0)) // 2)))
@@ -416,7 +421,7 @@ class _Painter:
     def occluded(self, t: float) -> list[str]:
         """The counters a gift sprite overlaps at ``t``."""
         w, h = self.spec.width, self.spec.height
-        hidden = []
+        hidden: list[str] = []
         for region in self.layout.regions:
             x0, y0, x1, y1 = region.pixel_box(w, h)
             for sprite, (sx, sy) in self.gifts_at(t):
@@ -508,7 +513,7 @@ def generate(out: Path, spec: RecordingSpec | None = None) -> Path:
         stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
         tick = Fraction(1, 1000) if spec.vfr else 1 / rate
         stream.codec_context.time_base = tick
-        options = {"preset": spec.preset}
+        options: dict[str, object] = {"preset": spec.preset}
         if spec.bitrate_kbps is None:
             options["crf"] = str(spec.crf)
         else:

@@ -19,6 +19,7 @@ Why this shape (measured on the generated recordings, 540x960 and 720x1280):
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,34 +38,57 @@ COUNT_CHARSET = "0123456789,.+千万億兆KkMmBb"
 _SAME_GLYPHS_MAX_XOR = 0.05  # fraction of glyph pixels; jitter measured <= 2 %, one changed digit >= 10 %
 _MIN_CONTRAST = 48  # grey levels between the darkest and brightest pixel of a crop with text
 _MAX_LEVELS = 3  # nested Otsu splits: room | banner or badge | text
-_RIM_FRACTION = 8  # the OCR image keeps grey pixels within text height / this of a glyph pixel
 _MAX_BORDER_SHARE = 0.8  # of the text-coloured class touching the box edge, above which it is split again
+_RIM_FRACTION = 8  # the OCR image keeps grey pixels within text height / this of a glyph pixel
 _COUNT_SHAPE = re.compile(r"(?P<digits>[0-9][0-9.,]*)(?P<multiplier>[千万億兆KkMmBb])?\+?")
+_MISPLACED_POINT = re.compile(r"[千万億兆KkMmBb][.,]")
 _DECIMAL = re.compile(r"[0-9]+(?:[.,][0-9]{1,2})?")  # 1.7K, 45.4K, 1.25M, 12万
 _GROUPED = re.compile(r"[0-9]{1,3}(?:([.,])[0-9]{3}(?:\1[0-9]{3})*)?|[0-9]+")  # 1,234,567 or 1234567
 
 
+_EngineKey = tuple[str, str, str | None]  # tessdata folder, languages, charset
+_IDLE: dict[_EngineKey, list[tesserocr.PyTessBaseAPI]] = {}
+_IDLE_LOCK = threading.Lock()
+_IDLE_MAX = 4  # engines kept per key: one per concurrent extraction on a small instance
+
+
 class TesseractLines:
-    """Single-line OCR through tesserocr, one engine per (languages, charset), created on first use."""
+    """Single-line OCR through tesserocr, one engine per (languages, charset), created on first use.
+
+    Loading ``jpn+eng`` takes ~0.3 s, as long as OCRing a minute of recording, so
+    closed readers hand their engines to a process-wide idle pool and the next
+    extraction (the next job on a warm instance) takes them from there. An engine
+    is used by one reader at a time: tesseract's API object is not thread-safe.
+    """
 
     def __init__(self, tessdata: Path) -> None:
         self._tessdata = str(tessdata)
-        self._apis: dict[tuple[str, str | None], tesserocr.PyTessBaseAPI] = {}
+        self._apis: dict[_EngineKey, tesserocr.PyTessBaseAPI] = {}
         self.calls = 0
 
     def read(self, image: Image.Image, lang: str, charset: str | None) -> str:
-        api = self._apis.get((lang, charset))
+        key = (self._tessdata, lang, charset)
+        api = self._apis.get(key)
         if api is None:
-            api = tesserocr.PyTessBaseAPI(path=self._tessdata, lang=lang, psm=tesserocr.PSM.SINGLE_LINE)
-            if charset:
-                api.SetVariable("tessedit_char_whitelist", charset)
-            self._apis[(lang, charset)] = api
+            with _IDLE_LOCK:
+                idle = _IDLE.get(key)
+                api = idle.pop() if idle else None
+            if api is None:
+                api = tesserocr.PyTessBaseAPI(path=self._tessdata, lang=lang, psm=tesserocr.PSM.SINGLE_LINE)
+                if charset:
+                    api.SetVariable("tessedit_char_whitelist", charset)
+            self._apis[key] = api
         self.calls += 1
         api.SetImage(image)
         return api.GetUTF8Text().strip()
 
     def close(self) -> None:
-        for api in self._apis.values():
+        for key, api in self._apis.items():
+            with _IDLE_LOCK:
+                idle = _IDLE.setdefault(key, [])
+                if len(idle) < _IDLE_MAX:
+                    idle.append(api)
+                    continue
             api.End()
         self._apis.clear()
 
@@ -156,6 +180,9 @@ def parse_count(text: str) -> float | None:
     the grammar every reader shares.
     """
     s = re.sub(r"\s", "", unicodedata.normalize("NFKC", text))
+    if _MISPLACED_POINT.search(s):
+        return None  # "211K." for "21.1K": the point was read, in the wrong place
+    s = s.rstrip(".,")  # a stray separator after a plain number ("7,827,")
     shape = _COUNT_SHAPE.fullmatch(s)
     if shape is None:
         return None
