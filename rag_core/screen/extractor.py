@@ -263,7 +263,7 @@ def filter_outliers(
     fields: Iterable[MetricField] = METRIC_FIELDS,
     *,
     half_window: int = 2,
-    ratio: float = 4.0,
+    ratio: float = 3.0,
     min_delta: float = 10.0,
     jump: float = 7.0,
     running_totals: Iterable[MetricField] = RUNNING_TOTALS,

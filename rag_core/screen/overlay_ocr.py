@@ -39,9 +39,9 @@ _SAME_GLYPHS_MAX_XOR = 0.05  # fraction of glyph pixels; jitter measured <= 2 %,
 _MIN_CONTRAST = 48  # grey levels between the darkest and brightest pixel of a crop with text
 _MAX_LEVELS = 3  # nested Otsu splits: room | banner or badge | text
 _MAX_BORDER_SHARE = 0.8  # of the text-coloured class touching the box edge, above which it is split again
+_RETRY_SCALES = (1.4, 0.7)  # text heights (x the region's) tried when a read is not understood
 _RIM_FRACTION = 8  # the OCR image keeps grey pixels within text height / this of a glyph pixel
 _COUNT_SHAPE = re.compile(r"(?P<digits>[0-9][0-9.,]*)(?P<multiplier>[千万億兆KkMmBb])?\+?")
-_MISPLACED_POINT = re.compile(r"[千万億兆KkMmBb][.,]")
 _DECIMAL = re.compile(r"[0-9]+(?:[.,][0-9]{1,2})?")  # 1.7K, 45.4K, 1.25M, 12万
 _GROUPED = re.compile(r"[0-9]{1,3}(?:([.,])[0-9]{3}(?:\1[0-9]{3})*)?|[0-9]+")  # 1,234,567 or 1234567
 
@@ -176,13 +176,12 @@ def parse_count(text: str) -> float | None:
     into groups of three (``1.887`` -> 1887); ``1.7`` is then no count at all but
     most likely ``1.7K`` whose ``K`` was lost, and gives None instead of 17. With a
     multiplier the one separator is the decimal point (``1,7K`` read for ``1.7K``).
+    A separator at either end (``211K.`` for ``21.1K``, ``191.`` for ``1,911``) is a
+    point read in the wrong place: None too (the reader then retries another scale).
     The canonical text goes through :func:`rag_core.analysis.numbers.parse_number`,
     the grammar every reader shares.
     """
     s = re.sub(r"\s", "", unicodedata.normalize("NFKC", text))
-    if _MISPLACED_POINT.search(s):
-        return None  # "211K." for "21.1K": the point was read, in the wrong place
-    s = s.rstrip(".,")  # a stray separator after a plain number ("7,827,")
     shape = _COUNT_SHAPE.fullmatch(s)
     if shape is None:
         return None
@@ -221,9 +220,26 @@ class RegionReader:
         if self._last is not None and patch.same_glyphs(self._last[0]):
             self.skipped += 1
             return self._last[1]
-        text = self._engine.read(patch.ocr_image(self.region.text_height_px), self._lang, self._charset)
+        height = self.region.text_height_px
+        text = self._engine.read(patch.ocr_image(height), self._lang, self._charset)
+        for scale in _RETRY_SCALES:  # only when the first read is not what the region shows
+            if self.understood(text):
+                break
+            text = self._engine.read(patch.ocr_image(round(height * scale)), self._lang, self._charset)
         self._last = (patch, text)
         return text
+
+    def understood(self, text: str) -> bool:
+        """Whether ``text`` is what this region shows: a well-formed count, or a pop-up matching the pattern.
+
+        A read that is not is retried at other scales: tesseract's errors on a
+        blurred low-bitrate glyph (``万`` read as ``5``) change with the scale, and a
+        malformed count is refused by :func:`parse_count`, so a retry can only turn
+        a missing reading into a well-formed one; the series filters still judge it.
+        """
+        if self.region.kind == "count":
+            return parse_count(text) is not None
+        return self.region.pattern is not None and re.search(self.region.pattern, text) is not None
 
 
 def _run_ids(mask: np.ndarray) -> np.ndarray:
