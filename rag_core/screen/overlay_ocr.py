@@ -210,6 +210,10 @@ class RegionReader:
         self._charset = region.charset or (COUNT_CHARSET if region.kind == "count" else None)
         self._last: tuple[TextPatch, str] | None = None
         self.skipped = 0
+        # Other scales, then each language of a combined model alone (at 150 kbit/s jpn+eng
+        # reads a blurred 万 as 5 where jpn alone reads it right).
+        singles = self._lang.split("+") if "+" in self._lang else []
+        self._retries = [(self._lang, s) for s in _RETRY_SCALES] + [(one, 1.0) for one in singles]
 
     def read(self, luma: np.ndarray) -> str | None:
         """The region's text in this frame; None when the region shows no text."""
@@ -222,18 +226,18 @@ class RegionReader:
             return self._last[1]
         height = self.region.text_height_px
         text = self._engine.read(patch.ocr_image(height), self._lang, self._charset)
-        for scale in _RETRY_SCALES:  # only when the first read is not what the region shows
+        for lang, scale in self._retries:  # only when the first read is not what the region shows
             if self.understood(text):
                 break
-            text = self._engine.read(patch.ocr_image(round(height * scale)), self._lang, self._charset)
+            text = self._engine.read(patch.ocr_image(round(height * scale)), lang, self._charset)
         self._last = (patch, text)
         return text
 
     def understood(self, text: str) -> bool:
         """Whether ``text`` is what this region shows: a well-formed count, or a pop-up matching the pattern.
 
-        A read that is not is retried at other scales: tesseract's errors on a
-        blurred low-bitrate glyph (``万`` read as ``5``) change with the scale, and a
+        A read that is not is retried at other scales and models: tesseract's errors
+        on a blurred low-bitrate glyph (``万`` read as ``5``) change with both, and a
         malformed count is refused by :func:`parse_count`, so a retry can only turn
         a missing reading into a well-formed one; the series filters still judge it.
         """
