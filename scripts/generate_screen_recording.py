@@ -95,6 +95,9 @@ class RecordingSpec:
     multiplies the audience (so K and 万 appear on viewers and comments too).
     ``live_before_sec``: how long the stream ran before the recording started (the
     running totals start where that much time at the first audience left them).
+    ``banner``: the purchase pop-up as a wide orange bar (``wide``) or a pale pink
+    pill as long as its text (``fit``), which in a dark room leaves the room, the
+    pill and the text as three grey levels in the pop-up's box.
     """
 
     duration_sec: float = 150.0
@@ -118,6 +121,7 @@ class RecordingSpec:
     blackouts: bool = False
     ui_shift: float = 0.0
     live_before_sec: float = 0.0
+    banner: str = "wide"
 
 
 @lru_cache(maxsize=64)
@@ -330,15 +334,15 @@ class _Painter:
             bw, bh = x1 - x0, y1 - y0
             img = Image.new("RGBA", (bw, bh), (0, 0, 0, 0))
             d = ImageDraw.Draw(img)
-            d.rounded_rectangle((0, 0, int(bw * 0.92), bh - 1), radius=bh // 2, fill=(255, 94, 58, 225))
+            font = _font(int(bh * 0.5), face=self.spec.font)
+            text = f"{buyer}さんが購入しました"
+            if self.spec.banner == "fit":  # a pale pink pill as long as its text, the room visible beside it
+                right, fill = min(bw - 1, int(bh * 1.6 + d.textlength(text, font=font))), (255, 150, 175, 235)
+            else:
+                right, fill = int(bw * 0.92), (255, 94, 58, 225)
+            d.rounded_rectangle((0, 0, right, bh - 1), radius=bh // 2, fill=fill)
             d.ellipse((4, 4, bh - 4, bh - 4), fill=(255, 235, 200, 255))
-            d.text(
-                (bh + 4, bh * 0.5),
-                f"{buyer}さんが購入しました",
-                font=_font(int(bh * 0.5), face=self.spec.font),
-                fill="white",
-                anchor="lm",
-            )
+            d.text((bh + 4, bh * 0.5), text, font=font, fill="white", anchor="lm")
             self._cache[key] = img
         return self._cache[key]
 
@@ -558,6 +562,7 @@ def main() -> None:
     parser.add_argument("--viewer-scale", type=float, default=defaults.viewer_scale)
     parser.add_argument("--gifts", action="store_true", help="gift animations fly over the counters")
     parser.add_argument("--blackouts", action="store_true", help="black and app-switcher seconds")
+    parser.add_argument("--banner", choices=("wide", "fit"), default=defaults.banner, help="purchase pop-up style")
     args = parser.parse_args()
     spec = RecordingSpec(
         duration_sec=args.duration,
@@ -577,6 +582,7 @@ def main() -> None:
         viewer_scale=args.viewer_scale,
         gifts=args.gifts,
         blackouts=args.blackouts,
+        banner=args.banner,
     )
     truth = generate(args.out, spec)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) and {truth}")

@@ -48,9 +48,25 @@ from rag_core.screen.sampler import FrameSampler, SampledFrame, VideoInputError
 METRIC_FIELDS: tuple[MetricField, ...] = ("viewers", "likes", "comments", "purchases")
 RUNNING_TOTALS: tuple[MetricField, ...] = ("likes", "comments")  # overlay counters that never go down
 DropReason = Literal["spike", "magnitude", "monotone"]
+_SAME_SPAN = 0.03  # glyph width difference under which a pop-up in consecutive samples is the same one
 _SAME_POPUP = (
     0.85  # text similarity from which two sightings are one pop-up: OCR noise stays above, a new buyer name falls below
 )
+
+
+def _same_popup(before: tuple[str, int | None], now: tuple[str, int | None]) -> bool:
+    """Whether a pop-up seen in two consecutive samples is the same one.
+
+    Its text as read may differ (a buyer's name and the avatar beside it come out
+    differently over a moving background: ``倫 ゆなさんが障入しました`` then
+    ``なさんが購入しました``), but the same pop-up draws the same glyphs, so a
+    glyph run of the same width (within 3 %) is the same pop-up too. A new buyer
+    changes the text or, short of that, the width.
+    """
+    (text_a, span_a), (text_b, span_b) = before, now
+    if difflib.SequenceMatcher(None, text_a, text_b).ratio() >= _SAME_POPUP:
+        return True
+    return span_a is not None and span_b is not None and abs(span_a - span_b) <= _SAME_SPAN * max(span_a, span_b)
 
 
 class DroppedReading(BaseModel):
@@ -114,7 +130,8 @@ class _OverlayReader:
         self._engine = TesseractLines(find_tessdata(settings.tessdata_dir, languages))
         self._readers = [RegionReader(r, self._engine, settings.ocr_languages) for r in layout.regions]
         self._events: dict[MetricField, int] = {}
-        self._popup: dict[MetricField, str | None] = {}
+        self._popup: dict[MetricField, tuple[str, int | None] | None] = {}
+        self._spans: dict[MetricField, int | None] = {}
         self._first = True
         self.unreadable = 0
 
@@ -137,6 +154,7 @@ class _OverlayReader:
         text (None where the region shows nothing readable)."""
         for reader in self._readers:
             region, text = reader.region, reader.read(luma)
+            self._spans[region.field] = reader.span
             if region.kind == "count":
                 value = parse_count(text) if text else None
                 self.unreadable += bool(text) and value is None
@@ -155,12 +173,11 @@ class _OverlayReader:
                 seen |= value is not None
                 continue
             before = self._popup.get(region.field)
-            is_new = shown is not None and (
-                before is None or difflib.SequenceMatcher(None, before, shown).ratio() < _SAME_POPUP
-            )
+            span = self._spans.get(region.field)
+            is_new = shown is not None and (before is None or not _same_popup(before, (shown, span)))
             # A pop-up already on screen when the recording starts was bought before it: not counted.
             self._events[region.field] = self._events.get(region.field, 0) + (is_new and not self._first)
-            self._popup[region.field] = shown
+            self._popup[region.field] = None if shown is None else (shown, span)
             values[region.field] = float(self._events[region.field])
             seen |= shown is not None
         self._first = False

@@ -210,6 +210,7 @@ class RegionReader:
         self._charset = region.charset or (COUNT_CHARSET if region.kind == "count" else None)
         self._last: tuple[TextPatch, str] | None = None
         self.skipped = 0
+        self.span: int | None = None  # width in pixels of the glyphs read last (None: no text)
         # Other scales, then each language of a combined model alone (at 150 kbit/s jpn+eng
         # reads a blurred 万 as 5 where jpn alone reads it right).
         singles = self._lang.split("+") if "+" in self._lang else []
@@ -219,6 +220,7 @@ class RegionReader:
         """The region's text in this frame; None when the region shows no text."""
         x0, y0, x1, y1 = self.region.pixel_box(luma.shape[1], luma.shape[0])
         patch = isolate_text(luma[y0:y1, x0:x1], light=self.region.text == "light")
+        self.span = None if patch is None else patch.mask.shape[1]
         if patch is None:
             return None
         if self._last is not None and patch.same_glyphs(self._last[0]):

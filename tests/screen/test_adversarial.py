@@ -18,7 +18,7 @@ from rag_core.base.settings import Settings, load_settings
 from rag_core.ocr.imaging import otsu_threshold
 from rag_core.screen.extractor import extract_screen_metrics, filter_outliers, read_frame
 from rag_core.screen.layout import load_layout
-from rag_core.screen.overlay_ocr import COUNT_CHARSET, isolate_text, parse_count
+from rag_core.screen.overlay_ocr import COUNT_CHARSET, _drop_border_blobs, isolate_text, parse_count
 from scripts.generate_screen_recording import RecordingSpec, generate, show_count, still_frame
 
 
@@ -97,7 +97,7 @@ def test_each_notation_reads_from_an_overlay_frame(settings: Settings, notation:
 
 
 def _dark_popup_crop() -> np.ndarray:
-    spec = RecordingSpec(duration_sec=20, room="dark", popup_gap_sec=2.0, seed=5)
+    spec = RecordingSpec(duration_sec=20, room="dark", banner="fit", popup_gap_sec=2.0, seed=5)
     shown = next(t for t in np.arange(0.0, 20.0, 0.5) if still_frame(spec, t)[1]["popup"])
     image, _ = still_frame(spec, shown + 1.0)  # well inside the pop-up's 4 s
     region = next(r for r in load_layout("tiktok_live_portrait").regions if r.kind == "event")
@@ -106,10 +106,11 @@ def _dark_popup_crop() -> np.ndarray:
 
 
 def test_a_dark_room_banner_is_split_from_its_text() -> None:
-    """One Otsu level puts banner and text in one class that touches the box edge; the nested
-    split still finds the text, as a glyph patch clear of the box edges."""
+    """One Otsu level puts room, banner and text in one class that touches the box edge (so
+    the old reader saw nothing); the nested split finds the text, clear of the box edges."""
     crop = _dark_popup_crop()
-    assert (crop < otsu_threshold(crop)).mean() > 0.2  # the dark room is a real share of the box
+    one_level = crop > otsu_threshold(crop)
+    assert one_level.mean() > 0.5 and not _drop_border_blobs(one_level).any()  # the old reader's failure
     patch = isolate_text(crop, light=True)
     assert patch is not None
     assert patch.mask.shape[0] < crop.shape[0] - 2 and patch.mask.shape[1] < crop.shape[1] - 2
@@ -117,7 +118,7 @@ def test_a_dark_room_banner_is_split_from_its_text() -> None:
 
 def test_dark_room_popups_are_counted(tmp_path: Path, settings: Settings) -> None:
     video = tmp_path / "dark.mp4"
-    spec = RecordingSpec(duration_sec=40, room="dark", popup_gap_sec=3.0, font="sans-regular", seed=17)
+    spec = RecordingSpec(duration_sec=40, room="dark", banner="fit", popup_gap_sec=3.0, font="sans-regular", seed=17)
     truth = json.loads(generate(video, spec).read_text(encoding="utf-8"))
     result = extract_screen_metrics(video, settings=settings)
     assert len(truth["purchase_events"]) >= 3
