@@ -298,9 +298,9 @@ def filter_outliers(
       consecutive readings jump by ``jump`` times or more; the run that most
       readings agree with sets the stream's level, and walking out from it, a run
       that starts (or ends) ``jump`` times off the last accepted reading is dropped
-      whole. Audiences and
-      running totals do not change 7x between two samples a few seconds apart;
-      a lost or extra digit, separator or multiplier changes a reading 10x-1000x.
+      whole. Audiences and running totals do not change 7x between two samples a
+      few seconds apart; a lost or extra digit, separator or multiplier changes a
+      reading 10x-1000x.
     * monotone: likes and comments only ever rise, so of the remaining readings
       the longest non-decreasing sequence is kept and the rest is dropped (a
       misread digit, ``3.2万`` read as ``8277``, breaks it; a real count never does).
