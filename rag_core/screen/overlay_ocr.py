@@ -39,7 +39,7 @@ _SAME_GLYPHS_MAX_XOR = 0.05  # fraction of glyph pixels; jitter measured <= 2 %,
 _MIN_CONTRAST = 48  # grey levels between the darkest and brightest pixel of a crop with text
 _MAX_LEVELS = 3  # nested Otsu splits: room | banner or badge | text
 _MAX_BORDER_SHARE = 0.8  # of the text-coloured class touching the box edge, above which it is split again
-_RETRY_SCALES = (1.4, 0.7)  # text heights (x the region's) tried when a read is not understood
+_RETRY_SCALES = (0.7, 1.4)  # further text heights (x the region's): the cheaper one first
 _RIM_FRACTION = 8  # the OCR image keeps grey pixels within text height / this of a glyph pixel
 _COUNT_SHAPE = re.compile(r"(?P<digits>[0-9][0-9.,]*)(?P<multiplier>[千万億兆KkMmBb])?\+?")
 _DECIMAL = re.compile(r"[0-9]+(?:[.,][0-9]{1,2})?")  # 1.7K, 45.4K, 1.25M, 12万
@@ -214,7 +214,11 @@ class RegionReader:
         # Other scales, then each language of a combined model alone (at 150 kbit/s jpn+eng
         # reads a blurred 万 as 5 where jpn alone reads it right).
         singles = self._lang.split("+") if "+" in self._lang else []
-        self._retries = [(self._lang, s) for s in _RETRY_SCALES] + [(one, 1.0) for one in singles]
+        self._attempts = [
+            (self._lang, 1.0),
+            *((self._lang, s) for s in _RETRY_SCALES),
+            *((one, 1.0) for one in singles),
+        ]
 
     def read(self, luma: np.ndarray) -> str | None:
         """The region's text in this frame; None when the region shows no text."""
@@ -226,14 +230,35 @@ class RegionReader:
         if self._last is not None and patch.same_glyphs(self._last[0]):
             self.skipped += 1
             return self._last[1]
-        height = self.region.text_height_px
-        text = self._engine.read(patch.ocr_image(height), self._lang, self._charset)
-        for lang, scale in self._retries:  # only when the first read is not what the region shows
-            if self.understood(text):
-                break
-            text = self._engine.read(patch.ocr_image(round(height * scale)), lang, self._charset)
+        text = self._confirmed(patch) if self.region.kind == "count" else self._matching(patch)
         self._last = (patch, text)
         return text
+
+    def _matching(self, patch: TextPatch) -> str:
+        """A pop-up's text: the first read that matches the pattern, else the last read."""
+        text = ""
+        for lang, scale in self._attempts:
+            text = self._engine.read(patch.ocr_image(round(self.region.text_height_px * scale)), lang, self._charset)
+            if self.understood(text):
+                break
+        return text
+
+    def _confirmed(self, patch: TextPatch) -> str:
+        """A count's text once two reads (other scales or models) give the same number; "" when none agree.
+
+        One read can be confidently wrong (``4,805`` read as ``4,305`` at 150 kbit/s); two reads
+        of differently scaled images rarely make the same mistake, so a count is only
+        reported when two agree, and is missing (uncertain) otherwise.
+        """
+        seen: list[float] = []
+        for lang, scale in self._attempts:
+            text = self._engine.read(patch.ocr_image(round(self.region.text_height_px * scale)), lang, self._charset)
+            value = parse_count(text)
+            if value is not None and value in seen:
+                return text
+            if value is not None:
+                seen.append(value)
+        return ""
 
     def understood(self, text: str) -> bool:
         """Whether ``text`` is what this region shows: a well-formed count, or a pop-up matching the pattern.
