@@ -149,6 +149,10 @@ class _OverlayReader:
     def ocr_skipped(self) -> int:
         return sum(r.skipped for r in self._readers)
 
+    @property
+    def unconfirmed(self) -> int:
+        return sum(r.unconfirmed for r in self._readers)
+
     def readings(self, luma: np.ndarray) -> Iterator[tuple[OverlayRegion, float | None, str | None]]:
         """Each region with what it shows: a count region's number, an event region's matching
         text (None where the region shows nothing readable)."""
@@ -208,6 +212,8 @@ def read_frame(
                 reading.purchase_popup = shown
         if reader.unreadable:
             reading.warnings.append(f"{reader.unreadable} region readings were not numbers and were skipped")
+        if reader.unconfirmed:
+            reading.warnings.append(f"{reader.unconfirmed} count readings uncertain (no two reads agreed), left empty")
     if reading.empty:
         reading.warnings.append(f"no overlay reading in the frame (layout {chosen.name})")
     return reading
@@ -258,6 +264,8 @@ def extract_screen_metrics(
             result.warnings.append(f"{stats.decode_errors} packets could not be decoded")
         if reader.unreadable:
             result.warnings.append(f"{reader.unreadable} region readings were not numbers and were skipped")
+        if reader.unconfirmed:
+            result.warnings.append(f"{reader.unconfirmed} count readings uncertain (no two reads agreed), left empty")
     count_fields = [r.field for r in chosen.regions if r.kind == "count"]
     result.samples, result.dropped = filter_outliers(raw, count_fields)
     if result.dropped:

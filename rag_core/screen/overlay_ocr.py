@@ -210,6 +210,7 @@ class RegionReader:
         self._charset = region.charset or (COUNT_CHARSET if region.kind == "count" else None)
         self._last: tuple[TextPatch, str] | None = None
         self.skipped = 0
+        self.unconfirmed = 0  # counts whose reads never agreed: reported missing (uncertain)
         self.span: int | None = None  # width in pixels of the glyphs read last (None: no text)
         # Other scales, then each language of a combined model alone (at 150 kbit/s jpn+eng
         # reads a blurred 万 as 5 where jpn alone reads it right).
@@ -258,6 +259,7 @@ class RegionReader:
                 return text
             if value is not None:
                 seen.append(value)
+        self.unconfirmed += 1
         return ""
 
     def understood(self, text: str) -> bool:
