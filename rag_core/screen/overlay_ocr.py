@@ -212,14 +212,16 @@ class RegionReader:
         self.skipped = 0
         self.unconfirmed = 0  # counts whose reads never agreed: reported missing (uncertain)
         self.span: int | None = None  # width in pixels of the glyphs read last (None: no text)
-        # Other scales, then each language of a combined model alone (at 150 kbit/s jpn+eng
-        # reads a blurred 万 as 5 where jpn alone reads it right).
+        # Counts: other scales, then each language of a combined model alone (at 150 kbit/s
+        # jpn+eng reads a blurred 万 as 5 where jpn alone reads it right). Pop-ups: one larger
+        # scale only (kanji need it), since chat lines drifting into the box never match and
+        # each read of a long line costs what three counts do.
         singles = self._lang.split("+") if "+" in self._lang else []
-        self._attempts = [
-            (self._lang, 1.0),
-            *((self._lang, s) for s in _RETRY_SCALES),
-            *((one, 1.0) for one in singles),
-        ]
+        self._attempts = (
+            [(self._lang, 1.0), *((self._lang, s) for s in _RETRY_SCALES), *((one, 1.0) for one in singles)]
+            if region.kind == "count"
+            else [(self._lang, 1.0), (self._lang, max(_RETRY_SCALES))]
+        )
 
     def read(self, luma: np.ndarray) -> str | None:
         """The region's text in this frame; None when the region shows no text."""
