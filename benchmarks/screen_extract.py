@@ -1,22 +1,40 @@
-"""Benchmark the screen-metrics extractor on a generated recording of any length.
+"""Benchmark the screen-metrics extractor on adversarial generated recordings, per split.
 
-Why: Pattern B must keep up with hour-long streams on the Functions plan's
-2 cores; the goal is >= 20x real time (a 60-minute recording in <= 3 minutes).
-This generates (once, cached by its parameters) a recording with known overlay
-values, runs the local extraction path and prints the real-time ratio, what
-was decoded and OCRed, and the accuracy against the truth.
+Why: Pattern B must read recordings it was not tuned on (other fonts, rooms,
+notations, encoders) and keep up with hour-long streams on the Functions
+plan's 2 cores. The clips come from scripts/generate_screen_recording.py with
+known overlay values, in two splits:
 
-    .venv/bin/python benchmarks/screen_extract.py               # 60 min, 720x1280, 4 fps, keyframe every 2 s
-    .venv/bin/python benchmarks/screen_extract.py --minutes 10 --gop 10
+* ``dev``: what the reader was tuned on;
+* ``held-out``: other seeds, and fonts (Noto Sans Regular, Serif Bold, Mono
+  Bold), a backdrop (the striped ``neon`` room) and a notation (``plain``) the
+  dev split never shows.
+
+Per split it prints the share of counter samples within 1 % of the truth,
+missing and wrong (a reading while a gift hid the counter or the app was off
+screen counts as wrong unless it is right), the purchase pop-ups counted
+against those shown, and the real-time ratio per resolution. Targets on the
+held-out split: >= 98 % within 1 %, <= 0.5 % wrong, every pop-up counted,
+>= 20x real time at 1080x1920. Clips are generated once and cached by their
+parameters (~3 minutes the first time on a loaded 2-core machine).
+
+    .venv/bin/python benchmarks/screen_extract.py                  # both splits
+    .venv/bin/python benchmarks/screen_extract.py --split held-out --clip-sec 20
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
+import math
+import os
 import sys
 import tempfile
 import time
+from bisect import bisect_right
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -26,73 +44,182 @@ from rag_core.base.settings import load_settings
 from rag_core.screen.extractor import ScreenExtractionResult, extract_screen_metrics
 from scripts.generate_screen_recording import RecordingSpec, generate
 
-GOAL_RATIO = 20.0
+COUNTERS = ("viewers", "likes", "comments")
+GOALS = {"within": 0.98, "wrong": 0.005, "ratio_1080": 20.0}
+_HD = {"width": 1080, "height": 1920}
+_SD = {"width": 720, "height": 1280}
+_PHONE = {"fps": 30.0, "gop_sec": None, "preset": "veryfast"}  # x264's default keyframe interval (250 frames)
+
+SPLITS: dict[str, list[dict[str, Any]]] = {
+    "dev": [
+        {**_SD, **_PHONE, "seed": 101, "font": "sans-bold", "notation": "k", "room": "bright", "viewer_scale": 20,
+         "gifts": True},
+        {**_SD, "fps": 15.0, "vfr": True, "bitrate_kbps": 150, "gop_sec": 4.0, "seed": 102, "font": "serif-regular",
+         "notation": "app", "room": "dark", "banner": "fit", "gifts": True, "blackouts": True},
+        {**_HD, **_PHONE, "seed": 103, "font": "mono-regular", "notation": "man", "room": "dark", "banner": "fit",
+         "viewer_scale": 8, "blackouts": True},
+        {**_HD, "fps": 30.0, "gop_sec": 2.0, "seed": 104, "font": "sans-bold", "notation": "comma", "room": "bright",
+         "viewer_scale": 3, "ui_shift": 0.002, "gifts": True},
+    ],
+    "held-out": [
+        {**_HD, **_PHONE, "seed": 201, "font": "serif-bold", "notation": "k", "room": "dark", "banner": "fit",
+         "viewer_scale": 30, "gifts": True},
+        {**_SD, "fps": 15.0, "vfr": True, "bitrate_kbps": 150, "gop_sec": 4.0, "seed": 202, "font": "sans-regular",
+         "notation": "man", "room": "dark", "banner": "fit", "viewer_scale": 5, "gifts": True, "blackouts": True},
+        {**_HD, **_PHONE, "seed": 203, "font": "mono-bold", "notation": "plain", "room": "neon", "viewer_scale": 2,
+         "blackouts": True, "ui_shift": 0.002},
+        {**_SD, **_PHONE, "seed": 204, "font": "sans-regular", "notation": "k", "room": "neon", "viewer_scale": 60,
+         "bitrate_kbps": 400, "gifts": True},
+    ],
+}  # fmt: skip
 
 
-def accuracy(result: ScreenExtractionResult, truth: dict[str, Any]) -> dict[str, float]:
-    """Share of samples whose reading is within 1 % of the truth at that frame, per field."""
-    fps = truth["spec"]["fps"]
+@dataclasses.dataclass
+class Tally:
+    """Counter samples of one split: visible ones within 1 %, missing or wrong; hidden ones wrong."""
+
+    visible: int = 0
+    within: int = 0
+    missing: int = 0
+    wrong: int = 0
+    hidden: int = 0
+    hidden_wrong: int = 0
+    popups_counted: int = 0
+    popups_shown: int = 0
+    dropped: Counter[str] = dataclasses.field(default_factory=Counter)
+
+    @property
+    def samples(self) -> int:
+        return self.visible + self.hidden
+
+    def merge(self, other: Tally) -> None:
+        for name in ("visible", "within", "missing", "wrong", "hidden", "hidden_wrong"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.popups_counted += other.popups_counted
+        self.popups_shown += other.popups_shown
+        self.dropped.update(other.dropped)
+
+
+def _truth_row(frames: list[dict[str, Any]], times: list[float], t_sec: float) -> dict[str, Any]:
+    """The truth of the frame shown at ``t_sec`` (works for variable frame rates too)."""
+    return frames[max(0, bisect_right(times, t_sec + 1e-6) - 1)]
+
+
+def score(result: ScreenExtractionResult, truth: dict[str, Any], tally: Tally) -> None:
+    """Add one clip's samples to ``tally``: one sample per interval window, missing when none was read."""
     frames = truth["frames"]
-    out: dict[str, float] = {}
-    for field in ("viewers", "likes", "comments", "purchases"):
-        hits = total = 0
-        for sample in result.samples:
-            expected = frames[min(len(frames) - 1, round(sample.t_sec * fps))].get(field)
-            if expected is None:
-                continue
-            total += 1
-            value = getattr(sample, field)
-            hits += value is not None and abs(value - expected) <= 0.01 * max(expected, 1)
-        if total:
-            out[field] = hits / total
-    return out
+    times = [row["t_sec"] for row in frames]
+    interval = result.interval_sec
+    by_window = {math.floor(s.t_sec / interval + 0.5): s for s in result.samples}  # as the sampler cuts them
+    windows = math.ceil(truth["spec"]["duration_sec"] / interval + 0.5)
+    for window in range(windows):
+        sample = by_window.get(window)
+        row = _truth_row(frames, times, sample.t_sec if sample is not None else window * interval)
+        # Without a sample it is unknown which frame of the window was read: a counter
+        # hidden in any of them may have been hidden in the one read.
+        start, end = (window - 0.5) * interval, (window + 0.5) * interval
+        around = [r for r in frames if start <= r["t_sec"] < end] if sample is None else [row]
+        for field in COUNTERS:
+            value = getattr(sample, field) if sample is not None else None
+            expected = row[field]
+            right = value is not None and abs(value - expected) <= 0.01 * max(expected, 1)
+            if any(field in r.get("hidden", ()) for r in around):
+                tally.hidden += 1
+                tally.hidden_wrong += value is not None and not right
+            elif value is None:
+                tally.visible += 1
+                tally.missing += 1
+            else:
+                tally.visible += 1
+                tally.within += right
+                tally.wrong += not right
+    counted = [s.purchases for s in result.samples if s.purchases is not None]
+    tally.popups_counted += int(max(counted, default=0))
+    tally.popups_shown += len(truth["purchase_events"])
+    tally.dropped.update(d.reason for d in result.dropped)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, default=60.0)
-    parser.add_argument("--fps", type=float, default=4.0, help="frame rate of the generated recording")
-    parser.add_argument("--width", type=int, default=720)
-    parser.add_argument("--height", type=int, default=1280)
-    parser.add_argument("--gop", type=float, default=2.0, help="seconds between keyframes in the recording")
-    parser.add_argument("--interval", type=float, default=None, help="sampling interval (default: settings)")
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "livecommerce-rag-bench")
-    args = parser.parse_args()
-
-    spec = RecordingSpec(
-        duration_sec=args.minutes * 60, fps=args.fps, width=args.width, height=args.height, gop_sec=args.gop
-    )
-    video = args.cache / f"screen_{args.minutes:g}m_{args.width}x{args.height}_{args.fps:g}fps_gop{args.gop:g}.mp4"
+def clip(spec: RecordingSpec, cache: Path) -> tuple[Path, dict[str, Any]]:
+    """The generated clip for ``spec`` and its truth, from the cache when it was made before."""
+    key = hashlib.sha256(json.dumps(dataclasses.asdict(spec), sort_keys=True).encode()).hexdigest()[:16]
+    video = cache / f"screen_{spec.width}x{spec.height}_{key}.mp4"
     truth_path = video.with_suffix(".truth.json")
     if not (video.is_file() and truth_path.is_file()):
         started = time.perf_counter()
         generate(video, spec)
-        print(f"generated {video} in {time.perf_counter() - started:.0f} s")
-    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+        print(f"  generated {video.name} in {time.perf_counter() - started:.0f} s", flush=True)
+    return video, json.loads(truth_path.read_text(encoding="utf-8"))
 
+
+def run_split(name: str, clip_sec: float, cache: Path, verbose: bool) -> bool:
+    """Extract every clip of a split, print its figures; whether the held-out targets are met."""
     settings = load_settings(azure_openai_endpoint=None)
+    tally = Tally()
+    seconds: dict[str, float] = defaultdict(float)
+    processing: dict[str, float] = defaultdict(float)
+    cpu: dict[str, float] = defaultdict(float)
+    print(f"split {name}")
+    for params in SPLITS[name]:
+        spec = RecordingSpec(duration_sec=clip_sec, popup_gap_sec=3.0, live_before_sec=900.0, **params)
+        video, truth = clip(spec, cache)
+        started, started_cpu = time.perf_counter(), time.process_time()
+        result = extract_screen_metrics(video, settings=settings)
+        elapsed = time.perf_counter() - started
+        resolution = f"{spec.width}x{spec.height}"
+        seconds[resolution] += spec.duration_sec
+        processing[resolution] += elapsed
+        cpu[resolution] += time.process_time() - started_cpu
+        one = Tally()
+        score(result, truth, one)
+        tally.merge(one)
+        print(
+            f"  {resolution} {spec.fps:g} fps{' vfr' if spec.vfr else ''} {spec.font:<13} {spec.notation:<5} "
+            f"{spec.room:<6} {spec.duration_sec / elapsed:5.1f}x  within {one.within}/{one.visible}"
+            f"  wrong {one.wrong + one.hidden_wrong}  pop-ups {one.popups_counted}/{one.popups_shown}"
+        )
+        if verbose:
+            for d in result.dropped:
+                print(f"      dropped {d.t_sec:6.2f} {d.field:<8} {d.value:g} ({d.reason})")
+    samples = max(tally.samples, 1)
+    within = tally.within / max(tally.visible, 1)
+    wrong = (tally.wrong + tally.hidden_wrong) / samples
+    print(f"  counter samples {tally.samples} ({tally.visible} visible, {tally.hidden} hidden by gifts or off screen)")
+    print(f"  within 1 %      {within:.1%} of visible samples (goal >= {GOALS['within']:.0%})")
+    print(f"  missing         {tally.missing / max(tally.visible, 1):.1%} of visible samples")
+    print(f"  wrong           {wrong:.2%} of all samples (goal <= {GOALS['wrong']:.1%})")
+    print(f"    while hidden  {tally.hidden_wrong}")
+    print(f"  pop-ups         {tally.popups_counted} counted, {tally.popups_shown} shown")
+    print(f"  dropped         {dict(tally.dropped) or 'none'}")
+    for resolution in sorted(seconds):
+        wall, own = seconds[resolution] / processing[resolution], seconds[resolution] / cpu[resolution]
+        print(f"  speed {resolution:<9} {wall:.1f}x real time (wall clock); {own:.1f}x per CPU second used")
+    hd = seconds.get("1080x1920", 0) / processing["1080x1920"] if "1080x1920" in processing else None
+    return (
+        within >= GOALS["within"]
+        and wrong <= GOALS["wrong"]
+        and tally.popups_counted == tally.popups_shown
+        and (hd is None or hd >= GOALS["ratio_1080"])
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--split", choices=[*SPLITS, "both"], default="both")
+    parser.add_argument("--clip-sec", type=float, default=20.0, help="length of each generated clip")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "livecommerce-rag-bench")
+    parser.add_argument("--verbose", action="store_true", help="list the readings dropped as uncertain")
+    args = parser.parse_args()
+    names = list(SPLITS) if args.split == "both" else [args.split]
+    # Wall-clock ratios depend on what else runs: the load average says how shared the cores were.
+    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+    # The OCR engines load once per process (~0.3 s, then pooled): a warm instance's cost, not a clip's.
+    video, _ = clip(RecordingSpec(duration_sec=4.0), args.cache)
     started = time.perf_counter()
-    result = extract_screen_metrics(video, settings=settings, interval_sec=args.interval)
-    elapsed = time.perf_counter() - started
-    ratio = spec.duration_sec / elapsed
-    print(
-        f"video           {spec.duration_sec:.0f} s, {args.width}x{args.height} @ {args.fps:g} fps, gop {args.gop:g} s"
-    )
-    print(f"  size          {video.stat().st_size / 1e6:.1f} MB")
-    print(f"processing      {elapsed:.1f} s -> {ratio:.1f}x real time (goal >= {GOAL_RATIO:g}x)")
-    print(f"  decoded       {result.frames_decoded} frames for {result.frames_sampled} samples")
-    print(f"  OCR           {result.ocr_calls} calls, {result.ocr_skipped} regions skipped as unchanged")
-    print(f"  samples       {len(result.samples)} kept, {len(result.dropped)} readings dropped as outliers")
-    for field, share in accuracy(result, truth).items():
-        print(f"  {field:<13} {share:.1%} of samples within 1 % of truth")
-    events = len(truth["purchase_events"])
-    counted = result.samples[-1].purchases if result.samples else None
-    print(
-        f"  pop-ups       {counted:g} counted, {events} shown" if counted is not None else "  pop-ups       none read"
-    )
-    for warning in result.warnings:
-        print(f"  warning       {warning}")
-    print("PASS" if ratio >= GOAL_RATIO else "BELOW GOAL")
+    extract_screen_metrics(video, settings=load_settings(azure_openai_endpoint=None))
+    print(f"warm-up: OCR engines loaded and a 4 s clip read in {time.perf_counter() - started:.2f} s (not counted)")
+    met = {name: run_split(name, args.clip_sec, args.cache, args.verbose) for name in names}
+    for name, ok in met.items():
+        print(f"{name}: {'PASS' if ok else 'BELOW GOAL'}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,19 @@ encodes H.264 MP4 with PyAV. Values change at random moments (fixed seed),
 purchase pop-ups come and go, and ``<video>.truth.json`` beside the MP4 records
 what each frame shows (the displayed number, e.g. ``1.2万`` -> 12000).
 
+The defaults give the plain, bright, easy recording the unit tests use. The
+other ``RecordingSpec`` fields make it adversarial, as real screen recordings
+are: 720x1280 or 1080x1920, 15/30 fps or a variable frame rate, bitrates down to
+~150 kbit/s, x264's default keyframe interval, several Noto CJK fonts and
+weights, counts as ``1234``, ``1,234``, ``1.7K``/``1.2M`` or ``1.2万``, a dark
+room with moving lights or a busy bright one, gift animations flying over the
+counters, and seconds where the app is not on screen (black, app switcher).
+The truth rows say when a counter was hidden, so a benchmark can tell
+"missing" (fine while hidden) from "wrong".
+
     python -m scripts.generate_screen_recording out/stream.mp4 --duration 150 --fps 4
+    python -m scripts.generate_screen_recording out/dark.mp4 --width 1080 --height 1920 --fps 30 \
+        --gop 0 --room dark --notation k --gifts --blackouts --font serif-bold
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ import argparse
 import itertools
 import json
 import math
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -32,6 +45,17 @@ from PIL import Image, ImageDraw, ImageFont
 from rag_core.screen.layout import OverlayRegion, ScreenLayout, load_layout
 
 FONT_DIR = Path("/usr/share/fonts/opentype/noto")  # fonts-noto-cjk, installed by scripts/setup.sh
+# Faces the overlay text (counters, pop-ups) can be drawn in: file and index in the collection.
+FONTS = {
+    "sans-bold": ("NotoSansCJK-Bold.ttc", 0),
+    "sans-regular": ("NotoSansCJK-Regular.ttc", 0),
+    "serif-bold": ("NotoSerifCJK-Bold.ttc", 0),
+    "serif-regular": ("NotoSerifCJK-Regular.ttc", 0),
+    "mono-bold": ("NotoSansCJK-Bold.ttc", 5),
+    "mono-regular": ("NotoSansCJK-Regular.ttc", 5),
+}
+NOTATIONS = ("app", "plain", "comma", "k", "man")
+ROOMS = ("bright", "dark", "neon")
 BUYERS = (
     "さくら",
     "ゆうき",
@@ -60,52 +84,101 @@ CHAT = (
 
 @dataclass(frozen=True)
 class RecordingSpec:
-    """What to generate; the defaults give the small video the tests use (~3 s to make)."""
+    """What to generate; the defaults give the small video the tests use (~3 s to make).
+
+    ``gop_sec`` None leaves the keyframe interval to x264 (250 frames, scene cuts
+    on), as a phone's recorder does; ``bitrate_kbps`` replaces the constant quality
+    ``crf``. ``room``: ``bright`` (the default backdrop), ``dark`` (a dim room with
+    moving stage lights) or ``neon`` (a busy, saturated backdrop). ``notation``:
+    ``app`` (viewers plain, comments with commas, likes in 万 from 10,000), or one
+    of ``plain``/``comma``/``k``/``man`` for every counter. ``viewer_scale``
+    multiplies the audience (so K and 万 appear on viewers and comments too).
+    ``live_before_sec``: how long the stream ran before the recording started (the
+    running totals start where that much time at the first audience left them).
+    ``banner``: the purchase pop-up as a wide orange bar (``wide``) or a pale pink
+    pill as long as its text (``fit``), which in a dark room leaves the room, the
+    pill and the text as three grey levels in the pop-up's box.
+    """
 
     duration_sec: float = 150.0
     fps: float = 4.0
     width: int = 540
     height: int = 960
-    gop_sec: float = 2.0
+    gop_sec: float | None = 2.0
     seed: int = 7
     layout: str = "tiktok_live_portrait"
     overlay: bool = True
     crf: int = 30
+    bitrate_kbps: int | None = None
+    preset: str = "ultrafast"
+    vfr: bool = False
+    font: str = "sans-bold"
+    notation: str = "app"
+    room: str = "bright"
+    viewer_scale: float = 1.0
+    popup_gap_sec: float = 18.0
+    gifts: bool = False
+    blackouts: bool = False
+    ui_shift: float = 0.0
+    live_before_sec: float = 0.0
+    banner: str = "wide"
 
 
 @lru_cache(maxsize=64)
-def _font(size: int, bold: bool = True) -> ImageFont.FreeTypeFont:
-    path = FONT_DIR / ("NotoSansCJK-Bold.ttc" if bold else "NotoSansCJK-Regular.ttc")
+def _font(size: int, bold: bool = True, face: str | None = None) -> ImageFont.FreeTypeFont:
+    name, index = FONTS[face or ("sans-bold" if bold else "sans-regular")]
+    path = FONT_DIR / name
     if not path.is_file():
         raise SystemExit(f"{path} missing: run scripts/setup.sh (installs fonts-noto-cjk)")
-    return ImageFont.truetype(str(path), size, index=0)  # face 0 is the Japanese one
+    return ImageFont.truetype(str(path), size, index=index)  # face 0 is the Japanese one
 
 
-def show_count(value: int, field: str) -> str:
-    """How the overlay writes a number: likes abbreviate with 万 like the app does, others use commas."""
-    if field == "likes" and value >= 10_000:
+def show_count(value: int, field: str, notation: str = "app") -> str:
+    """How the overlay writes a number (abbreviations truncate, as the apps do: 1,799 is ``1.7K``).
+
+    ``app``: likes abbreviate with 万 from 10,000, viewers are plain, comments use commas.
+    """
+    if notation == "app":
+        notation = {"likes": "man", "viewers": "plain"}.get(field, "comma")
+    if notation == "k" and value >= 1_000_000:
+        return f"{math.floor(value / 100_000) / 10:.1f}M"
+    if notation == "k" and value >= 1_000:
+        return f"{math.floor(value / 100) / 10:.1f}K"
+    if notation == "man" and value >= 10_000:
         return f"{math.floor(value / 1000) / 10:.1f}万"
-    if field == "viewers":
+    if notation == "plain":
         return str(value)
     return f"{value:,}"
 
 
 def _shown_value(text: str) -> int:
-    if text.endswith("万"):
-        return round(float(text[:-1]) * 10_000)
+    multiplier = {"万": 10_000, "K": 1_000, "M": 1_000_000}.get(text[-1])
+    if multiplier:
+        return round(float(text[:-1]) * multiplier)
     return int(text.replace(",", ""))
+
+
+def _frame_times(spec: RecordingSpec) -> np.ndarray:
+    """Presentation times: regular, or (``vfr``) each gap 0.5-1.5 frame periods, as phone recorders write."""
+    n = max(1, int(spec.duration_sec * spec.fps))
+    if not spec.vfr:
+        return np.arange(n) / spec.fps
+    gaps = np.random.default_rng(spec.seed + 1).uniform(0.5, 1.5, n) / spec.fps
+    times = np.concatenate([[0.0], np.cumsum(gaps)[:-1]])
+    return np.round(times[times < spec.duration_sec], 3)
 
 
 def _timeline(spec: RecordingSpec, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
     """Per-frame underlying values and the purchase pop-up events, all from ``rng``."""
-    n = max(1, int(spec.duration_sec * spec.fps))
-    t = np.arange(n) / spec.fps
+    t = _frame_times(spec)
+    n = len(t)
     # Viewers: a slow arc with surges, updated by the app every 1-3 s.
-    target = 350 + 900 * np.sin(np.pi * np.clip(t / max(spec.duration_sec, 1), 0, 1)) ** 2
+    target = (350 + 900 * np.sin(np.pi * np.clip(t / max(spec.duration_sec, 1), 0, 1)) ** 2) * spec.viewer_scale
     viewers = np.empty(n, dtype=np.int64)
     likes = np.empty(n, dtype=np.int64)
     comments = np.empty(n, dtype=np.int64)
-    v, lk, cm = float(target[0]), 0.0, 0.0
+    v = float(target[0])
+    lk, cm = v * 0.1 * spec.live_before_sec, v * 0.003 * spec.live_before_sec
     next_update, surge = 0.0, 1.0
     for i, ti in enumerate(t):
         if ti >= next_update:
@@ -114,8 +187,9 @@ def _timeline(spec: RecordingSpec, rng: np.random.Generator) -> tuple[dict[str, 
             surge = 1 + (surge - 1) * 0.9
             v = max(5.0, v + 0.35 * (target[i] * surge - v) + rng.normal(0, 0.03 * v))
             next_update = ti + rng.uniform(1.0, 3.0)
-        lk += rng.poisson(v * 0.1 / spec.fps)
-        cm += rng.poisson(v * 0.003 / spec.fps)
+        step = t[i + 1] - ti if spec.vfr and i + 1 < n else 1 / spec.fps
+        lk += rng.poisson(v * 0.1 * step)
+        cm += rng.poisson(v * 0.003 * step)
         viewers[i], likes[i], comments[i] = round(v), round(lk), round(cm)
     events: list[dict[str, Any]] = []
     clock = rng.uniform(3, 12)
@@ -123,7 +197,7 @@ def _timeline(spec: RecordingSpec, rng: np.random.Generator) -> tuple[dict[str, 
         events.append(
             {"start_sec": round(clock, 3), "end_sec": round(clock + 4.0, 3), "buyer": str(rng.choice(BUYERS))}
         )
-        clock += 4.0 + 1.5 + rng.exponential(18)
+        clock += 4.0 + 1.5 + rng.exponential(spec.popup_gap_sec)
     return {"t": t, "viewers": viewers, "likes": likes, "comments": comments}, events
 
 
@@ -134,22 +208,41 @@ class _Painter:
         self.spec, self.layout, self.rng = spec, layout, rng
         w, h = spec.width, spec.height
         grad = np.linspace(0, 1, 2 * h)[:, None, None]
-        warm, cool = np.array([236, 214, 196]), np.array([120, 112, 150])
+        warm, cool = {
+            "bright": (np.array([236, 214, 196]), np.array([120, 112, 150])),
+            "dark": (np.array([52, 40, 46]), np.array([8, 8, 14])),
+            "neon": (np.array([250, 60, 200]), np.array([20, 230, 210])),
+        }[spec.room]
         self.background = (cool + (warm - cool) * (0.5 + 0.5 * np.sin(grad * 6))).astype(np.uint8)
         self.background = np.repeat(self.background, w, axis=1)
-        self.presenter = self._presenter(w, h)
+        if spec.room == "neon":  # diagonal stripes: edges everywhere behind the translucent badges
+            stripes = ((np.arange(2 * h)[:, None] + np.arange(w)[None, :]) // max(4, w // 40)) % 2 == 0
+            self.background[stripes] = (self.background[stripes] * 0.6).astype(np.uint8)
+        extra = np.random.default_rng(spec.seed + 2)  # features beyond the defaults never disturb ``rng``
+        self.lights = [
+            (extra.uniform(0, 1), extra.uniform(0, 1), extra.uniform(0.3, 1.2), extra.uniform(0.04, 0.12), c)
+            for c in extra.integers(120, 256, (6 if spec.room == "dark" else 0, 3))
+        ]
+        gifts = int(spec.duration_sec / 7) if spec.gifts else 0
+        self.gift_times: list[float] = sorted(extra.uniform(0, spec.duration_sec, gifts).tolist())
+        self.shift = (
+            round(extra.uniform(-spec.ui_shift, spec.ui_shift) * w),
+            round(extra.uniform(-spec.ui_shift, spec.ui_shift) * h),
+        )
+        self.presenter = self._presenter(w, h, dim=spec.room == "dark")
         self.board = self._label_board(w, h)
         self.static: list[tuple[Image.Image, tuple[int, int]]] = []
         if spec.overlay:
             self.static = (self._chrome(w, h) if layout.orientation == "portrait" else []) + self._icons(w, h)
         self._cache: dict[tuple[str, str], Image.Image] = {}
 
-    def _presenter(self, w: int, h: int) -> Image.Image:
+    def _presenter(self, w: int, h: int, dim: bool) -> Image.Image:
         img = Image.new("RGBA", (int(w * 0.55), int(h * 0.6)), (0, 0, 0, 0))
         d = ImageDraw.Draw(img)
         pw, ph = img.size
-        d.ellipse((pw * 0.05, ph * 0.35, pw * 0.95, ph * 1.3), fill=(190, 60, 80, 255))
-        d.ellipse((pw * 0.3, ph * 0.05, pw * 0.7, ph * 0.4), fill=(241, 200, 170, 255))
+        k = 0.35 if dim else 1.0
+        d.ellipse((pw * 0.05, ph * 0.35, pw * 0.95, ph * 1.3), fill=(int(190 * k), int(60 * k), int(80 * k), 255))
+        d.ellipse((pw * 0.3, ph * 0.05, pw * 0.7, ph * 0.4), fill=(int(241 * k), int(200 * k), int(170 * k), 255))
         d.rectangle((pw * 0.3, ph * 0.02, pw * 0.7, ph * 0.12), fill=(60, 40, 30, 255))
         return img
 
@@ -229,7 +322,7 @@ class _Painter:
             img = Image.new("RGBA", (bw, bh), (0, 0, 0, 0))
             d = ImageDraw.Draw(img)
             d.rounded_rectangle((0, 0, bw - 1, bh - 1), radius=bh // 2, fill=(0, 0, 0, 105))
-            font = _font(max(8, int(bh * 0.62)))
+            font = _font(max(8, int(bh * 0.62)), face=self.spec.font)
             d.text((bh * 0.35, bh * 0.5), text, font=font, fill="white", anchor="lm")
             self._cache[key] = img
         return self._cache[key]
@@ -241,11 +334,15 @@ class _Painter:
             bw, bh = x1 - x0, y1 - y0
             img = Image.new("RGBA", (bw, bh), (0, 0, 0, 0))
             d = ImageDraw.Draw(img)
-            d.rounded_rectangle((0, 0, int(bw * 0.92), bh - 1), radius=bh // 2, fill=(255, 94, 58, 225))
+            font = _font(int(bh * 0.5), face=self.spec.font)
+            text = f"{buyer}さんが購入しました"
+            if self.spec.banner == "fit":  # a pale pink pill as long as its text, the room visible beside it
+                right, fill = min(bw - 1, int(bh * 1.6 + d.textlength(text, font=font))), (255, 150, 175, 235)
+            else:
+                right, fill = int(bw * 0.92), (255, 94, 58, 225)
+            d.rounded_rectangle((0, 0, right, bh - 1), radius=bh // 2, fill=fill)
             d.ellipse((4, 4, bh - 4, bh - 4), fill=(255, 235, 200, 255))
-            d.text(
-                (bh + 4, bh * 0.5), f"{buyer}さんが購入しました", font=_font(int(bh * 0.5)), fill="white", anchor="lm"
-            )
+            d.text((bh + 4, bh * 0.5), text, font=font, fill="white", anchor="lm")
             self._cache[key] = img
         return self._cache[key]
 
@@ -265,29 +362,102 @@ class _Painter:
             self._cache[key] = img
         return self._cache[key]
 
+    def _gift(self, size: int) -> Image.Image:
+        """A gift animation's sprite (a rose with a combo count), opaque where it is drawn."""
+        key = ("gift", str(size))
+        if key not in self._cache:
+            img = Image.new("RGBA", (size * 2, size), (0, 0, 0, 0))
+            d = ImageDraw.Draw(img)
+            d.ellipse((0, 0, size - 1, size - 1), fill=(230, 30, 70, 255))
+            d.ellipse((size * 0.25, size * 0.25, size * 0.75, size * 0.75), fill=(255, 150, 170, 255))
+            d.text((size, size * 0.5), "x3", font=_font(int(size * 0.6)), fill=(255, 230, 80), anchor="lm")
+            self._cache[key] = img
+        return self._cache[key]
+
+    def gifts_at(self, t: float) -> list[tuple[Image.Image, tuple[int, int]]]:
+        """The gift sprites on screen at ``t``: each flies across a counter's row for 2.5 s."""
+        w, h = self.spec.width, self.spec.height
+        counters = [r for r in self.layout.regions if r.kind == "count"]
+        out = []
+        for k, start in enumerate(self.gift_times):
+            if not counters or not start <= t < start + 2.5:
+                continue
+            _, y0, _, y1 = counters[k % len(counters)].pixel_box(w, h)
+            sprite = self._gift(int((y1 - y0) * 1.3))
+            x = int(-sprite.width + (w + sprite.width) * (t - start) / 2.5)
+            out.append((sprite, (x, y0 - (sprite.height - (y1 - y0)) // 2)))
+        return out
+
     def frame(self, t: float, texts: dict[str, str], popup: str | None) -> Image.Image:
         w, h = self.spec.width, self.spec.height
         offset = int((math.sin(t / 9) * 0.5 + 0.5) * (h - 1))
         img = Image.fromarray(self.background[offset : offset + h])
+        if self.lights:
+            d = ImageDraw.Draw(img)
+            for lx, ly, speed, radius, colour in self.lights:  # stage lights sweeping the room
+                cx = (lx + 0.3 * math.sin(t * speed)) * w
+                cy = (ly + 0.2 * math.cos(t * speed * 0.7)) * h
+                r = radius * w
+                d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=tuple(int(c) for c in colour))
         px = int(w * 0.22 + w * 0.12 * math.sin(t / 2.3))
         py = int(h * 0.3 + h * 0.02 * math.sin(t * 1.7))
         img.paste(self.presenter, (px, py), self.presenter)
         img.paste(self.board, (int(w * 0.05), int(h * 0.36)), self.board)
         if not self.spec.overlay:
             return img.convert("RGB")
+        dx, dy = self.shift
         for sprite, pos in self.static:
-            img.paste(sprite, pos, sprite)
+            img.paste(sprite, (pos[0] + dx, pos[1] + dy), sprite)
         chat = self._chat(int(t / 1.5))
-        img.paste(chat, (int(w * 0.03), int(h * 0.66)), chat)
+        img.paste(chat, (int(w * 0.03) + dx, int(h * 0.66) + dy), chat)
         for region in self.layout.regions:
             x0, y0, _, _ = region.pixel_box(w, h)
             if region.kind == "count":
                 badge = self._badge(region, texts[region.field])
-                img.paste(badge, (x0, y0), badge)
+                img.paste(badge, (x0 + dx, y0 + dy), badge)
             elif popup is not None:
                 sprite = self._popup(region, popup)
-                img.paste(sprite, (x0, y0), sprite)
+                img.paste(sprite, (x0 + dx, y0 + dy), sprite)
+        for sprite, pos in self.gifts_at(t):
+            img.paste(sprite, pos, sprite)
         return img
+
+    def occluded(self, t: float) -> list[str]:
+        """The counters a gift sprite overlaps at ``t``."""
+        w, h = self.spec.width, self.spec.height
+        hidden: list[str] = []
+        for region in self.layout.regions:
+            x0, y0, x1, y1 = region.pixel_box(w, h)
+            for sprite, (sx, sy) in self.gifts_at(t):
+                if sx < x1 and sx + sprite.width > x0 and sy < y1 and sy + sprite.height > y0:
+                    hidden.append(region.field)
+        return hidden
+
+
+def _off_screen(spec: RecordingSpec) -> list[tuple[float, float, str]]:
+    """Seconds the app is not on screen: a black stretch and an app-switcher stretch (``blackouts``)."""
+    if not spec.blackouts:
+        return []
+    extra = np.random.default_rng(spec.seed + 3)
+    half = spec.duration_sec / 2
+    black = extra.uniform(0.1, 0.4) * half
+    switcher = half + extra.uniform(0.1, 0.4) * half
+    return [
+        (black, black + extra.uniform(1.5, 3.0), "black"),
+        (switcher, switcher + extra.uniform(2.0, 4.0), "switcher"),
+    ]
+
+
+def _switcher(stream: Image.Image) -> Image.Image:
+    """The phone's app switcher: the stream shrunk to a card on a dark grey screen, another app beside it."""
+    w, h = stream.size
+    screen = Image.new("RGB", (w, h), (38, 38, 42))
+    card = stream.resize((int(w * 0.62), int(h * 0.62)), Image.Resampling.BILINEAR)
+    screen.paste(card, (int(w * 0.19), int(h * 0.17)))
+    ImageDraw.Draw(screen).rounded_rectangle(
+        (int(w * 0.86), int(h * 0.17), w + 20, int(h * 0.79)), radius=w // 30, fill=(235, 235, 240)
+    )
+    return screen
 
 
 def _frames(spec: RecordingSpec) -> tuple[list[dict[str, Any]], Iterator[tuple[Image.Image, dict[str, Any]]]]:
@@ -297,12 +467,16 @@ def _frames(spec: RecordingSpec) -> tuple[list[dict[str, Any]], Iterator[tuple[I
     values, events = _timeline(spec, rng)
     painter = _Painter(spec, layout, rng)
     fields = {r.field: r for r in layout.regions}
+    off = _off_screen(spec)
+    # A pop-up shown while the app is off screen is never seen: it is not in the recording.
+    events = [e for e in events if not any(a < e["end_sec"] and e["start_sec"] < b for a, b, _ in off)]
 
     def frames() -> Iterator[tuple[Image.Image, dict[str, Any]]]:
         for i, t in enumerate(values["t"]):
-            texts = {f: show_count(int(values[f][i]), f) for f in ("viewers", "likes", "comments")}
+            texts = {f: show_count(int(values[f][i]), f, spec.notation) for f in ("viewers", "likes", "comments")}
             live = [e for e in events if e["start_sec"] <= t < e["end_sec"]]
             popup = live[0]["buyer"] if live else None
+            screen = next((kind for a, b, kind in off if a <= t < b), "stream")
             row: dict[str, Any] = {"t_sec": round(float(t), 4)}
             if spec.overlay:
                 for f in ("viewers", "likes", "comments"):
@@ -311,7 +485,15 @@ def _frames(spec: RecordingSpec) -> tuple[list[dict[str, Any]], Iterator[tuple[I
                 if "purchases" in fields:
                     row["purchases"] = sum(1 for e in events if e["start_sec"] <= t)
                 row["popup"] = f"{popup}さんが購入しました" if popup else None
-            yield painter.frame(float(t), texts, popup), row
+                hidden = list(fields) if screen != "stream" else painter.occluded(float(t))
+                if hidden:
+                    row["hidden"] = hidden
+            image = painter.frame(float(t), texts, popup)
+            if screen == "black":
+                image = Image.new("RGB", image.size)
+            elif screen == "switcher":
+                image = _switcher(image)
+            yield image, row
 
     return (events if spec.overlay and "purchases" in fields else []), frames()
 
@@ -319,7 +501,7 @@ def _frames(spec: RecordingSpec) -> tuple[list[dict[str, Any]], Iterator[tuple[I
 def still_frame(spec: RecordingSpec, t_sec: float) -> tuple[Image.Image, dict[str, Any]]:
     """The frame shown at ``t_sec`` (as a screenshot would capture it) and its truth row."""
     _, frames = _frames(spec)
-    index = round(t_sec * spec.fps)
+    index = max(0, bisect_right(list(_frame_times(spec)), t_sec + 1e-9) - 1)
     return next(itertools.islice(frames, index, None))
 
 
@@ -329,23 +511,25 @@ def generate(out: Path, spec: RecordingSpec | None = None) -> Path:
     events, frames = _frames(spec)
     out.parent.mkdir(parents=True, exist_ok=True)
     rate = Fraction(spec.fps).limit_denominator(1000)
-    gop = max(1, round(spec.gop_sec * spec.fps))
     rows: list[dict[str, Any]] = []
     with av.open(str(out), mode="w") as container:
         stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
-        stream.codec_context.time_base = 1 / rate
-        stream.options = {
-            "crf": str(spec.crf),
-            "preset": "ultrafast",
-            "g": str(gop),
-            "keyint_min": str(gop),
-            "sc_threshold": "0",
-            "bf": "2",
-        }
+        tick = Fraction(1, 1000) if spec.vfr else 1 / rate
+        stream.codec_context.time_base = tick
+        options: dict[str, object] = {"preset": spec.preset}
+        if spec.bitrate_kbps is None:
+            options["crf"] = str(spec.crf)
+        else:
+            stream.codec_context.bit_rate = spec.bitrate_kbps * 1000
+            options.update(maxrate=f"{spec.bitrate_kbps}k", bufsize=f"{2 * spec.bitrate_kbps}k")
+        if spec.gop_sec is not None:
+            gop = str(max(1, round(spec.gop_sec * spec.fps)))
+            options.update(g=gop, keyint_min=gop, sc_threshold="0", bf="2")
+        stream.options = options
         for i, (image, row) in enumerate(frames):
             frame = av.VideoFrame.from_image(image)
-            frame.pts = i
+            frame.pts = round(row["t_sec"] / tick) if spec.vfr else i
             for packet in stream.encode(frame):
                 container.mux(packet)
             rows.append(row)
@@ -365,20 +549,40 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=defaults.fps)
     parser.add_argument("--width", type=int, default=defaults.width)
     parser.add_argument("--height", type=int, default=defaults.height)
-    parser.add_argument("--gop", type=float, default=defaults.gop_sec, help="seconds between keyframes")
+    parser.add_argument("--gop", type=float, default=defaults.gop_sec, help="seconds between keyframes; 0: x264's")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--layout", default=defaults.layout, help="built-in layout name or a layout JSON path")
     parser.add_argument("--no-overlay", action="store_true", help="draw the stream without any overlay")
+    parser.add_argument("--bitrate", type=int, default=None, help="kbit/s instead of constant quality")
+    parser.add_argument("--preset", default=defaults.preset, help="x264 preset")
+    parser.add_argument("--vfr", action="store_true", help="variable frame rate")
+    parser.add_argument("--font", choices=sorted(FONTS), default=defaults.font)
+    parser.add_argument("--notation", choices=NOTATIONS, default=defaults.notation)
+    parser.add_argument("--room", choices=ROOMS, default=defaults.room)
+    parser.add_argument("--viewer-scale", type=float, default=defaults.viewer_scale)
+    parser.add_argument("--gifts", action="store_true", help="gift animations fly over the counters")
+    parser.add_argument("--blackouts", action="store_true", help="black and app-switcher seconds")
+    parser.add_argument("--banner", choices=("wide", "fit"), default=defaults.banner, help="purchase pop-up style")
     args = parser.parse_args()
     spec = RecordingSpec(
         duration_sec=args.duration,
         fps=args.fps,
         width=args.width,
         height=args.height,
-        gop_sec=args.gop,
+        gop_sec=args.gop or None,
         seed=args.seed,
         layout=args.layout,
         overlay=not args.no_overlay,
+        bitrate_kbps=args.bitrate,
+        preset=args.preset,
+        vfr=args.vfr,
+        font=args.font,
+        notation=args.notation,
+        room=args.room,
+        viewer_scale=args.viewer_scale,
+        gifts=args.gifts,
+        blackouts=args.blackouts,
+        banner=args.banner,
     )
     truth = generate(args.out, spec)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) and {truth}")

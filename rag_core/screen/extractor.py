@@ -22,13 +22,16 @@ Bad input (empty bytes, not a video, no overlay) gives an empty result with a
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import re
 import statistics
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
 import av
 import numpy as np
@@ -43,18 +46,44 @@ from rag_core.screen.overlay_ocr import RegionReader, TesseractLines, parse_coun
 from rag_core.screen.sampler import FrameSampler, SampledFrame, VideoInputError
 
 METRIC_FIELDS: tuple[MetricField, ...] = ("viewers", "likes", "comments", "purchases")
+RUNNING_TOTALS: tuple[MetricField, ...] = ("likes", "comments")  # overlay counters that never go down
+DropReason = Literal["spike", "magnitude", "monotone"]
+_SAME_SPAN = 0.03  # glyph width difference under which a pop-up in consecutive samples is the same one
 _SAME_POPUP = (
     0.85  # text similarity from which two sightings are one pop-up: OCR noise stays above, a new buyer name falls below
 )
 
 
+def _same_popup(before: tuple[str, int | None], now: tuple[str, int | None]) -> bool:
+    """Whether a pop-up seen in two consecutive samples is the same one.
+
+    Its text as read may differ (a buyer's name and the avatar beside it come out
+    differently over a moving background: ``倫 ゆなさんが障入しました`` then
+    ``なさんが購入しました``), but the same pop-up draws the same glyphs, so a
+    glyph run of the same width (within 3 %) is the same pop-up too. A new buyer
+    changes the text or, short of that, the width.
+    """
+    (text_a, span_a), (text_b, span_b) = before, now
+    if difflib.SequenceMatcher(None, text_a, text_b).ratio() >= _SAME_POPUP:
+        return True
+    return span_a is not None and span_b is not None and abs(span_a - span_b) <= _SAME_SPAN * max(span_a, span_b)
+
+
 class DroppedReading(BaseModel):
-    """A reading removed as an outlier, kept so a reviewer can see what was thrown away."""
+    """A reading reported as uncertain instead of as a value, kept so a reviewer can see what was thrown away.
+
+    ``reason`` is ``spike`` (far off the rolling median of its neighbours),
+    ``magnitude`` (one of a run of readings that sits 10x/100x/1000x off the rest of
+    the stream: a lost ``K``, digit or separator that OCR repeated frame after frame)
+    or ``monotone`` (a running total that would have to go down and up again);
+    ``reference`` is the value it was compared with.
+    """
 
     t_sec: float
     field: MetricField
     value: float
-    median: float
+    reference: float
+    reason: DropReason
 
 
 class ScreenExtractionResult(BaseModel):
@@ -101,7 +130,8 @@ class _OverlayReader:
         self._engine = TesseractLines(find_tessdata(settings.tessdata_dir, languages))
         self._readers = [RegionReader(r, self._engine, settings.ocr_languages) for r in layout.regions]
         self._events: dict[MetricField, int] = {}
-        self._popup: dict[MetricField, str | None] = {}
+        self._popup: dict[MetricField, tuple[str, int | None] | None] = {}
+        self._spans: dict[MetricField, int | None] = {}
         self._first = True
         self.unreadable = 0
 
@@ -119,11 +149,16 @@ class _OverlayReader:
     def ocr_skipped(self) -> int:
         return sum(r.skipped for r in self._readers)
 
+    @property
+    def unconfirmed(self) -> int:
+        return sum(r.unconfirmed for r in self._readers)
+
     def readings(self, luma: np.ndarray) -> Iterator[tuple[OverlayRegion, float | None, str | None]]:
         """Each region with what it shows: a count region's number, an event region's matching
         text (None where the region shows nothing readable)."""
         for reader in self._readers:
             region, text = reader.region, reader.read(luma)
+            self._spans[region.field] = reader.span
             if region.kind == "count":
                 value = parse_count(text) if text else None
                 self.unreadable += bool(text) and value is None
@@ -142,12 +177,11 @@ class _OverlayReader:
                 seen |= value is not None
                 continue
             before = self._popup.get(region.field)
-            is_new = shown is not None and (
-                before is None or difflib.SequenceMatcher(None, before, shown).ratio() < _SAME_POPUP
-            )
+            span = self._spans.get(region.field)
+            is_new = shown is not None and (before is None or not _same_popup(before, (shown, span)))
             # A pop-up already on screen when the recording starts was bought before it: not counted.
             self._events[region.field] = self._events.get(region.field, 0) + (is_new and not self._first)
-            self._popup[region.field] = shown
+            self._popup[region.field] = None if shown is None else (shown, span)
             values[region.field] = float(self._events[region.field])
             seen |= shown is not None
         self._first = False
@@ -178,6 +212,8 @@ def read_frame(
                 reading.purchase_popup = shown
         if reader.unreadable:
             reading.warnings.append(f"{reader.unreadable} region readings were not numbers and were skipped")
+        if reader.unconfirmed:
+            reading.warnings.append(f"{reader.unconfirmed} count readings uncertain (no two reads agreed), left empty")
     if reading.empty:
         reading.warnings.append(f"no overlay reading in the frame (layout {chosen.name})")
     return reading
@@ -228,10 +264,15 @@ def extract_screen_metrics(
             result.warnings.append(f"{stats.decode_errors} packets could not be decoded")
         if reader.unreadable:
             result.warnings.append(f"{reader.unreadable} region readings were not numbers and were skipped")
+        if reader.unconfirmed:
+            result.warnings.append(f"{reader.unconfirmed} count readings uncertain (no two reads agreed), left empty")
     count_fields = [r.field for r in chosen.regions if r.kind == "count"]
     result.samples, result.dropped = filter_outliers(raw, count_fields)
     if result.dropped:
-        result.warnings.append(f"dropped {len(result.dropped)} outlier readings")
+        kinds = Counter(d.reason for d in result.dropped)
+        result.warnings.append(
+            "reported as uncertain, not as values: " + ", ".join(f"{n} {kind} readings" for kind, n in kinds.items())
+        )
     if not result.samples:
         result.reason = (
             "no frames could be decoded"
@@ -247,29 +288,125 @@ def filter_outliers(
     fields: Iterable[MetricField] = METRIC_FIELDS,
     *,
     half_window: int = 2,
-    ratio: float = 4.0,
+    ratio: float = 3.0,
     min_delta: float = 10.0,
+    jump: float = 7.0,
+    running_totals: Iterable[MetricField] = RUNNING_TOTALS,
 ) -> tuple[list[ScreenMetricSample], list[DroppedReading]]:
-    """Drop readings that are ``ratio`` times off the rolling median of their neighbours.
+    """Drop readings that disagree with the rest of the stream; they are listed as uncertain.
 
-    For each field, a reading is compared with the median of itself and up to
-    ``half_window`` readings on each side; it is dropped (set to None) when it is
-    at least ``ratio`` times larger or smaller and at least ``min_delta`` away.
-    A one- or two-sample OCR spike (a lost comma, an extra digit) goes; a real
-    level change survives, because after it the neighbours agree with it.
+    Three rules, per field:
+
+    * spike: a reading ``ratio`` times off the median of itself and up to
+      ``half_window`` readings on each side (and ``min_delta`` away) goes. A
+      one- or two-sample OCR slip goes; a real level change survives, because
+      after it the neighbours agree with it.
+    * magnitude: a misread that OCR repeats (``1.7K`` read as ``17`` for as long as
+      the counter shows ``1.7K``) outvotes any median. So the series is cut where
+      consecutive readings jump by ``jump`` times or more; the run that most
+      readings agree with sets the stream's level, and walking out from it, a run
+      that starts (or ends) ``jump`` times off the last accepted reading is dropped
+      whole. Audiences and running totals do not change 7x between two samples a
+      few seconds apart; a lost or extra digit, separator or multiplier changes a
+      reading 10x-1000x.
+    * monotone: likes and comments only ever rise, so of the remaining readings
+      the longest non-decreasing sequence is kept and the rest is dropped (a
+      misread digit, ``3.2万`` read as ``8277``, breaks it; a real count never does).
+
     Samples left with no reading at all are removed.
     """
     cleaned = [s.model_copy() for s in samples]
     dropped: list[DroppedReading] = []
+    totals = set(running_totals)
+
+    def drop(i: int, field: MetricField, reference: float, reason: DropReason) -> None:
+        value = float(getattr(cleaned[i], field))
+        setattr(cleaned[i], field, None)
+        dropped.append(
+            DroppedReading(t_sec=cleaned[i].t_sec, field=field, value=value, reference=reference, reason=reason)
+        )
+
     for field in fields:
         positions = [i for i, s in enumerate(cleaned) if getattr(s, field) is not None]
         values = [float(getattr(cleaned[i], field)) for i in positions]
+        spikes = set()
         for k, i in enumerate(positions):
             median = statistics.median(values[max(0, k - half_window) : k + half_window + 1])
             value = values[k]
-            too_far = abs(value - median) >= min_delta
-            if too_far and (value >= ratio * median or value * ratio <= median):
-                setattr(cleaned[i], field, None)
-                dropped.append(DroppedReading(t_sec=cleaned[i].t_sec, field=field, value=value, median=median))
+            if abs(value - median) >= min_delta and (value >= ratio * median or value * ratio <= median):
+                spikes.add(k)
+                drop(i, field, median, "spike")
+        rest = [(i, v) for k, (i, v) in enumerate(zip(positions, values, strict=True)) if k not in spikes]
+        magnitude = set()
+        for run, reference in _magnitude_errors(rest, jump, min_delta):
+            for i, _ in run:
+                magnitude.add(i)
+                drop(i, field, reference, "magnitude")
+        if field in totals:
+            rest = [(i, v) for i, v in rest if i not in magnitude]
+            keep = _longest_rise([v for _, v in rest])
+            for k, (i, _) in enumerate(rest):
+                if k not in keep:
+                    before = [v for j, (_, v) in enumerate(rest[:k]) if j in keep]
+                    drop(i, field, before[-1] if before else rest[min(keep)][1], "monotone")
     kept = [s for s in cleaned if any(getattr(s, f) is not None for f in METRIC_FIELDS)]
     return kept, sorted(dropped, key=lambda d: (d.t_sec, d.field))
+
+
+def _magnitude_errors(
+    readings: Sequence[tuple[int, float]], jump: float, min_delta: float
+) -> list[tuple[list[tuple[int, float]], float]]:
+    """The runs of ``readings`` that sit ``jump`` times off the stream's level, each with the level it broke from."""
+
+    def far(a: float, b: float) -> bool:
+        low, high = sorted((abs(a), abs(b)))
+        return high - low >= min_delta and high >= jump * max(low, 1.0)
+
+    runs: list[list[tuple[int, float]]] = []
+    for reading in readings:
+        if runs and not far(runs[-1][-1][1], reading[1]):
+            runs[-1].append(reading)
+        else:
+            runs.append([reading])
+    if len(runs) < 2:
+        return []
+    # The stream's level is the run most readings agree with (its own and those of every run at its
+    # magnitude): a long misread run between two shorter right ones still loses to them together.
+    levels = [statistics.median(v for _, v in run) for run in runs]
+    agree = [sum(len(runs[j]) for j in range(len(runs)) if not far(levels[k], levels[j])) for k in range(len(runs))]
+    anchor = max(range(len(runs)), key=lambda k: (agree[k], len(runs[k])))
+    errors = []
+    level = runs[anchor][-1][1]
+    for run in runs[anchor + 1 :]:
+        if far(level, run[0][1]):
+            errors.append((run, level))
+        else:
+            level = run[-1][1]
+    level = runs[anchor][0][1]
+    for run in reversed(runs[:anchor]):
+        if far(level, run[-1][1]):
+            errors.append((run, level))
+        else:
+            level = run[0][1]
+    return errors
+
+
+def _longest_rise(values: Sequence[float]) -> set[int]:
+    """Positions of a longest non-decreasing subsequence of ``values`` (patience sorting, O(n log n))."""
+    tails: list[float] = []  # smallest last value of a rise of each length
+    tail_at: list[int] = []  # its position
+    parent = [-1] * len(values)
+    for k, value in enumerate(values):
+        length = bisect.bisect_right(tails, value)
+        if length == len(tails):
+            tails.append(value)
+            tail_at.append(k)
+        else:
+            tails[length], tail_at[length] = value, k
+        parent[k] = tail_at[length - 1] if length else -1
+    keep: set[int] = set()
+    k = tail_at[-1] if tail_at else -1
+    while k >= 0:
+        keep.add(k)
+        k = parent[k]
+    return keep

@@ -31,7 +31,7 @@ class LayoutError(ValueError):
 class OverlayRegion(BaseModel):
     """One overlay element: where it is, what it means and how to read it.
 
-    ``kind="count"`` reads a number (``1,234``, ``1.2万``, ``12.5K``) and reports
+    ``kind="count"`` reads a number (``1,234``, ``1.2万``, ``12.5K``, ``1.2M``) and reports
     it as the field's value. ``kind="event"`` is a transient pop-up (``〇〇さんが
     購入しました``): every new pop-up whose text matches ``pattern`` adds one to
     the field's running total, so counters and events give the same cumulative
@@ -47,7 +47,9 @@ class OverlayRegion(BaseModel):
     )
     text: Literal["light", "dark"] = Field("light", description="text brighter or darker than its badge")
     lang: str | None = Field(None, description="tesseract languages; default eng for counts, OCR_LANGUAGES for events")
-    charset: str | None = Field(None, description="characters OCR may output; counts default to digits , . 万")
+    charset: str | None = Field(
+        None, description="characters OCR may output; counts default to digits, separators and every multiplier"
+    )
     pattern: str | None = Field(None, description="regex an event's text must contain (events only)")
     text_height_px: int = Field(40, ge=12, le=200, description="crops are scaled so text is about this tall")
 

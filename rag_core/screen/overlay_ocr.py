@@ -19,6 +19,7 @@ Why this shape (measured on the generated recordings, 540x960 and 720x1280):
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,33 +32,63 @@ from rag_core.analysis.numbers import NumberFormatError, parse_number
 from rag_core.ocr.imaging import otsu_threshold
 from rag_core.screen.layout import OverlayRegion
 
-COUNT_CHARSET = "0123456789,.万"
+# Every multiplier the shared number grammar accepts (rag_core.analysis.numbers), and the "+" of
+# capped counts ("1万+"): a glyph outside the whitelist is read as something else (K as nothing).
+COUNT_CHARSET = "0123456789,.+千万億兆KkMmBb"
 _SAME_GLYPHS_MAX_XOR = 0.05  # fraction of glyph pixels; jitter measured <= 2 %, one changed digit >= 10 %
 _MIN_CONTRAST = 48  # grey levels between the darkest and brightest pixel of a crop with text
-_MULTIPLIER = re.compile(r"[万千億KkMmBb]")
+_MAX_LEVELS = 3  # nested Otsu splits: room | banner or badge | text
+_MAX_BORDER_SHARE = 0.8  # of the text-coloured class touching the box edge, above which it is split again
+_RETRY_SCALES = (0.7, 1.4)  # further text heights (x the region's): the cheaper one first
+_RIM_FRACTION = 8  # the OCR image keeps grey pixels within text height / this of a glyph pixel
+_COUNT_SHAPE = re.compile(r"(?P<digits>[0-9][0-9.,]*)(?P<multiplier>[千万億兆KkMmBb])?\+?")
+_DECIMAL = re.compile(r"[0-9]+(?:[.,][0-9]{1,2})?")  # 1.7K, 45.4K, 1.25M, 12万
+_GROUPED = re.compile(r"[0-9]{1,3}(?:([.,])[0-9]{3}(?:\1[0-9]{3})*)?|[0-9]+")  # 1,234,567 or 1234567
+
+
+_EngineKey = tuple[str, str, str | None]  # tessdata folder, languages, charset
+_IDLE: dict[_EngineKey, list[tesserocr.PyTessBaseAPI]] = {}
+_IDLE_LOCK = threading.Lock()
+_IDLE_MAX = 4  # engines kept per key: one per concurrent extraction on a small instance
 
 
 class TesseractLines:
-    """Single-line OCR through tesserocr, one engine per (languages, charset), created on first use."""
+    """Single-line OCR through tesserocr, one engine per (languages, charset), created on first use.
+
+    Loading ``jpn+eng`` takes ~0.3 s, as long as OCRing a minute of recording, so
+    closed readers hand their engines to a process-wide idle pool and the next
+    extraction (the next job on a warm instance) takes them from there. An engine
+    is used by one reader at a time: tesseract's API object is not thread-safe.
+    """
 
     def __init__(self, tessdata: Path) -> None:
         self._tessdata = str(tessdata)
-        self._apis: dict[tuple[str, str | None], tesserocr.PyTessBaseAPI] = {}
+        self._apis: dict[_EngineKey, tesserocr.PyTessBaseAPI] = {}
         self.calls = 0
 
     def read(self, image: Image.Image, lang: str, charset: str | None) -> str:
-        api = self._apis.get((lang, charset))
+        key = (self._tessdata, lang, charset)
+        api = self._apis.get(key)
         if api is None:
-            api = tesserocr.PyTessBaseAPI(path=self._tessdata, lang=lang, psm=tesserocr.PSM.SINGLE_LINE)
-            if charset:
-                api.SetVariable("tessedit_char_whitelist", charset)
-            self._apis[(lang, charset)] = api
+            with _IDLE_LOCK:
+                idle = _IDLE.get(key)
+                api = idle.pop() if idle else None
+            if api is None:
+                api = tesserocr.PyTessBaseAPI(path=self._tessdata, lang=lang, psm=tesserocr.PSM.SINGLE_LINE)
+                if charset:
+                    api.SetVariable("tessedit_char_whitelist", charset)
+            self._apis[key] = api
         self.calls += 1
         api.SetImage(image)
         return api.GetUTF8Text().strip()
 
     def close(self) -> None:
-        for api in self._apis.values():
+        for key, api in self._apis.items():
+            with _IDLE_LOCK:
+                idle = _IDLE.setdefault(key, [])
+                if len(idle) < _IDLE_MAX:
+                    idle.append(api)
+                    continue
             api.End()
         self._apis.clear()
 
@@ -87,7 +118,9 @@ class TextPatch:
         ink = float(np.percentile(glyph, 90 if self.light else 10))
         span = ink - background if abs(ink - background) >= 1 else 1.0
         darkness = np.clip((gray - background) / span, 0, 1)
-        near = _grow(self.mask)  # keep the anti-aliased rim, blank everything else
+        # Keep the anti-aliased rim and the thin strokes the threshold cut off (a light serif's
+        # "4" breaks into pieces), blank everything farther out: about 1/8 of the text height.
+        near = _grow(self.mask, max(1, round(self.mask.shape[0] / _RIM_FRACTION)))
         page = np.where(near, 255 - darkness * 255, 255).astype(np.uint8)
         scale = text_height_px / page.shape[0]
         size = (max(1, round(page.shape[1] * scale)), max(1, round(page.shape[0] * scale)))
@@ -99,33 +132,70 @@ class TextPatch:
 
 
 def isolate_text(crop: np.ndarray, light: bool = True) -> TextPatch | None:
-    """The glyphs inside ``crop`` (a grey region), or None when it holds nothing text-like."""
+    """The glyphs inside ``crop`` (a grey region), or None when it holds nothing text-like.
+
+    The crop is split at its Otsu level and the blobs touching its edge are
+    dropped. When those blobs held much of the text-coloured class (a pop-up
+    banner brighter than a dark room merges with its white text; a bright room
+    shows through a badge's corners and touches the first digit), that class is
+    split again at its own Otsu level: nested Otsu, i.e. a multi-level threshold
+    found one level at a time, which separates text from banner from room
+    whatever the room's brightness.
+    """
     if crop.size == 0 or int(crop.max()) - int(crop.min()) < _MIN_CONTRAST:
         return None
-    threshold = otsu_threshold(crop)
-    ink = crop > threshold if light else crop < threshold
-    ink = _drop_border_blobs(ink)
-    count = int(np.count_nonzero(ink))
-    if count < max(12, crop.size // 400):
+    candidates = np.ones(crop.shape, dtype=bool)
+    glyphs = None
+    for _ in range(_MAX_LEVELS):
+        values = crop[candidates]
+        if values.size == 0 or int(values.max()) - int(values.min()) < _MIN_CONTRAST:
+            break
+        threshold = otsu_threshold(values)
+        ink = candidates & (crop > threshold if light else crop < threshold)
+        kept = _drop_border_blobs(ink)
+        count = int(np.count_nonzero(kept))
+        if count >= max(12, crop.size // 400):
+            glyphs = kept
+        if count >= (1 - _MAX_BORDER_SHARE) * int(np.count_nonzero(ink)):
+            break
+        candidates = ink
+    if glyphs is None:
         return None
-    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    rows, cols = np.flatnonzero(glyphs.any(axis=1)), np.flatnonzero(glyphs.any(axis=0))
     top, bottom = max(0, rows[0] - 1), min(crop.shape[0], rows[-1] + 2)
     left, right = max(0, cols[0] - 1), min(crop.shape[1], cols[-1] + 2)
-    return TextPatch(mask=ink[top:bottom, left:right], gray=crop[top:bottom, left:right].copy(), light=light)
+    return TextPatch(mask=glyphs[top:bottom, left:right], gray=crop[top:bottom, left:right].copy(), light=light)
 
 
 def parse_count(text: str) -> float | None:
-    """An overlay number (``1,234``, ``1.2万``, ``12.5K``) or None when OCR gave something else.
+    """An overlay number (``1,234``, ``1.2万``, ``12.5K``, ``1.2M``) or None when OCR gave something else.
 
-    A count without a multiplier is an integer, so a ``.`` in it is a misread
-    thousands comma (``1.887`` -> 1887); with a multiplier it is the decimal point.
+    Why strict: a reading that is not a well-formed count must come back missing,
+    never as a number of the wrong magnitude. A count without a multiplier is an
+    integer, so its separators (``,``, or ``.`` misread for one) must split it
+    into groups of three (``1.887`` -> 1887); ``1.7`` is then no count at all but
+    most likely ``1.7K`` whose ``K`` was lost, and gives None instead of 17. With a
+    multiplier the one separator is the decimal point (``1,7K`` read for ``1.7K``).
+    A separator at either end (``211K.`` for ``21.1K``, ``191.`` for ``1,911``) is a
+    point read in the wrong place: None too (the reader then retries another scale).
+    The canonical text goes through :func:`rag_core.analysis.numbers.parse_number`,
+    the grammar every reader shares.
     """
-    s = re.sub(r"[^0-9.,万千億KkMmBb]", "", unicodedata.normalize("NFKC", text))
-    if not s:
+    s = re.sub(r"\s", "", unicodedata.normalize("NFKC", text))
+    shape = _COUNT_SHAPE.fullmatch(s)
+    if shape is None:
         return None
-    s = s.replace(",", ".") if _MULTIPLIER.search(s) else s.replace(".", "").replace(",", "")
+    digits, multiplier = shape.group("digits"), shape.group("multiplier")
+    if multiplier:
+        if not _DECIMAL.fullmatch(digits):
+            return None
+        canonical = digits.replace(",", ".") + multiplier
+    else:
+        if not _GROUPED.fullmatch(digits):
+            return None
+        canonical = re.sub(r"[.,]", "", digits)
     try:
-        return parse_number(s, "number")
+        return parse_number(canonical, "number")
     except NumberFormatError:
         return None
 
@@ -140,19 +210,71 @@ class RegionReader:
         self._charset = region.charset or (COUNT_CHARSET if region.kind == "count" else None)
         self._last: tuple[TextPatch, str] | None = None
         self.skipped = 0
+        self.unconfirmed = 0  # counts whose reads never agreed: reported missing (uncertain)
+        self.span: int | None = None  # width in pixels of the glyphs read last (None: no text)
+        # Counts: other scales, then each language of a combined model alone (at 150 kbit/s
+        # jpn+eng reads a blurred 万 as 5 where jpn alone reads it right). Pop-ups: one larger
+        # scale only (kanji need it), since chat lines drifting into the box never match and
+        # each read of a long line costs what three counts do.
+        singles = self._lang.split("+") if "+" in self._lang else []
+        self._attempts = (
+            [(self._lang, 1.0), *((self._lang, s) for s in _RETRY_SCALES), *((one, 1.0) for one in singles)]
+            if region.kind == "count"
+            else [(self._lang, 1.0), (self._lang, max(_RETRY_SCALES))]
+        )
 
     def read(self, luma: np.ndarray) -> str | None:
         """The region's text in this frame; None when the region shows no text."""
         x0, y0, x1, y1 = self.region.pixel_box(luma.shape[1], luma.shape[0])
         patch = isolate_text(luma[y0:y1, x0:x1], light=self.region.text == "light")
+        self.span = None if patch is None else patch.mask.shape[1]
         if patch is None:
             return None
         if self._last is not None and patch.same_glyphs(self._last[0]):
             self.skipped += 1
             return self._last[1]
-        text = self._engine.read(patch.ocr_image(self.region.text_height_px), self._lang, self._charset)
+        text = self._confirmed(patch) if self.region.kind == "count" else self._matching(patch)
         self._last = (patch, text)
         return text
+
+    def _matching(self, patch: TextPatch) -> str:
+        """A pop-up's text: the first read that matches the pattern, else the last read."""
+        text = ""
+        for lang, scale in self._attempts:
+            text = self._engine.read(patch.ocr_image(round(self.region.text_height_px * scale)), lang, self._charset)
+            if self.understood(text):
+                break
+        return text
+
+    def _confirmed(self, patch: TextPatch) -> str:
+        """A count's text once two reads (other scales or models) give the same number; "" when none agree.
+
+        One read can be confidently wrong (``4,805`` read as ``4,305`` at 150 kbit/s); two reads
+        of differently scaled images rarely make the same mistake, so a count is only
+        reported when two agree, and is missing (uncertain) otherwise.
+        """
+        seen: list[float] = []
+        for lang, scale in self._attempts:
+            text = self._engine.read(patch.ocr_image(round(self.region.text_height_px * scale)), lang, self._charset)
+            value = parse_count(text)
+            if value is not None and value in seen:
+                return text
+            if value is not None:
+                seen.append(value)
+        self.unconfirmed += 1
+        return ""
+
+    def understood(self, text: str) -> bool:
+        """Whether ``text`` is what this region shows: a well-formed count, or a pop-up matching the pattern.
+
+        A read that is not is retried at other scales and models: tesseract's errors
+        on a blurred low-bitrate glyph (``万`` read as ``5``) change with both, and a
+        malformed count is refused by :func:`parse_count`, so a retry can only turn
+        a missing reading into a well-formed one; the series filters still judge it.
+        """
+        if self.region.kind == "count":
+            return parse_count(text) is not None
+        return self.region.pattern is not None and re.search(self.region.pattern, text) is not None
 
 
 def _run_ids(mask: np.ndarray) -> np.ndarray:
@@ -188,11 +310,14 @@ def _drop_border_blobs(ink: np.ndarray) -> np.ndarray:
         reach = grown
 
 
-def _grow(mask: np.ndarray) -> np.ndarray:
-    """``mask`` dilated by one pixel (4-neighbourhood)."""
+def _grow(mask: np.ndarray, steps: int = 1) -> np.ndarray:
+    """``mask`` dilated by ``steps`` pixels (4-neighbourhood, repeated)."""
     out = mask.copy()
-    out[1:] |= mask[:-1]
-    out[:-1] |= mask[1:]
-    out[:, 1:] |= mask[:, :-1]
-    out[:, :-1] |= mask[:, 1:]
+    for _ in range(steps):
+        grown = out.copy()
+        grown[1:] |= out[:-1]
+        grown[:-1] |= out[1:]
+        grown[:, 1:] |= out[:, :-1]
+        grown[:, :-1] |= out[:, 1:]
+        out = grown
     return out

@@ -1,0 +1,165 @@
+"""Overlays as real recordings show them: every count notation, dark rooms, stable misreads.
+
+Frames and clips come from scripts/generate_screen_recording.py with known
+values; the misread series are written by hand, since their point is a
+specific failure (a ``K`` lost frame after frame) rather than a picture.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag_core.analysis.record import ScreenMetricSample
+from rag_core.base.settings import Settings, load_settings
+from rag_core.ocr.imaging import otsu_threshold
+from rag_core.screen.extractor import extract_screen_metrics, filter_outliers, read_frame
+from rag_core.screen.layout import load_layout
+from rag_core.screen.overlay_ocr import COUNT_CHARSET, _drop_border_blobs, isolate_text, parse_count
+from scripts.generate_screen_recording import RecordingSpec, generate, show_count, still_frame
+
+
+@pytest.fixture(scope="module")
+def settings() -> Settings:
+    return load_settings(azure_openai_endpoint=None, embedding_provider="local", sales_ocr_provider="local")
+
+
+# --- the number grammar on overlays -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1234", 1234),
+        ("1,234", 1234),
+        ("12,345,678", 12_345_678),
+        ("1.887", 1887),  # a comma misread as a point: still a thousands separator
+        ("1.7K", 1700),
+        ("45.4K", 45_400),
+        ("12.5k", 12_500),
+        ("1,7K", 1700),  # with a multiplier the separator is the decimal point
+        ("1.2M", 1_200_000),
+        ("1.2万", 12_000),
+        ("12万", 120_000),
+        ("3億", 300_000_000),
+        ("1万+", 10_000),
+        ("１，２３４", 1234),  # full-width
+    ],
+)
+def test_each_count_notation_parses(text: str, value: float) -> None:
+    assert parse_count(text) == value
+
+
+@pytest.mark.parametrize("text", ["1.7", "45.4", "1,23", "1.2.3K", "K", "+38", "1,234.5", "211K.", "191.", ".5K", ""])
+def test_a_count_that_lost_its_multiplier_is_missing_not_100x_off(text: str) -> None:
+    """``1.7K`` read without its ``K`` must not come back as 17 (the old reader's 100x error)."""
+    assert parse_count(text) is None
+
+
+def test_the_count_charset_allows_every_multiplier_of_the_grammar() -> None:
+    for glyph in "KkMmBb千万億兆,.+":
+        assert glyph in COUNT_CHARSET
+
+
+@pytest.mark.parametrize(
+    ("notation", "scale", "font"),
+    [
+        ("plain", 1.0, "sans-bold"),
+        ("comma", 3.0, "serif-regular"),
+        ("k", 30.0, "sans-bold"),  # viewers 10K-40K, likes into 100K
+        ("k", 400.0, "mono-bold"),  # likes past 1M: the M form
+        ("man", 8.0, "serif-bold"),
+    ],
+)
+def test_each_notation_reads_from_an_overlay_frame(settings: Settings, notation: str, scale: float, font: str) -> None:
+    """Every value read equals what the frame shows; at most one of the nine is missing
+    (a count is reported only when two reads agree, so a hard glyph may stay uncertain)."""
+    spec = RecordingSpec(duration_sec=40, notation=notation, viewer_scale=scale, font=font, seed=31)
+    shown: set[str] = set()
+    read = 0
+    for t_sec in (4.0, 20.0, 36.0):
+        image, truth = still_frame(spec, t_sec)
+        reading = read_frame(image, settings=settings)
+        for field in ("viewers", "likes", "comments"):
+            value = getattr(reading, field)
+            assert value is None or value == truth[field], (notation, t_sec, field, value, truth[field])
+            read += value is not None
+            shown.add(show_count(truth[field], field, notation)[-1])
+    assert read >= 8, notation
+    expected_suffix = {"k": "K", "man": "万"}.get(notation)
+    if expected_suffix:
+        assert expected_suffix in shown  # the frames really showed the notation under test
+    if scale >= 400:
+        assert "M" in shown
+
+
+# --- dark rooms ---------------------------------------------------------------------------
+
+
+def _dark_popup_crop() -> np.ndarray:
+    spec = RecordingSpec(duration_sec=20, room="dark", banner="fit", popup_gap_sec=2.0, seed=5)
+    shown = next(t for t in np.arange(0.0, 20.0, 0.5) if still_frame(spec, t)[1]["popup"])
+    image, _ = still_frame(spec, shown + 1.0)  # well inside the pop-up's 4 s
+    region = next(r for r in load_layout("tiktok_live_portrait").regions if r.kind == "event")
+    x0, y0, x1, y1 = region.pixel_box(image.width, image.height)
+    return np.asarray(image.convert("L"))[y0:y1, x0:x1]
+
+
+def test_a_dark_room_banner_is_split_from_its_text() -> None:
+    """One Otsu level puts room, banner and text in one class that touches the box edge (so
+    the old reader saw nothing); the nested split finds the text, clear of the box edges."""
+    crop = _dark_popup_crop()
+    one_level = crop > otsu_threshold(crop)
+    assert one_level.mean() > 0.5 and not _drop_border_blobs(one_level).any()  # the old reader's failure
+    patch = isolate_text(crop, light=True)
+    assert patch is not None
+    assert patch.mask.shape[0] < crop.shape[0] - 2 and patch.mask.shape[1] < crop.shape[1] - 2
+
+
+def test_dark_room_popups_are_counted(tmp_path: Path, settings: Settings) -> None:
+    video = tmp_path / "dark.mp4"
+    spec = RecordingSpec(duration_sec=40, room="dark", banner="fit", popup_gap_sec=3.0, font="sans-regular", seed=17)
+    truth = json.loads(generate(video, spec).read_text(encoding="utf-8"))
+    result = extract_screen_metrics(video, settings=settings)
+    assert len(truth["purchase_events"]) >= 3
+    assert result.samples[-1].purchases == len(truth["purchase_events"])
+
+
+# --- stable magnitude errors --------------------------------------------------------------
+
+
+def _likes(values: list[float]) -> list[ScreenMetricSample]:
+    return [ScreenMetricSample(t_sec=2.0 * i, likes=v) for i, v in enumerate(values)]
+
+
+def test_a_stable_100x_magnitude_error_is_reported_as_uncertain() -> None:
+    """``45.4K`` read as ``454`` for eight samples in a row: the rolling median keeps it, the
+    magnitude rule drops every one of them with its reason, and the right readings stay."""
+    right = [44_100.0, 44_600.0, 45_000.0, 45_400.0]
+    misread = [454.0, 455.0, 456.0, 458.0, 460.0, 461.0, 463.0, 465.0]
+    after = [46_700.0, 47_000.0, 47_400.0, 47_900.0, 48_100.0]
+    kept, dropped = filter_outliers(_likes(right + misread + after), ["likes"])
+    assert [d.value for d in dropped] == misread
+    assert {d.reason for d in dropped} == {"magnitude"}
+    assert all(d.reference in (45_400.0, 46_700.0) for d in dropped)  # the right reading next to the run
+    assert [s.likes for s in kept] == right + after
+
+
+@pytest.mark.parametrize("factor", [10, 1000])
+def test_a_stable_magnitude_error_at_the_start_is_dropped(factor: int) -> None:
+    """The misread may come first: the longer run sets the level, whichever side it is on."""
+    misread = [1700.0 / factor, 1700.0 / factor, 1800.0 / factor]
+    right = [1900.0, 2000.0, 2000.0, 2100.0, 2200.0, 2300.0]
+    kept, dropped = filter_outliers(_likes([v * 1000 for v in misread] + [v * 1000 for v in right]), ["likes"])
+    assert len(dropped) == 3 and {d.reason for d in dropped} == {"magnitude"}
+    assert [s.likes for s in kept] == [v * 1000 for v in right]
+
+
+def test_a_real_fast_rise_is_kept() -> None:
+    """A stream taking off (x1.5-2 per sample) never jumps 7x between two samples: nothing goes."""
+    series = [300.0, 450.0, 800.0, 1500.0, 2600.0, 4100.0, 5000.0, 5200.0]
+    kept, dropped = filter_outliers(_likes(series), ["likes"])
+    assert dropped == [] and [s.likes for s in kept] == series
