@@ -376,6 +376,8 @@ def _settle(readings: Mapping[str, Reading], notes: list[str]) -> dict[str, Read
             choices = _choices(name, reading)
             plausible = {v: t for v, t in choices.items() if _plausible(name, v, settled)}
             confirmed = {v: t for v, t in plausible.items() if _agrees(name, v, settled)}
+            if len(choices) < 2:
+                continue  # nothing to choose between: a rate within 3 % cannot vouch for every digit
             if len(confirmed) == 1:
                 (value, text), confidence, why = next(iter(confirmed.items())), CONSISTENT_CONFIDENCE, _BY_RATES
             elif (

@@ -11,19 +11,21 @@ single lines:
    like full-size ones;
 2. a recursive XY-cut of the ink (split at empty rows, then at gaps wider
    than a line height) yields text segments: a label, a value, a table cell;
-3. each segment is read as one line; a segment matching a known label
-   (allowing a misread character) is paired with the nearest segment on its
+3. each segment is read as one line; label words and number pieces the cut split
+   apart are joined; a segment naming a field in the label lexicon
+   (:mod:`rag_core.sales.lexicon`) is paired with the nearest segment on its
    row to the right, else directly below it; a product table is recognised by
    its header row (商品名, 価格 …) and read by column;
-4. a value is read three ways (plain, digits-and-units only, languages
-   swapped at a fixed height) and the value the reads agree on wins; the
-   agreement sets its confidence, as tesseract's own scores are poorly
-   calibrated on short numbers.
+4. a value is read three ways (the text read, digits-and-units only, languages
+   swapped at a fixed height) and :func:`decide` turns the reads into one
+   reading: agreement sets its confidence, as tesseract's own scores are poorly
+   calibrated on short numbers, and reads that disagree make it *disputed*,
+   never voted into confidence (fields.py settles it by evidence or reports it
+   as uncertain).
 
 Values are returned as text with a confidence; parsing, thresholds and
-cross-checks are :mod:`rag_core.sales.fields`'s job. Measured on the
-shipped screenshots (benchmarks/ocr_accuracy.py): every field exact, about 1 s
-per screenshot on 2 cores.
+cross-checks are :mod:`rag_core.sales.fields`'s job. Figures per split are in
+docs/sales-ingestion.md (benchmarks/ocr_accuracy.py).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from rag_core.sales.fields import (
 from rag_core.sales.lexicon import normalise, product_columns, sales_labels
 from rag_core.sales.screenshot_reader import ImageKind, ScreenshotReading
 
-Reader = Literal["text", "digits", "swapped"]
+Reader = Literal["text", "digits", "swapped", "latin"]
 _TEXT_PX = 32  # median text-line height the page is upscaled to (never downscaled)
 _MAX_UPSCALE = 4.0
 _VALUE_PX = 24  # height a value is scaled to for the swapped-languages read (big bold digits misread)
@@ -67,6 +69,10 @@ _BELOW_REACH = 2.5  # a value "below" a label starts within this many label heig
 _NUMBER_GAP = 1.3  # line heights between two pieces of one number (full-width digits are set wide)
 _GROUP_GAP = 2.2  # ... when the right piece is a thousands group: a full-width comma's cell is empty ink
 _THOUSANDS_GROUP = re.compile(r"^\s*\d{3}(?!\d)")
+_SEPARATOR_END = re.compile(r"[,.，．;:'、]\s*$")
+_LATIN_CHARS = "0123456789,.%KM"
+_LEADING_MARK = re.compile(r"^[¥￥\\Y$]")
+_TRAILING_UNIT = re.compile(r"(万円|億円|円|人|件|万|億|千|回|個)$")
 _CURRENCY_START = re.compile(r"^\s*[¥￥\\Y$]")
 _WORD_GAP = 1.0  # line heights between two words of one label
 _NUMERIC_TEXT = re.compile(r"^[\d,.，．;:'、¥￥\\Y円人万億KMk%+\s]+$")  # ";" "'": a full-width comma as read
@@ -204,7 +210,9 @@ class _Engine:
 
     ``text`` reads anything in ``languages``; ``digits`` the same models limited to digits and
     units; ``swapped`` the languages in reverse order (``eng+jpn``), whose digit shapes differ
-    from the jpn model's (which reads a bold 50 px "2.76%" as "2.16%"): a second opinion.
+    from the jpn model's (which reads a bold 50 px "2.76%" as "2.16%"): a second opinion;
+    ``latin`` the eng model alone on digits and separators, which does not share the jpn
+    model's blind spots (IPA Gothic's "0円" read as "6円" by every jpn read).
     """
 
     def __init__(self, tessdata: Path, languages: str) -> None:
@@ -222,6 +230,13 @@ class _Engine:
             "swapped": tesserocr.PyTessBaseAPI(path=str(tessdata), lang=swapped, psm=psm),
         }
         self._apis["digits"].SetVariable("tessedit_char_whitelist", VALUE_CHARS)
+        if "eng" in languages.split("+"):  # the Latin model alone, on digits only (_Page.latin_read)
+            self._apis["latin"] = tesserocr.PyTessBaseAPI(path=str(tessdata), lang="eng", psm=psm)
+            self._apis["latin"].SetVariable("tessedit_char_whitelist", _LATIN_CHARS)
+
+    @property
+    def has_latin(self) -> bool:
+        return "latin" in self._apis
 
     def read(self, image: Image.Image, line_height: int, reader: Reader = "text") -> tuple[str, float]:
         """The line's text and its lowest word confidence (0-1); ``("", 0.0)`` when nothing is read."""
@@ -324,14 +339,15 @@ class _Page:
         """Join the pieces of one number the XY-cut split apart: full-width digits and a full-width
         comma leave gaps wider than a word space (``１，８５８`` arrives as "1" and "858", the comma
         dropped as a speck), and only the first piece would be paired with the label. Pieces
-        ``_NUMBER_GAP`` line heights apart are joined, and a three-digit group up to
-        ``_GROUP_GAP``; joined pieces are read again as one."""
+        ``_NUMBER_GAP`` line heights apart are joined, and a three-digit group after a separator
+        up to ``_GROUP_GAP``; joined pieces are read again as one."""
         refused: set[tuple[int, int]] = set()
         while pair := _adjacent(self.phrases, _GROUP_GAP, lambda p: bool(_NUMERIC_TEXT.match(p.text)), refused):
             left, right = pair
             gap = (right.box.x0 - left.box.x1) / max(left.box.h, right.box.h)
             next_value = any(ch.isdigit() for ch in left.text) and _CURRENCY_START.match(right.text)
-            if next_value or (gap > _NUMBER_GAP and not _THOUSANDS_GROUP.match(right.text)):
+            group = _THOUSANDS_GROUP.match(right.text) and _SEPARATOR_END.search(left.text)
+            if next_value or (gap > _NUMBER_GAP and not group):
                 refused.add((id(left), id(right)))  # a currency mark or a far number is the next value
                 continue
             box = left.box.union(right.box)
@@ -378,18 +394,40 @@ class _Page:
 
     def read_value(self, phrase: Phrase, spec: FieldSpec) -> Reading | None:
         """The phrase as a value of the field, from three reads: the text read at the page's
-        own scale, a digits-and-units read and a swapped-languages read at ``_VALUE_PX`` (plus a
-        fourth when no two agree); :func:`decide` turns them into one reading. None when no read
-        fits the field."""
+        own scale, a digits read and a swapped-languages read at ``_VALUE_PX`` (plus a fourth
+        when no two agree); :func:`decide` turns them into one reading. None when no read fits
+        the field. For counts, amounts and rates the digits read is :meth:`latin_read`."""
+        latin = self.engine.has_latin and spec.kind != "duration"
         reads = [
             (phrase.text, phrase.confidence),
-            self._read(phrase.box, "digits", _VALUE_PX),
+            self.latin_read(phrase) if latin else self._read(phrase.box, "digits", _VALUE_PX),
             self._read(phrase.box, "swapped", _VALUE_PX),
         ]
         votes = [vote for text, confidence in reads if (vote := _vote(text, confidence, spec))]
         if len({v.value for v in votes}) == len(votes) > 1:  # no two agree: one more opinion
             votes += [v for v in [_vote(*self._read(phrase.box, "text", _VALUE_PX), spec)] if v]
         return decide(votes)
+
+    def latin_read(self, phrase: Phrase) -> tuple[str, float]:
+        """The eng model alone on the digits, with the currency mark and unit the text read saw
+        cut off and put back: it does not share the jpn model's blind spots (IPA and VL Gothic's
+        "0" read as "6" or "9" by every jpn read), but writes a CJK unit as a digit."""
+        text = unicodedata.normalize("NFKC", phrase.text).replace(" ", "")
+        for slip, meant in _VALUE_SLIPS:
+            text = slip.sub(meant, text)
+        mark = _LEADING_MARK.match(text)
+        unit = _TRAILING_UNIT.search(text)
+        box = phrase.box
+        crop = np.asarray(self.image)[box.y0 : box.y1, box.x0 : box.x1]
+        glyphs = _runs(np.asarray((crop <= otsu_threshold(crop)).any(axis=0)), 1)  # ink column runs
+        if len(glyphs) < 1 + bool(mark) + bool(unit):
+            return "", 0.0
+        left = box.x0 + (glyphs[1][0] if mark else 0)  # the mark is the first glyph, the unit the last
+        right = box.x0 + (glyphs[-len(unit.group())][0] if unit else box.x1 - box.x0)
+        if right - left < box.h // 2:
+            return "", 0.0
+        digits, confidence = self._read(Box(left, box.y0, right, box.y1), "latin", _VALUE_PX)
+        return f"{'¥' if mark else ''}{digits}{unit.group() if unit else ''}", confidence
 
 
 class Vote(NamedTuple):
@@ -438,6 +476,8 @@ def _vote(text: str, confidence: float, spec: FieldSpec) -> Vote | None:
     s = unicodedata.normalize("NFKC", text).replace(" ", "")
     for slip, meant in _VALUE_SLIPS:
         s = slip.sub(meant, s)
+    if kind == "percent":
+        s = re.sub(r"(?<=\d),(?=\d{1,2}%$)", ".", s)  # "4,93%": a rate's point read as a comma
     if not s or not text_fits_kind(s, kind):
         return None
     try:
