@@ -329,6 +329,7 @@ class _Page:
         self.engine = engine
         self._reads: dict[tuple[Box, Reader, int | None], tuple[str, float]] = {}
         self.phrases: list[Phrase] = []
+        self.loose: set[int] = set()  # numbers (by id) with a piece beside them that may belong to them
         for box in segment(ink(image)):
             text, confidence = engine.read(self.canvas(box), box.h)
             if text:
@@ -349,6 +350,8 @@ class _Page:
             group = _THOUSANDS_GROUP.match(right.text) and _SEPARATOR_END.search(left.text)
             if next_value or (gap > _NUMBER_GAP and not group):
                 refused.add((id(left), id(right)))  # a currency mark or a far number is the next value
+                if not next_value:
+                    self.loose.add(id(left))
                 continue
             box = left.box.union(right.box)
             text, confidence = self.engine.read(self.canvas(box), box.h)
@@ -406,7 +409,10 @@ class _Page:
         votes = [vote for text, confidence in reads if (vote := _vote(text, confidence, spec))]
         if len({v.value for v in votes}) == len(votes) > 1:  # no two agree: one more opinion
             votes += [v for v in [_vote(*self._read(phrase.box, "text", _VALUE_PX), spec)] if v]
-        return decide(votes)
+        reading = decide(votes)
+        if reading is None or reading.disputed or id(phrase) not in self.loose:
+            return reading  # (loose: a number piece beside it was not joined, the value may go on)
+        return Reading(reading.raw, min(reading.confidence, _DISPUTED_CONFIDENCE), disputed=True)
 
     def latin_read(self, phrase: Phrase) -> tuple[str, float]:
         """The eng model alone on the digits, with the currency mark and unit the text read saw
