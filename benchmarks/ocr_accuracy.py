@@ -144,12 +144,14 @@ def run(folder: Path, verbose: bool, title: str) -> Score:
 
 def report(score: Score, title: str, verbose: bool) -> None:
     print(f"\n== {title}: {len(score.seconds)} screenshots")
-    print(f"{'field':24s} {'shown':>5s} {'exact':>7s} {'missing':>7s} {'wrong':>6s}")
+    print(f"{'field':24s} {'shown':>5s} {'exact':>7s} {'missing':>7s} {'wrong':>6s} {'right/confident':>15s}")
     for key in sorted(set(score.total) | set(score.wrong)):
         shown = score.total[key]
         exact = score.right[key] / shown if shown else 0.0
         missing = score.missing[key] / shown if shown else 0.0
-        print(f"{key:24s} {shown:5d} {exact:7.1%} {missing:7.1%} {score.wrong[key]:6d}")
+        returned = score.right[key] + score.wrong[key]
+        calibration = f"{score.right[key] / returned:.1%}" if returned else "-"
+        print(f"{key:24s} {shown:5d} {exact:7.1%} {missing:7.1%} {score.wrong[key]:6d} {calibration:>15s}")
     if verbose:
         for miss in score.misses:
             print(f"  miss  {miss}")

@@ -68,7 +68,7 @@ _MIN_TEXT_PX, _MAX_TEXT_PX = 8, 200
 _BELOW_REACH = 2.5  # a value "below" a label starts within this many label heights
 _NUMBER_GAP = 1.3  # line heights between two pieces of one number (full-width digits are set wide)
 _GROUP_GAP = 2.2  # ... when the right piece is a thousands group: a full-width comma's cell is empty ink
-_THOUSANDS_GROUP = re.compile(r"^\s*\d{3}(?!\d)")
+_THOUSANDS_GROUP = re.compile(r"^\s*([,.，．;:'、]?)\s*\d{3}(?!\d)")  # group 1: a separator before it
 _SEPARATOR_END = re.compile(r"[,.，．;:'、]\s*$")
 _LATIN_CHARS = "0123456789,.%KM"
 _LEADING_MARK = re.compile(r"^[¥￥\\Y$]")
@@ -347,17 +347,19 @@ class _Page:
             left, right = pair
             gap = (right.box.x0 - left.box.x1) / max(left.box.h, right.box.h)
             next_value = any(ch.isdigit() for ch in left.text) and _CURRENCY_START.match(right.text)
-            group = _THOUSANDS_GROUP.match(right.text) and _SEPARATOR_END.search(left.text)
+            thousands = _THOUSANDS_GROUP.match(right.text)
+            group = thousands and (thousands.group(1) or _SEPARATOR_END.search(left.text))
             if next_value or (gap > _NUMBER_GAP and not group):
                 refused.add((id(left), id(right)))  # a currency mark or a far number is the next value
-                if not next_value:
-                    self.loose.add(id(left))
+                if thousands and not next_value:
+                    self.loose.add(id(left))  # a lone three-digit group: perhaps the rest of this number
                 continue
             box = left.box.union(right.box)
             text, confidence = self.engine.read(self.canvas(box), box.h)
             self.phrases = [p for p in self.phrases if p is not left and p is not right]
             self.phrases.append(Phrase(text or f"{left.text}{right.text}", confidence, box))
         self.phrases.sort(key=lambda p: (p.box.y0, p.box.x0))
+        self.loose.update(id(p) for p in self.phrases if _SEPARATOR_END.search(p.text))  # "¥62," goes on
 
     def canvas(self, box: Box, scale: float = 1.0) -> Image.Image:
         """The box alone with a white margin (no neighbouring ink for the line reader to see),
