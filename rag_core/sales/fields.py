@@ -297,6 +297,7 @@ def _slack(rate: float, expected: float, rate_text: str | None, abbreviated: boo
 _RATIOS = (("cvr", "orders", 100.0), ("ctr", "product_clicks", 100.0), ("gpm", "gmv", 1000.0))
 _AT_MOST = (("peak_viewers", "viewers"), ("orders", "viewers"), ("product_clicks", "viewers"))
 _BY_RATES, _BY_RANGE = "the other fields' rates confirm", "in the field's plausible range"
+_BY_TABLE = "equal to the product table's revenue"
 RANGE_CONFIDENCE = 0.7  # a disputed value the only plausible one of its reads: just above the default threshold
 
 
@@ -349,13 +350,33 @@ def _plausible(name: str, value: float, settled: Mapping[str, tuple[float, str]]
     return True
 
 
-def _settle(readings: Mapping[str, Reading], notes: list[str]) -> dict[str, Reading]:
+def _table_total(products: list[ProductReading]) -> float | None:
+    """The product table's revenue, when every row's revenue was read without dispute."""
+    total = 0.0
+    for product in products:
+        reading = product.numbers.get("set_revenue")
+        if reading is None or reading.disputed:
+            return None
+        try:
+            value = _parse(PRODUCT_FIELDS["set_revenue"], reading)
+        except NumberFormatError:
+            return None
+        if value is None:
+            return None
+        total += value
+    return total if products else None
+
+
+def _settle(readings: Mapping[str, Reading], notes: list[str], table_total: float | None) -> dict[str, Reading]:
     """Decide disputed readings by evidence, never by how many reads said what.
 
-    A value the other fields' rates confirm (exactly one of the reads' values matching CVR =
-    orders / viewers, CTR or GPM) is taken with ``CONSISTENT_CONFIDENCE``; else, when only one
-    of them is plausible for the field (a 44 % CVR is not), that one is taken with
-    ``RANGE_CONFIDENCE``. Anything else stays disputed and is reported as uncertain.
+    A GMV equal to the yen to the product table's revenue (``table_total``), when exactly one
+    of the reads' values is, or a value the other fields' rates confirm (exactly one of them
+    matching CVR = orders / viewers, CTR or GPM) is taken with ``CONSISTENT_CONFIDENCE``;
+    else, when only one of them is plausible for the field (a 44 % CVR is not), that one is
+    taken with ``RANGE_CONFIDENCE``. Anything else stays disputed and is reported as
+    uncertain. A table that does not add up to any of them says nothing: it may list some
+    products only.
     """
     out = dict(readings)
     settled: dict[str, tuple[float, str]] = {}
@@ -378,7 +399,10 @@ def _settle(readings: Mapping[str, Reading], notes: list[str]) -> dict[str, Read
             confirmed = {v: t for v, t in plausible.items() if _agrees(name, v, settled)}
             if len(choices) < 2:
                 continue  # nothing to choose between: a rate within 3 % cannot vouch for every digit
-            if len(confirmed) == 1:
+            summed = {v: t for v, t in plausible.items() if name == "gmv" and v == table_total}
+            if len(summed) == 1 and _agrees(name, next(iter(summed)), settled) is not False:
+                (value, text), confidence, why = next(iter(summed.items())), CONSISTENT_CONFIDENCE, _BY_TABLE
+            elif len(confirmed) == 1:
                 (value, text), confidence, why = next(iter(confirmed.items())), CONSISTENT_CONFIDENCE, _BY_RATES
             elif (
                 len(plausible) == 1
@@ -458,7 +482,7 @@ def build_extraction(
     builder = _Builder(min_confidence, strict_text)
     builder.warnings.extend(warnings or [])
     values: dict[str, float] = {}
-    for name, reading in _settle(readings, builder.warnings).items():
+    for name, reading in _settle(readings, builder.warnings, _table_total(products)).items():
         value = builder.number(name, SALES_FIELDS[name], reading)
         if value is not None:
             values[name] = value

@@ -663,3 +663,15 @@ def test_a_disagreement_is_settled_by_evidence_only() -> None:
     assert value == 4.4 and "plausible range" in warnings[0]
     value, _ = cvr("4,400", "10,000")  # the rates say 44 %, the range says 4.4 %: nothing decides
     assert value is None
+
+
+def test_a_disputed_gmv_is_settled_by_a_table_that_adds_up_exactly() -> None:
+    rows = [
+        ProductReading(name=None, numbers={"set_revenue": Reading("¥10,000", 0.9)}),
+        ProductReading(name=None, numbers={"set_revenue": Reading("¥1,178,540", 0.9)}),
+    ]
+    gmv = Reading("1,188,546円", 0.3, ("1,188,540円",), disputed=True)  # 0円 read as 6円 by two reads
+    settled = build_extraction({"gmv": gmv}, rows, provider="local", min_confidence=0.6, strict_text=True)
+    assert settled.sales.gmv == 1_188_540
+    partial = build_extraction({"gmv": gmv}, rows[1:], provider="local", min_confidence=0.6, strict_text=True)
+    assert partial.sales.gmv is None and partial.fields["gmv"].uncertain  # a partial table says nothing
