@@ -2,24 +2,45 @@
 
 Why: the sales extractor (Pattern A) has to be tested and benchmarked on
 screenshots whose every number is known exactly, without shipping customer
-dashboards. This draws the shapes such dashboards come in - a two-column card
-grid (label above value), a label/value list (label left, value right) and a
-wide desktop grid - in light and dark themes, with a product table below, a
-phone status bar and "前回比" comparisons as distractors, in the number
-formats the app uses (``¥1,234,567``, ``123.4万``, ``3,200人``, ``1分23秒``,
-``4.99%``). Some copies are scaled down and JPEG/WebP-compressed like shared
-screenshots are. ``<image>.truth.json`` beside each image holds the values
-as displayed (``123.4万`` -> 1234000), so an exact match is the bar.
+dashboards, and on more variety than one app's look: a reader tuned on one
+style reads 100 % of its own screenshots and 91 % of other people's (issue 13).
+So the screenshots vary in what real ones vary in:
 
-    python scripts/generate_sales_screenshots.py            # writes tests/data/sales_screenshots/
-    python scripts/generate_sales_screenshots.py --out /tmp/shots --seed 11
+* layouts: a phone card grid (label above value, status bar), a wide desktop
+  grid, a label/value list, a two-column list, and crops of them (header and
+  product table cut off);
+* light, dark and dim themes; several CJK faces (Noto Sans/Serif CJK, IPA
+  Gothic, VL Gothic) at several sizes; scales 0.5x-2x; PNG, WebP and JPEG
+  down to quality 60;
+* label wordings drawn from ``rag_core/sales/lexicon.json`` (Japanese and
+  English terms, with the qualifiers the lexicon allows: ``総``, ``LIVE``,
+  ``(円)``, ``数``), and numbers in every notation the grammar reads
+  (``¥1,234``, ``￥``, ``円``, ``123.4万``, ``1.2億``, ``12.5K``, ``1.2M``, full-width
+  digits);
+* "前回比 +12%" comparisons as distractors, and a product table.
+
+Two splits, drawn at benchmark time (nothing but the small fixture set is
+committed): ``dev``, tuned on, and ``test``, never tuned on, with another seed,
+and label wordings, qualifiers, a layout (the two-column list) and faces (VL
+Gothic, Noto Serif) that ``dev`` never shows. ``fixture`` is the 14 committed
+screenshots in tests/data/sales_screenshots (dev styles, fixed seed).
+Chinese wordings are in the lexicon but not drawn: the offline reader has no
+Chinese model (``tesseract-ocr-chi-sim`` is not installed).
+
+``<image>.truth.json`` beside each image holds the values as displayed
+(``123.4万`` -> 1234000), so an exact match is the bar.
+
+    python scripts/generate_sales_screenshots.py                       # the fixture set
+    python scripts/generate_sales_screenshots.py --split test --count 40 --out /tmp/test
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -29,10 +50,27 @@ from PIL import Image, ImageDraw, ImageFont
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "tests" / "data" / "sales_screenshots"
-FONT_DIR = Path("/usr/share/fonts/opentype/noto")  # fonts-noto-cjk, installed by scripts/setup.sh
-
-# The label choices each field is drawn with (several synonyms, as dashboards differ).
-LABELS: dict[str, tuple[str, ...]] = {
+LEXICON = ROOT / "rag_core" / "sales" / "lexicon.json"
+FIXTURE_SEED = 20260113
+SPLIT_SEEDS = {"dev": 1301, "test": 9907, "fixture": FIXTURE_SEED}
+FIELDS = (
+    "gmv",
+    "orders",
+    "items_sold",
+    "viewers",
+    "peak_viewers",
+    "avg_watch_time_sec",
+    "product_clicks",
+    "ctr",
+    "cvr",
+    "gpm",
+    "new_followers",
+    "likes",
+    "comments",
+    "shares",
+    "duration_minutes",
+)
+FIXTURE_LABELS: dict[str, tuple[str, ...]] = {  # the committed set keeps the plain wordings it always had
     "gmv": ("GMV", "総売上", "売上金額"),
     "orders": ("注文数", "注文件数"),
     "items_sold": ("販売数", "販売個数"),
@@ -49,6 +87,14 @@ LABELS: dict[str, tuple[str, ...]] = {
     "shares": ("シェア", "シェア数"),
     "duration_minutes": ("配信時間",),
 }
+# Qualifiers drawn around a core term, by the field's kind; every third one is held out for test.
+PREFIXES = {"ja": ("総", "累計", "LIVE", "ライブ", "本日の", "配信"), "en": ("Total", "LIVE", "Overall", "Cumulative")}
+SUFFIXES = {
+    "number": ("数", "(人)", "(件)", "(回)"),
+    "money": ("(円)", "(¥)", "金額", "(JPY)"),
+    "percent": ("(%)", "率"),
+    "duration": ("(秒)", "(分)"),
+}
 PRODUCT_NAMES = (
     "カバー力クッションファンデ",
     "ツヤ発色リップティント",
@@ -62,6 +108,48 @@ PRODUCT_NAMES = (
     "シルクナイトキャップ",
 )
 TABLE_HEADERS = ("商品名", "価格", "販売数", "売上")
+FONT_FILES = {
+    "noto-sans": (
+        "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+        "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
+    ),
+    "noto-serif": (
+        "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc",
+        "/usr/share/fonts/opentype/noto/NotoSerifCJK-Bold.ttc",
+    ),
+    "ipa-gothic": (
+        "/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf",
+        "/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf",
+    ),
+    "vl-gothic": (
+        "/usr/share/fonts/truetype/vlgothic/VL-Gothic-Regular.ttf",
+        "/usr/share/fonts/truetype/vlgothic/VL-Gothic-Regular.ttf",
+    ),
+}  # fonts-noto-cjk, fonts-ipafont-gothic, fonts-vlgothic: installed by scripts/setup.sh
+
+
+@dataclass(frozen=True)
+class Split:
+    """What one split may draw: layouts, faces, wordings (held-out ones preferred in test)."""
+
+    layouts: tuple[str, ...]
+    faces: tuple[str, ...]
+    themes: tuple[str, ...]
+    held_out: bool  # test: wordings, qualifiers, layouts and faces dev never shows
+
+
+SPLITS = {
+    "fixture": Split(("cards", "list", "desktop"), ("noto-sans",), ("light", "dark"), held_out=False),
+    "dev": Split(
+        ("cards", "desktop", "list", "cropped"), ("noto-sans", "ipa-gothic"), ("light", "dark"), held_out=False
+    ),
+    "test": Split(
+        ("cards", "desktop", "list", "cropped", "list2", "list2"),
+        ("noto-sans", "ipa-gothic", "vl-gothic", "noto-serif"),
+        ("light", "dark", "dim"),
+        held_out=True,
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -79,6 +167,127 @@ class Theme:
 THEMES = {
     "light": Theme("#ffffff", "#f4f5f7", "#6d6f78", "#161823", "#8a8b91", "#e3e4e8", "#12a150", "#e0294a"),
     "dark": Theme("#121212", "#1f2026", "#a3a4ab", "#ffffff", "#7c7d84", "#2e2f36", "#35d07f", "#ff4d6a"),
+    "dim": Theme("#2b2d33", "#363941", "#b9bbc2", "#f2f3f5", "#8d9099", "#44474f", "#4ad991", "#ff6f86"),
+}
+
+
+@dataclass(frozen=True)
+class Style:
+    """One screenshot's typography: faces and sizes."""
+
+    face: str
+    label_px: int
+    value_px: int
+
+    def font(self, size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
+        return _font(self.face, size, bold)
+
+
+@lru_cache(maxsize=128)
+def _font(face: str, size: int, bold: bool) -> ImageFont.FreeTypeFont:
+    path = Path(FONT_FILES[face][int(bold)])
+    if not path.is_file():
+        raise SystemExit(f"{path} missing: run scripts/setup.sh (installs the CJK fonts)")
+    return ImageFont.truetype(str(path), size, index=0)  # a .ttc's face 0 is the Japanese one
+
+
+@lru_cache(maxsize=1)
+def _lexicon_terms() -> dict[str, list[str]]:
+    """Japanese and English core terms per field (Chinese is not drawn: see the module doc)."""
+    data = json.loads(LEXICON.read_text("utf-8"))["fields"]
+    return {name: [*data[name]["ja"], *data[name]["en"]] for name in FIELDS}
+
+
+def _pick(options: tuple[str, ...] | list[str], rng: random.Random, split: Split) -> str:
+    """A choice where every third option is held out of dev; test prefers the held-out ones."""
+    held = [o for i, o in enumerate(options) if i % 3 == 2]
+    seen = [o for i, o in enumerate(options) if i % 3 != 2]
+    if split.held_out and held and rng.random() < 0.6:
+        return rng.choice(held)
+    return rng.choice(seen)
+
+
+def wording(name: str, kind: str, rng: random.Random, split: Split, fixture: bool) -> str:
+    """A label for the field: a lexicon term, sometimes with a qualifier before or after it."""
+    if fixture:
+        return rng.choice(FIXTURE_LABELS[name])
+    term = _pick(_lexicon_terms()[name], rng, split)
+    language = "ja" if any(ord(ch) > 0x3000 for ch in term) else "en"
+    label = term
+    if rng.random() < 0.35:
+        prefix = _pick(PREFIXES[language], rng, split)
+        label = f"{prefix} {label}" if language == "en" else f"{prefix}{label}"
+    if rng.random() < 0.3 and language == "ja" and not label.endswith(("数", "率", "時間")):
+        label += _pick(SUFFIXES[kind], rng, split)
+    elif rng.random() < 0.2 and kind in ("money", "percent"):
+        label += " " + SUFFIXES[kind][0]
+    return label
+
+
+FULLWIDTH = str.maketrans("0123456789,.", "０１２３４５６７８９，．")
+
+
+def _money(value: int, rng: random.Random, fixture: bool) -> tuple[str, float]:
+    """A money amount as dashboards write it, and the amount that text means."""
+    styles = ["yen", "fullwidth_yen", "en"]
+    if value >= 100_000:
+        styles.append("man")
+    if not fixture:
+        styles += ["man_en", "fullwidth_digits"] + (["oku"] if value >= 100_000_000 else [])
+    style = rng.choice(styles)
+    if style in ("man", "man_en"):
+        shown = round(value / 1000) / 10
+        return (f"¥{shown:.1f}万" if style == "man" else f"{shown:.1f}万円"), round(shown * 10_000)
+    if style == "oku":
+        shown = round(value / 10_000_000) / 10
+        return f"¥{shown:.1f}億", round(shown * 100_000_000)
+    if style == "fullwidth_digits":
+        return f"￥{value:,}".translate(FULLWIDTH), value
+    mark = {"yen": "¥", "fullwidth_yen": "￥", "en": ""}[style]
+    return (f"{value:,}円" if style == "en" else f"{mark}{value:,}"), value
+
+
+def _count(value: int, rng: random.Random, unit: str, fixture: bool) -> tuple[str, float]:
+    """A count as dashboards write it (truncated when abbreviated, as the app does), and its value."""
+    if fixture:  # the committed set's draws, kept so its truth files reproduce
+        if value >= 10_000 and rng.random() < 0.4:
+            shown = value // 1000 / 10
+            return f"{shown:.1f}万", round(shown * 10_000)
+        return f"{value:,}{unit if rng.random() < 0.5 else ''}", value
+    styles = ["plain", "unit", "fullwidth"] + (["man"] if value >= 10_000 else [])
+    styles += ["k"] if 10_000 <= value < 10**6 else ["m"] if value >= 10**6 else []  # never "3750.3K"
+    style = rng.choice(styles)
+    if style == "man":
+        shown = value // 1000 / 10  # the app truncates: 12,980 -> 1.2万
+        return f"{shown:.1f}万", round(shown * 10_000)
+    if style == "k":
+        shown = value // 100 / 10
+        return f"{shown:.1f}K", round(shown * 1_000)
+    if style == "m":
+        shown = value // 100_000 / 10
+        return f"{shown:.1f}M", round(shown * 1_000_000)
+    if style == "fullwidth":
+        return f"{value:,}".translate(FULLWIDTH), value
+    return f"{value:,}{unit if style == 'unit' else ''}", value
+
+
+def _watch_time(seconds: int, rng: random.Random) -> str:
+    minutes, sec = divmod(seconds, 60)
+    style = rng.choice(("jp", "clock", "seconds") if seconds < 100 else ("jp", "clock"))
+    if style == "clock":
+        return f"{minutes:02d}:{sec:02d}"
+    if style == "seconds":
+        return f"{seconds}秒"
+    return f"{minutes}分{sec}秒" if minutes else f"{sec}秒"
+
+
+KINDS = {
+    "gmv": "money",
+    "gpm": "money",
+    "ctr": "percent",
+    "cvr": "percent",
+    "avg_watch_time_sec": "duration",
+    "duration_minutes": "duration",
 }
 
 
@@ -94,44 +303,10 @@ class Shot:
     product_rows: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
-@lru_cache(maxsize=64)
-def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
-    path = FONT_DIR / ("NotoSansCJK-Bold.ttc" if bold else "NotoSansCJK-Regular.ttc")
-    if not path.is_file():
-        raise SystemExit(f"{path} missing: run scripts/setup.sh (installs fonts-noto-cjk)")
-    return ImageFont.truetype(str(path), size, index=0)  # face 0 is the Japanese one
-
-
-def _yen(value: int, rng: random.Random) -> tuple[str, float]:
-    """A money amount as dashboards write it, and the amount that text means."""
-    style = rng.choice(("yen", "fullwidth_yen", "en", "man") if value >= 100_000 else ("yen", "fullwidth_yen", "en"))
-    if style == "man":
-        shown = round(value / 1000) / 10
-        return f"¥{shown:.1f}万", round(shown * 10_000)
-    mark = {"yen": "¥", "fullwidth_yen": "￥", "en": ""}[style]
-    return (f"{value:,}円" if style == "en" else f"{mark}{value:,}"), value
-
-
-def _count(value: int, rng: random.Random, unit: str = "") -> tuple[str, float]:
-    if value >= 10_000 and rng.random() < 0.4:
-        shown = value // 1000 / 10  # the app truncates: 12,980 -> 1.2万
-        return f"{shown:.1f}万", round(shown * 10_000)
-    return f"{value:,}{unit if rng.random() < 0.5 else ''}", value
-
-
-def _watch_time(seconds: int, rng: random.Random) -> str:
-    minutes, sec = divmod(seconds, 60)
-    style = rng.choice(("jp", "clock", "seconds") if seconds < 100 else ("jp", "clock"))
-    if style == "clock":
-        return f"{minutes:02d}:{sec:02d}"
-    if style == "seconds":
-        return f"{seconds}秒"
-    return f"{minutes}分{sec}秒" if minutes else f"{sec}秒"
-
-
-def make_shot(rng: random.Random, fields: list[str]) -> Shot:
+def make_shot(rng: random.Random, fields: list[str], split: Split, *, fixture: bool) -> Shot:
     """Draw one consistent stream (cvr = orders/viewers, gmv = Σ price × sold, ...) and format it."""
-    viewers = rng.randint(3_000, 90_000)
+    big = not fixture and rng.random() < 0.25  # a big account: millions of viewers, 億 of GMV
+    viewers = rng.randint(200_000, 3_000_000) if big else rng.randint(3_000, 90_000)
     orders = max(5, round(viewers * rng.uniform(0.004, 0.03)))
     clicks = round(viewers * rng.uniform(0.02, 0.09))
     n_products = rng.randint(3, 5)
@@ -153,7 +328,7 @@ def make_shot(rng: random.Random, fields: list[str]) -> Shot:
         "cvr": round(orders / viewers * 100, 2),
         "gpm": round(gmv / viewers * 1000),
         "new_followers": rng.randint(8, 900),
-        "likes": rng.randint(2_000, 400_000),
+        "likes": rng.randint(2_000, 400_000) * (10 if big else 1),
         "comments": rng.randint(80, 6_000),
         "shares": rng.randint(3, 800),
         "duration_minutes": rng.randint(40, 200),
@@ -161,10 +336,12 @@ def make_shot(rng: random.Random, fields: list[str]) -> Shot:
     shot = Shot()
     for name in fields:
         value = raw[name]
-        if name in ("gmv", "gpm"):
-            text, truth = _yen(int(value), rng)
-        elif name in ("ctr", "cvr"):
-            text, truth = f"{value:.2f}%", value
+        kind = KINDS.get(name, "number")
+        if kind == "money":
+            text, truth = _money(int(value), rng, fixture)
+        elif kind == "percent":
+            decimals = 2 if fixture or rng.random() < 0.6 else 1
+            text, truth = f"{value:.{decimals}f}%", round(value, decimals)
         elif name == "avg_watch_time_sec":
             text, truth = _watch_time(int(value), rng), value
         elif name == "duration_minutes":
@@ -172,9 +349,9 @@ def make_shot(rng: random.Random, fields: list[str]) -> Shot:
             text, truth = (f"{hours}時間{minutes}分" if hours and rng.random() < 0.6 else f"{value}分"), value
         else:
             unit = "人" if name in ("viewers", "peak_viewers", "new_followers") else ""
-            text, truth = _count(int(value), rng, unit)
+            text, truth = _count(int(value), rng, unit, fixture)
         shot.display[name], shot.truth[name] = text, float(truth)
-        shot.labels[name] = rng.choice(LABELS[name])
+        shot.labels[name] = wording(name, kind, rng, split, fixture)
         change = rng.uniform(-40, 60)
         shot.changes[name] = f"前回比 {'+' if change >= 0 else '-'}{abs(change):.1f}%"
     for name, price, count in zip(names, prices, sold, strict=True):
@@ -183,16 +360,16 @@ def make_shot(rng: random.Random, fields: list[str]) -> Shot:
     return shot
 
 
-def _status_bar(draw: ImageDraw.ImageDraw, width: int, theme: Theme, rng: random.Random) -> None:
-    draw.text((36, 14), f"{rng.randint(18, 23)}:{rng.randint(0, 59):02d}", font=_font(24, True), fill=theme.value)
+def _status_bar(draw: ImageDraw.ImageDraw, width: int, theme: Theme, rng: random.Random, style: Style) -> None:
+    draw.text((36, 14), f"{rng.randint(18, 23)}:{rng.randint(0, 59):02d}", font=style.font(24, True), fill=theme.value)
     draw.rounded_rectangle((width - 86, 20, width - 40, 40), 5, outline=theme.value, width=2)
     draw.rectangle((width - 82, 24, width - 82 + rng.randint(10, 38), 36), fill=theme.value)
 
 
-def _header(draw: ImageDraw.ImageDraw, x: int, y: int, theme: Theme, rng: random.Random) -> int:
-    draw.text((x, y), "LIVEデータ分析", font=_font(34, True), fill=theme.value)
+def _header(draw: ImageDraw.ImageDraw, x: int, y: int, theme: Theme, rng: random.Random, style: Style) -> int:
+    draw.text((x, y), "LIVEデータ分析", font=style.font(34, True), fill=theme.value)
     day = f"2026/{rng.randint(1, 12):02d}/{rng.randint(1, 28):02d} {rng.randint(18, 21)}:00開始"
-    draw.text((x, y + 52), day, font=_font(22), fill=theme.muted)
+    draw.text((x, y + 52), day, font=style.font(22), fill=theme.muted)
     return y + 100
 
 
@@ -206,84 +383,144 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, wid
     return text
 
 
-def _table(draw: ImageDraw.ImageDraw, shot: Shot, x0: int, x1: int, y: int, theme: Theme, size: int) -> int:
+def _shrink(draw: ImageDraw.ImageDraw, text: str, style: Style, size: int, width: float) -> int:
+    """The largest size up to ``size`` at which ``text`` fits ``width``: a long wording is set
+    smaller, as apps do, rather than cut off (a cut label names no field)."""
+    while size > 12 and draw.textlength(text, font=style.font(size)) > width:
+        size -= 1
+    return size
+
+
+def _table(draw: ImageDraw.ImageDraw, shot: Shot, x0: int, x1: int, y: int, theme: Theme, style: Style) -> int:
     """The product table: name left, price / units / revenue right-aligned in columns."""
-    draw.text((x0, y), "商品別データ", font=_font(size + 6, True), fill=theme.value)
+    size = 24
+    draw.text((x0, y), "商品別データ", font=style.font(size + 6, True), fill=theme.value)
     y += size + 26
     span = x1 - x0
-    rights = [x0 + int(span * f) for f in (0.60, 0.78, 1.0)]
-    draw.text((x0, y), TABLE_HEADERS[0], font=_font(size), fill=theme.label)
+    rights = [x0 + int(span * f) for f in (0.56, 0.72, 1.0)]  # room for 8-digit revenues
+    draw.text((x0, y), TABLE_HEADERS[0], font=style.font(size), fill=theme.label)
     for right, head in zip(rights, TABLE_HEADERS[1:], strict=True):
-        _right(draw, right, y, head, _font(size), theme.label)
+        _right(draw, right, y, head, style.font(size), theme.label)
     y += size + 28
     for name, *cells in shot.product_rows:
         draw.line((x0, y - 8, x1, y - 8), fill=theme.rule, width=2)
-        draw.text((x0, y + 4), _fit(draw, name, _font(size), span * 0.40), font=_font(size), fill=theme.value)
+        draw.text((x0, y + 4), _fit(draw, name, style.font(size), span * 0.40), font=style.font(size), fill=theme.value)
         for right, cell in zip(rights, cells, strict=True):
-            _right(draw, right, y + 4, cell, _font(size, True), theme.value)
+            _right(draw, right, y + 4, cell, style.font(size, True), theme.value)
         y += size + 34
     return y
 
 
-def draw_cards(shot: Shot, theme: Theme, rng: random.Random, *, width: int, columns: int, phone: bool) -> Image.Image:
+@dataclass
+class Page:
+    """A drawn dashboard: the image, where its metric rows start, and where the table starts."""
+
+    image: Image.Image
+    rows: list[tuple[int, list[str]]]  # (top y, fields on that row)
+    table_top: int
+
+
+def draw_cards(
+    shot: Shot, theme: Theme, rng: random.Random, style: Style, *, width: int, columns: int, phone: bool
+) -> Page:
     """Card grid: each metric in a rounded card, label on top, big value below, comparison under it."""
-    height = 2400
-    img = Image.new("RGB", (width, height), theme.background)
+    img = Image.new("RGB", (width, 3000), theme.background)
     draw = ImageDraw.Draw(img)
     pad, gap = (32, 20) if phone else (40, 18)
     y = 70 if phone else 30
     if phone:
-        _status_bar(draw, width, theme, rng)
-    y = _header(draw, pad, y, theme, rng)
+        _status_bar(draw, width, theme, rng, style)
+    y = _header(draw, pad, y, theme, rng, style)
     card_w = (width - 2 * pad - (columns - 1) * gap) // columns
-    card_h = 168
+    lp, vp = style.label_px, style.value_px
+    card_h = 20 + lp + 16 + vp + 24 + 20 + 20
     names = list(shot.display)
+    rows: list[tuple[int, list[str]]] = []
     for i, name in enumerate(names):
         col, row = i % columns, i // columns
         x, top = pad + col * (card_w + gap), y + row * (card_h + gap)
+        if col == 0:
+            rows.append((top, []))
+        rows[-1][1].append(name)
         draw.rounded_rectangle((x, top, x + card_w, top + card_h), 18, fill=theme.card)
-        draw.text((x + 24, top + 20), shot.labels[name], font=_font(24), fill=theme.label)
-        draw.text((x + 24, top + 60), shot.display[name], font=_font(40, True), fill=theme.value)
+        label_px = _shrink(draw, shot.labels[name], style, lp, card_w - 40)
+        draw.text((x + 20, top + 20 + lp - label_px), shot.labels[name], font=style.font(label_px), fill=theme.label)
+        value_px = vp
+        while value_px > 16 and draw.textlength(shot.display[name], font=style.font(value_px, True)) > card_w - 40:
+            value_px -= 2  # a long full-width number is set smaller, as apps do, never cut off
+        value_y = top + 36 + lp + (vp - value_px)
+        draw.text((x + 20, value_y), shot.display[name], font=style.font(value_px, True), fill=theme.value)
         change = shot.changes[name]
-        draw.text((x + 24, top + 124), change, font=_font(20), fill=theme.up if "+" in change else theme.down)
+        draw.text(
+            (x + 20, top + 60 + lp + vp), change, font=style.font(20), fill=theme.up if "+" in change else theme.down
+        )
     y += -(-len(names) // columns) * (card_h + gap) + 30
-    y = _table(draw, shot, pad, width - pad, y, theme, 24)
-    return img.crop((0, 0, width, y + 30))
+    table_top = y
+    y = _table(draw, shot, pad, width - pad, y, theme, style)
+    return Page(img.crop((0, 0, width, y + 30)), rows, table_top)
 
 
-def draw_list(shot: Shot, theme: Theme, rng: random.Random, *, width: int) -> Image.Image:
-    """Label/value list: one metric per row, label left, value right-aligned, rules between rows."""
-    img = Image.new("RGB", (width, 2400), theme.background)
+def draw_list(shot: Shot, theme: Theme, rng: random.Random, style: Style, *, width: int, columns: int) -> Page:
+    """Label/value list: label left, value right-aligned, rules between rows; ``columns`` lists side by side."""
+    img = Image.new("RGB", (width, 3000), theme.background)
     draw = ImageDraw.Draw(img)
-    _status_bar(draw, width, theme, rng)
-    pad = 40
-    y = _header(draw, pad, 70, theme, rng)
-    draw.text((pad, y), "パフォーマンス", font=_font(30, True), fill=theme.value)
+    _status_bar(draw, width, theme, rng, style)
+    pad, gap = 40, 60
+    y = _header(draw, pad, 70, theme, rng, style)
+    draw.text((pad, y), "パフォーマンス", font=style.font(30, True), fill=theme.value)
     y += 60
-    for name, text in shot.display.items():
-        draw.text((pad, y + 20), shot.labels[name], font=_font(26), fill=theme.label)
-        _right(draw, width - pad, y + 14, text, _font(32, True), theme.value)
-        y += 84
+    lp, vp = style.label_px, style.value_px
+    row_h = max(lp, vp) + 44
+    col_w = (width - 2 * pad - (columns - 1) * gap) // columns
+    names = list(shot.display)
+    rows: list[tuple[int, list[str]]] = []
+    for i in range(0, len(names), columns):
+        rows.append((y, names[i : i + columns]))
+        for col, name in enumerate(names[i : i + columns]):
+            x0 = pad + col * (col_w + gap)
+            value_w = draw.textlength(shot.display[name], font=style.font(vp, True))
+            label_px = _shrink(draw, shot.labels[name], style, lp, col_w - value_w - 2 * lp)
+            draw.text(
+                (x0, y + 22 + (vp - label_px) // 2), shot.labels[name], font=style.font(label_px), fill=theme.label
+            )
+            _right(draw, x0 + col_w, y + 18, shot.display[name], style.font(vp, True), theme.value)
+        y += row_h
         draw.line((pad, y, width - pad, y), fill=theme.rule, width=2)
-    y = _table(draw, shot, pad, width - pad, y + 40, theme, 24)
-    return img.crop((0, 0, width, y + 30))
+    table_top = y + 40
+    y = _table(draw, shot, pad, width - pad, table_top, theme, style)
+    return Page(img.crop((0, 0, width, y + 30)), rows, table_top)
 
 
-LAYOUTS = ("cards", "list", "desktop")
-
-
-def render(layout: str, theme_name: str, shot: Shot, rng: random.Random) -> Image.Image:
+def render(layout: str, theme_name: str, shot: Shot, rng: random.Random, style: Style) -> Page:
     theme = THEMES[theme_name]
-    if layout == "cards":
-        return draw_cards(shot, theme, rng, width=750, columns=2, phone=True)
-    if layout == "desktop":
-        return draw_cards(shot, theme, rng, width=1280, columns=4, phone=False)
-    return draw_list(shot, theme, rng, width=750)
+    draws: dict[str, Callable[[], Page]] = {
+        "cards": lambda: draw_cards(shot, theme, rng, style, width=750, columns=2, phone=True),
+        "desktop": lambda: draw_cards(shot, theme, rng, style, width=1280, columns=4, phone=False),
+        "list": lambda: draw_list(shot, theme, rng, style, width=750, columns=1),
+        "list2": lambda: draw_list(shot, theme, rng, style, width=1280, columns=2),
+    }
+    return draws[layout]()
+
+
+def crop(page: Page, shot: Shot, rng: random.Random) -> Image.Image:
+    """A screenshot cut to a band of metric rows: header and product table gone, and the truth
+    keeps only the fields whose row is inside the band."""
+    first = rng.randint(0, max(0, len(page.rows) - 3))
+    last = rng.randint(min(len(page.rows), first + 2), len(page.rows))
+    top = page.rows[first][0] - 8
+    bottom = page.rows[last][0] - 8 if last < len(page.rows) else page.table_top - 8
+    kept = {name for _, names in page.rows[first:last] for name in names}
+    for name in list(shot.display):
+        if name not in kept:
+            for table in (shot.display, shot.truth, shot.labels, shot.changes):
+                table.pop(name, None)
+    shot.products.clear()
+    return page.image.crop((0, top, page.image.width, bottom))
 
 
 @dataclass(frozen=True)
 class Variant:
-    """How the screenshot was shared: original PNG, or scaled down and lossy-compressed."""
+    """How the screenshot was shared: original PNG, or scaled and lossy-compressed."""
 
     name: str
     scale: float
@@ -291,40 +528,81 @@ class Variant:
     quality: int = 0
 
 
-VARIANTS = (Variant("png", 1.0, "png"), Variant("small", 0.6, "jpeg", 72), Variant("webp", 0.8, "webp", 80))
+FIXTURE_VARIANTS = (Variant("png", 1.0, "png"), Variant("small", 0.6, "jpeg", 72), Variant("webp", 0.8, "webp", 80))
 
 
-def plan() -> list[tuple[str, str, Variant]]:
+def _variant(rng: random.Random) -> Variant:
+    """Scale 0.5x-2x (log-uniform), then PNG, WebP or JPEG at quality 60-95."""
+    scale = round(math.exp(rng.uniform(math.log(0.5), math.log(2.0))), 2)
+    fmt = rng.choice(("png", "jpeg", "jpeg", "webp"))
+    quality = 0 if fmt == "png" else rng.randint(60, 95)
+    return Variant(f"x{round(scale * 100)}_{fmt}{quality or ''}", scale, fmt, quality)
+
+
+def _style(rng: random.Random, split: Split, fixture: bool) -> Style:
+    if fixture:
+        return Style("noto-sans", 24, 40)
+    face = rng.choice(split.faces)
+    return Style(face, rng.choice((20, 22, 24, 26, 28)), rng.choice((30, 34, 40, 46)))
+
+
+def fixture_plan() -> list[tuple[str, str, Variant]]:
     """Every layout x theme as PNG and small JPEG, plus two WebP copies: 14 screenshots."""
-    out = [(layout, theme, v) for layout in LAYOUTS for theme in THEMES for v in VARIANTS[:2]]
-    out += [("cards", "dark", VARIANTS[2]), ("list", "light", VARIANTS[2])]
+    out = [
+        (layout, theme, v)
+        for layout in ("cards", "list", "desktop")
+        for theme in ("light", "dark")
+        for v in FIXTURE_VARIANTS[:2]
+    ]
+    out += [("cards", "dark", FIXTURE_VARIANTS[2]), ("list", "light", FIXTURE_VARIANTS[2])]
     return out
 
 
-def generate(out: Path, seed: int) -> list[Path]:
-    """Write every planned screenshot and its truth into ``out``; returns the image paths."""
+def _save(img: Image.Image, variant: Variant, path_stem: Path) -> Path:
+    if variant.scale != 1.0:
+        size = (max(1, round(img.width * variant.scale)), max(1, round(img.height * variant.scale)))
+        img = img.resize(size, Image.Resampling.LANCZOS)
+    path = path_stem.with_name(path_stem.name + {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}[variant.fmt])
+    if variant.fmt == "png":
+        img.save(path, optimize=True)
+    else:
+        img.save(path, quality=variant.quality)
+    return path
+
+
+def generate(out: Path, seed: int | None = None, *, split: str = "fixture", count: int | None = None) -> list[Path]:
+    """Write the split's screenshots and truths into ``out``; returns the image paths.
+
+    ``fixture`` is the 14 committed screenshots; ``dev`` and ``test`` draw ``count`` (default 40)
+    screenshots of every style the split allows. Same split, seed and count: same bytes.
+    """
+    rules = SPLITS[split]
+    seed = SPLIT_SEEDS[split] if seed is None else seed
+    fixture = split == "fixture"
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for index, (layout, theme, variant) in enumerate(plan()):
+    plans = fixture_plan() if fixture else [None] * (count or 40)
+    for index, planned in enumerate(plans):
         rng = random.Random(seed * 1000 + index)
-        all_fields = list(LABELS)
-        if layout == "desktop":
-            fields = all_fields
+        if planned is not None:
+            layout, theme, variant = planned
         else:
-            drop = set(rng.sample(all_fields, rng.randint(0, 4)))
-            fields = [f for f in all_fields if f not in drop]
-        shot = make_shot(rng, fields)
-        img = render(layout, theme, shot, rng)
-        if variant.scale != 1.0:
-            size = (round(img.width * variant.scale), round(img.height * variant.scale))
-            img = img.resize(size, Image.Resampling.LANCZOS)
+            layout, theme = rng.choice(rules.layouts), rng.choice(rules.themes)
+            variant = _variant(rng)
+        style = _style(rng, rules, fixture)
+        if layout == "desktop" and fixture:
+            fields = list(FIELDS)
+        else:
+            drop = set(rng.sample(FIELDS, rng.randint(0, 4)))
+            fields = [f for f in FIELDS if f not in drop]
+        shot = make_shot(rng, fields, rules, fixture=fixture)
+        if layout == "cropped":
+            base = rng.choice(("cards", "list", "desktop"))
+            img = crop(render(base, theme, shot, rng, style), shot, rng)
+        else:
+            img = render(layout, theme, shot, rng, style).image
         name = f"{index:02d}_{layout}_{theme}_{variant.name}"
-        ext = {"png": "png", "jpeg": "jpg", "webp": "webp"}[variant.fmt]
-        path = out / f"{name}.{ext}"
-        if variant.fmt == "png":
-            img.save(path, optimize=True)
-        else:
-            img.save(path, quality=variant.quality)
+        path = _save(img, variant, out / name)
         truth = {
             "image": path.name,
             "layout": layout,
@@ -335,6 +613,8 @@ def generate(out: Path, seed: int) -> list[Path]:
             "labels": shot.labels,
             "set_products": shot.products,
         }
+        if not fixture:
+            truth["face"] = style.face
         (out / f"{name}.truth.json").write_text(json.dumps(truth, ensure_ascii=False, indent=1) + "\n", "utf-8")
         written.append(path)
     return written
@@ -343,11 +623,13 @@ def generate(out: Path, seed: int) -> list[Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--seed", type=int, default=20260113)
+    parser.add_argument("--split", choices=sorted(SPLITS), default="fixture")
+    parser.add_argument("--seed", type=int, default=None, help="default: the split's own seed")
+    parser.add_argument("--count", type=int, default=None, help="screenshots of a dev/test split (default 40)")
     args = parser.parse_args()
-    paths = generate(args.out, args.seed)
+    paths = generate(args.out, args.seed, split=args.split, count=args.count)
     total = sum(p.stat().st_size for p in paths)
-    print(f"wrote {len(paths)} screenshots ({total / 1e6:.2f} MB) to {args.out}")
+    print(f"wrote {len(paths)} {args.split} screenshots ({total / 1e6:.2f} MB) to {args.out}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(tesseract-ocr tesseract-ocr-jpn fonts-noto-cjk)
+apt_packages=(tesseract-ocr tesseract-ocr-jpn fonts-noto-cjk fonts-ipafont-gothic fonts-vlgothic)  # IPA/VL Gothic: more faces for the screenshot generator
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -2,9 +2,15 @@
 
 TikTok dashboards, partner JSON and OCR all write numbers for humans:
 ``￥1,234,567``, ``12.3万``, ``3.4億``, ``12.5%``, ``1:23:45``, ``12分30秒``,
-full-width digits, ``12.5K``. The old service turned these into 0 silently;
-here every form is understood, and anything else raises ``NumberFormatError``
-so the caller can reject or null the field with a reason.
+full-width digits, ``12.5K``, ``1.2M``. The old service turned these into 0
+silently; here every form is understood, and anything else raises
+``NumberFormatError`` so the caller can reject or null the field with a reason.
+
+This is the one number grammar of the project: the screenshot reader, the
+overlay reader and the JSON paths all parse with :func:`parse_number`, and
+OCR engines are limited to :data:`COUNT_CHARS` / :data:`VALUE_CHARS`, which
+hold every character the grammar accepts (a whitelist without ``K`` turns
+``1.7K`` into ``1.7`` and then into 17).
 """
 
 from __future__ import annotations
@@ -16,6 +22,14 @@ from decimal import Decimal
 from typing import Literal
 
 NumberKind = Literal["number", "money", "percent", "duration"]
+
+# Every character a count/amount may be written with, as OCR sees it (NFKC-folded, so full-width
+# digits arrive as ASCII): digits, separators, multipliers and the "+" of a capped "1万+".
+COUNT_CHARS = "0123456789,.万億千兆KkMmBb+"
+# ... and of any dashboard value: currency marks, percent, the unit words and duration forms.
+VALUE_CHARS = COUNT_CHARS + "%¥￥$円人件個回時間分秒:-"
+# Whole numbers (counts, yen) without a multiplier: "1.234" is a misread or European "1,234".
+_DOT_THOUSANDS = re.compile(r"(?<=\d)\.(?=\d{3}(?!\d))")
 
 _EMPTY = {"", "-", "--", "—", "–", "n/a", "na", "none", "null", "なし", "ー"}
 _UNIT_WORDS = re.compile(r"(円|jpy|yen|usd|人|名|件|個|回|点|枚|本|つ|pcs|views?|likes?)$", re.IGNORECASE)
@@ -60,9 +74,12 @@ def _parse_duration(s: str) -> float | None:
     return None
 
 
-def parse_number(value: object, kind: NumberKind = "number") -> float | None:
+def parse_number(value: object, kind: NumberKind = "number", *, whole: bool = False) -> float | None:
     """Parse ``value`` into a float (``None`` for empty markers such as ``-`` or ``""``).
 
+    ``whole`` says the value is a count or a yen amount, never a fraction: then, when no
+    multiplier follows, a ``.`` before exactly three digits is a thousands separator (OCR
+    reads a small comma as a point: ``1.887`` -> 1887), while ``1.7K`` stays 1700.
     ``kind`` only changes what extra forms are accepted: ``percent`` returns the
     percentage itself (``"12.5%"`` -> 12.5), ``duration`` returns seconds
     (``"1:23:45"`` -> 5025, ``"12分30秒"`` -> 750, and a bare ``"83"`` is 83 seconds,
@@ -93,6 +110,8 @@ def parse_number(value: object, kind: NumberKind = "number") -> float | None:
 
     s = _CURRENCY_PREFIX.sub("", s)
     s = s.removesuffix("%")
+    if whole and not re.search(r"[千万億兆kKmMbB]", s):
+        s = _DOT_THOUSANDS.sub("", s)
     while True:  # "150000円", "3200人", "12.5万人"
         stripped = _UNIT_WORDS.sub("", s)
         if stripped == s:

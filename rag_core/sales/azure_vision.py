@@ -31,26 +31,40 @@ from rag_core.sales.fields import (
     VisionRefusalError,
     VisionResponseError,
 )
+from rag_core.sales.lexicon import OTHER, terms_by_field
 from rag_core.sales.screenshot_reader import ImageKind, ScreenshotReading
 
 VISION_MAX_RETRIES = 3  # 429/5xx/timeouts, with the client's backoff and Retry-After
 VISION_TIMEOUT_SEC = 60.0
 PRODUCT_READ_FIELDS = ("price", "original_price", "sold", "set_revenue")
 MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
-SYSTEM_PROMPT = """You transcribe TikTok Shop / TikTok LIVE analytics dashboard screenshots (mostly Japanese).
+_INSTRUCTIONS = """You transcribe TikTok Shop / TikTok LIVE analytics dashboard screenshots
+(Seller Center, LIVE Dashboard, LIVE Diagnosis, Kalodata, FastMoss, EchoTik; Japanese, English or Chinese).
 For every metric in the schema, copy the value text exactly as displayed next to or under its label,
-with its currency mark, separators, 万/億/K abbreviations and units (例: "¥1,234,567", "12.3万", "3,200人",
-"4.99%", "1分23秒"). Labels you will see include GMV/総売上/売上 (gmv), 注文数 (orders), 販売数 (items_sold),
-視聴者数 (viewers), 最大同時視聴者数 (peak_viewers), 平均視聴時間 (avg_watch_time_sec), クリック数 (product_clicks),
-クリック率/CTR (ctr), CVR/転換率 (cvr), GPM (gpm), 新規フォロワー (new_followers), いいね (likes),
-コメント (comments), シェア (shares), インプレッション (impressions), 配信時間 (duration_minutes).
+with its currency mark, separators, 万/億/K/M abbreviations and units (例: "¥1,234,567", "12.3万", "3,200人",
+"12.5K", "4.99%", "1分23秒").
+A label names a metric when it contains one of the metric's terms below, with or without qualifiers
+around it (総, 合計, 累計, LIVE, Total, 数, (円), (%)). When a label fits several metrics, the longest
+term wins: 最大同時視聴者数 / Peak viewers is peak_viewers, not viewers. These are NOT any metric of the
+schema, never copy their values: {other}.
 Ignore comparison figures such as "前回比 +12.3%". If a metric is not shown, give raw_text null.
 Never compute, convert or guess a value. confidence is 0-1: how sure you are the text is exactly right.
-List the products of a product table (name, price, sold units, revenue) in screen order, or [] if none."""
+List the products of a product table (name, price, sold units, revenue) in screen order, or [] if none.
+Metric terms:
+{terms}"""
 
 
-def _reading_schema() -> dict[str, Any]:
+def system_prompt() -> str:
+    """The instructions, with every field's terms from the label lexicon (as the local reader matches)."""
+    terms = terms_by_field()
+    other = " / ".join(terms.pop(OTHER))
+    lines = "\n".join(f"- {field}: {' / '.join(words)}" for field, words in terms.items())
+    return _INSTRUCTIONS.format(other=other, terms=lines)
+
+
+def _reading_schema(description: str | None = None) -> dict[str, Any]:
     return {
+        **({"description": description} if description else {}),
         "type": "object",
         "properties": {"raw_text": {"type": ["string", "null"]}, "confidence": {"type": "number"}},
         "required": ["raw_text", "confidence"],
@@ -64,7 +78,8 @@ def _object(properties: dict[str, Any]) -> dict[str, Any]:
 
 def response_schema() -> dict[str, Any]:
     """The strict JSON schema of the answer: every metric and product cell as {raw_text, confidence}."""
-    metrics = _object({name: _reading_schema() for name in SALES_FIELDS})
+    terms = terms_by_field()
+    metrics = _object({name: _reading_schema("labelled " + " / ".join(terms[name])) for name in SALES_FIELDS})
     product = _object({"name": _reading_schema(), **{f: _reading_schema() for f in PRODUCT_READ_FIELDS}})
     return _object(
         {"metrics": metrics, "products": {"type": "array", "items": product}, "currency": {"type": ["string", "null"]}}
@@ -108,7 +123,7 @@ def request_messages(data: bytes, image_format: str, detail: str) -> list[dict[s
     """The chat messages: instructions, and the image as a base64 data URL."""
     url = f"data:{MIME[image_format]};base64,{base64.b64encode(data).decode('ascii')}"
     return [
-        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "system", "content": system_prompt()},
         {
             "role": "user",
             "content": [

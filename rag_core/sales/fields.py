@@ -75,6 +75,12 @@ class FieldSpec:
     limit: float
     minutes: bool = False  # stored in minutes; a duration text ("1時間5分") is converted
     integer: bool = False  # a count: "11.85" can only be a misread "11.8万"
+    typical: float | None = None  # what live commerce shows; only decides between disagreeing reads
+
+    @property
+    def whole(self) -> bool:
+        """Counts and yen amounts are whole: "1.205" is 1,205 (a comma read as a point)."""
+        return self.integer or self.kind == "money"
 
 
 SALES_FIELDS: dict[str, FieldSpec] = {
@@ -85,8 +91,8 @@ SALES_FIELDS: dict[str, FieldSpec] = {
     "peak_viewers": FieldSpec("number", 1e8, integer=True),
     "avg_watch_time_sec": FieldSpec("duration", 24 * 3600),
     "product_clicks": FieldSpec("number", 1e9, integer=True),
-    "ctr": FieldSpec("percent", 100),
-    "cvr": FieldSpec("percent", 100),
+    "ctr": FieldSpec("percent", 100, typical=60),
+    "cvr": FieldSpec("percent", 100, typical=40),
     "gpm": FieldSpec("money", 1e8),
     "new_followers": FieldSpec("number", 1e8, integer=True),
     "likes": FieldSpec("number", 1e11, integer=True),
@@ -94,9 +100,9 @@ SALES_FIELDS: dict[str, FieldSpec] = {
     "shares": FieldSpec("number", 1e9, integer=True),
     "impressions": FieldSpec("number", 1e11, integer=True),
     "product_impressions": FieldSpec("number", 1e11, integer=True),
-    "tap_through_rate": FieldSpec("percent", 100),
-    "comment_rate": FieldSpec("percent", 100),
-    "follower_ratio": FieldSpec("percent", 100),
+    "tap_through_rate": FieldSpec("percent", 100, typical=80),
+    "comment_rate": FieldSpec("percent", 100, typical=60),
+    "follower_ratio": FieldSpec("percent", 100, typical=40),
     "duration_minutes": FieldSpec("duration", 48 * 60, minutes=True),
 }
 PRODUCT_FIELDS: dict[str, FieldSpec] = {
@@ -115,6 +121,7 @@ class FieldReading(BaseModel):
     value: float | str | None
     confidence: float = Field(ge=0, le=1)
     raw_text: str | None
+    uncertain: bool = False  # the reads disagreed and nothing decided: value null, raw_text as read
 
 
 class SalesExtraction(BaseModel):
@@ -135,11 +142,14 @@ class SalesExtraction(BaseModel):
 @dataclass(frozen=True)
 class Reading:
     """A source's raw reading of one field: the text (or JSON value), its confidence 0-1, and
-    what other reads of the same spot said (OCR only; used when arithmetic can decide)."""
+    what other reads of the same spot said (OCR only; used when arithmetic can decide).
+    A ``disputed`` reading is one whose reads gave different values: it is left empty as
+    uncertain unless the field's range or another field decides between them."""
 
     raw: object
     confidence: float
     alternatives: tuple[str, ...] = ()
+    disputed: bool = False  # the reads disagree: only evidence, never the vote, may settle it
 
     @property
     def text(self) -> str | None:
@@ -175,7 +185,7 @@ def text_fits_kind(text: str, kind: NumberKind) -> bool:
 
 
 def _parse(spec: FieldSpec, reading: Reading) -> float | None:
-    value = parse_number(reading.raw, spec.kind)
+    value = parse_number(reading.raw, spec.kind, whole=spec.whole)
     if value is not None and spec.minutes:
         bare = not isinstance(reading.raw, str) or re.fullmatch(
             r"[\d.,\s]+", unicodedata.normalize("NFKC", reading.raw)
@@ -198,6 +208,11 @@ class _Builder:
         text = reading.text
         confidence = min(1.0, max(0.0, reading.confidence))
         self.fields[key] = FieldReading(value=None, confidence=confidence, raw_text=text)
+        if reading.disputed:
+            self.fields[key] = FieldReading(value=None, confidence=confidence, raw_text=text, uncertain=True)
+            seen = " / ".join(repr(t) for t in (text, *reading.alternatives))
+            self.warnings.append(f"{key}: the reads disagree ({seen}) and nothing decides; uncertain, left empty")
+            return None
         if confidence < self.min_confidence:
             self.warnings.append(
                 f"{key}: read {text!r} with confidence {confidence:.2f} < {self.min_confidence:.2f}; left empty"
@@ -256,8 +271,8 @@ def _cross_check(builder: _Builder, values: dict[str, float]) -> None:
             continue
         keys = (rate, numerator, "viewers")
         expected = values[numerator] / viewers * factor
-        tolerance = _ABBREVIATED_TOLERANCE if _abbreviated(builder, keys) else _TOLERANCE
-        if abs(values[rate] - expected) > max(tolerance * expected, 0.01):
+        rate_text = builder.fields[rate].raw_text if builder.strict_text else None
+        if not _slack(values[rate], expected, rate_text, _abbreviated(builder, keys)):
             builder.penalise(
                 keys, f"{rate}: {values[rate]:g} does not match {formula} = {expected:.4g}; confidence lowered"
             )
@@ -267,6 +282,142 @@ def _cross_check(builder: _Builder, values: dict[str, float]) -> None:
             ("peak_viewers", "viewers"),
             f"peak_viewers {peak:g} exceeds viewers {viewers:g}; confidence lowered",
         )
+
+
+def _slack(rate: float, expected: float, rate_text: str | None, abbreviated: bool) -> bool:
+    """Whether a shown rate matches the one derived: within 3 % (12 % when a count is abbreviated,
+    "1.2万" may stand for up to 12,999) or half a unit of the rate's last shown digit ("0.7%" may
+    be 0.74 %)."""
+    digits = re.search(r"\.(\d+)", unicodedata.normalize("NFKC", rate_text or ""))
+    half_unit = 0.5 * 10.0 ** -(len(digits.group(1)) if digits else 0) if rate_text else 0.01
+    tolerance = _ABBREVIATED_TOLERANCE if abbreviated else _TOLERANCE
+    return abs(rate - expected) <= max(tolerance * expected, half_unit, 0.01)
+
+
+_RATIOS = (("cvr", "orders", 100.0), ("ctr", "product_clicks", 100.0), ("gpm", "gmv", 1000.0))
+_AT_MOST = (("peak_viewers", "viewers"), ("orders", "viewers"), ("product_clicks", "viewers"))
+_BY_RATES, _BY_RANGE = "the other fields' rates confirm", "in the field's plausible range"
+_BY_TABLE = "equal to the product table's revenue"
+RANGE_CONFIDENCE = 0.7  # a disputed value the only plausible one of its reads: just above the default threshold
+
+
+def _choices(name: str, reading: Reading) -> dict[float, str]:
+    """The distinct values a disputed reading's texts stand for, each a valid value of the field."""
+    spec = SALES_FIELDS[name]
+    out: dict[float, str] = {}
+    for raw in (reading.raw, *reading.alternatives):
+        try:
+            value = _parse(spec, Reading(raw, reading.confidence))
+        except NumberFormatError:
+            continue
+        if value is None or not isinstance(raw, str) or not text_fits_kind(raw, spec.kind):
+            continue
+        if (spec.integer and not value.is_integer()) or not 0 <= value <= spec.limit:
+            continue
+        out.setdefault(value, raw)
+    return out
+
+
+def _agrees(name: str, value: float, settled: Mapping[str, tuple[float, str]]) -> bool | None:
+    """Whether ``value`` of ``name`` fits the rates it takes part in (CVR = orders / viewers,
+    CTR, GPM); None when no rate can be derived from the other, settled fields."""
+    verdicts = []
+    for rate, numerator, factor in _RATIOS:
+        keys = (rate, numerator, "viewers")
+        if name not in keys or not all(k in settled for k in keys if k != name):
+            continue
+        values = {k: settled[k][0] for k in keys if k != name} | {name: value}
+        texts = [settled[k][1] for k in keys if k != name]
+        if values["viewers"] == 0:
+            continue
+        expected = values[numerator] / values["viewers"] * factor
+        rate_text = None if name == rate else settled[rate][1]
+        abbreviated = any(_MULTIPLIER.search(t) for t in texts)
+        verdicts.append(_slack(values[rate], expected, rate_text, abbreviated))
+    return all(verdicts) if verdicts else None
+
+
+def _plausible(name: str, value: float, settled: Mapping[str, tuple[float, str]]) -> bool:
+    """The field's typical range, and the orderings that hold (peak, orders, clicks <= viewers)."""
+    typical = SALES_FIELDS[name].typical
+    if typical is not None and value > typical:
+        return False
+    for low, high in _AT_MOST:
+        if name == low and high in settled and value > settled[high][0]:
+            return False
+        if name == high and low in settled and value < settled[low][0]:
+            return False
+    return True
+
+
+def _table_total(products: list[ProductReading]) -> float | None:
+    """The product table's revenue, when every row's revenue was read without dispute."""
+    total = 0.0
+    for product in products:
+        reading = product.numbers.get("set_revenue")
+        if reading is None or reading.disputed:
+            return None
+        try:
+            value = _parse(PRODUCT_FIELDS["set_revenue"], reading)
+        except NumberFormatError:
+            return None
+        if value is None:
+            return None
+        total += value
+    return total if products else None
+
+
+def _settle(readings: Mapping[str, Reading], notes: list[str], table_total: float | None) -> dict[str, Reading]:
+    """Decide disputed readings by evidence, never by how many reads said what.
+
+    A GMV equal to the yen to the product table's revenue (``table_total``), when exactly one
+    of the reads' values is, or a value the other fields' rates confirm (exactly one of them
+    matching CVR = orders / viewers, CTR or GPM) is taken with ``CONSISTENT_CONFIDENCE``;
+    else, when only one of them is plausible for the field (a 44 % CVR is not), that one is
+    taken with ``RANGE_CONFIDENCE``. Anything else stays disputed and is reported as
+    uncertain. A table that does not add up to any of them says nothing: it may list some
+    products only.
+    """
+    out = dict(readings)
+    settled: dict[str, tuple[float, str]] = {}
+    for name, reading in readings.items():
+        if not reading.disputed and isinstance(reading.raw, str):
+            try:
+                value = _parse(SALES_FIELDS[name], reading)
+            except NumberFormatError:
+                continue
+            if value is not None:
+                settled[name] = (value, reading.raw)
+    progress = True
+    while progress:
+        progress = False
+        for name, reading in out.items():
+            if not reading.disputed:
+                continue
+            choices = _choices(name, reading)
+            plausible = {v: t for v, t in choices.items() if _plausible(name, v, settled)}
+            confirmed = {v: t for v, t in plausible.items() if _agrees(name, v, settled)}
+            if len(choices) < 2:
+                continue  # nothing to choose between: a rate within 3 % cannot vouch for every digit
+            summed = {v: t for v, t in plausible.items() if name == "gmv" and v == table_total}
+            if len(summed) == 1 and _agrees(name, next(iter(summed)), settled) is not False:
+                (value, text), confidence, why = next(iter(summed.items())), CONSISTENT_CONFIDENCE, _BY_TABLE
+            elif len(confirmed) == 1:
+                (value, text), confidence, why = next(iter(confirmed.items())), CONSISTENT_CONFIDENCE, _BY_RATES
+            elif (
+                len(plausible) == 1
+                and len(choices) > 1
+                and not any(_agrees(name, v, settled) is False for v in plausible)
+            ):
+                (value, text), confidence, why = next(iter(plausible.items())), RANGE_CONFIDENCE, _BY_RANGE
+            else:
+                continue
+            seen = " / ".join(repr(t) for t in (reading.raw, *reading.alternatives))
+            notes.append(f"{name}: the reads disagree ({seen}); {text!r} taken, the only one {why}")
+            out[name] = Reading(text, confidence)
+            settled[name] = (value, text)
+            progress = True
+    return out
 
 
 def _options(field: str, reading: Reading) -> list[tuple[int, str, float]]:
@@ -331,7 +482,7 @@ def build_extraction(
     builder = _Builder(min_confidence, strict_text)
     builder.warnings.extend(warnings or [])
     values: dict[str, float] = {}
-    for name, reading in readings.items():
+    for name, reading in _settle(readings, builder.warnings, _table_total(products)).items():
         value = builder.number(name, SALES_FIELDS[name], reading)
         if value is not None:
             values[name] = value

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag_core.analysis.numbers import NumberFormatError, NumberKind, parse_number
+from rag_core.analysis.numbers import COUNT_CHARS, VALUE_CHARS, NumberFormatError, NumberKind, parse_number
 
 
 @pytest.mark.parametrize(
@@ -171,3 +172,47 @@ def test_durations_round_trip(hours: int, minutes: int, seconds: int) -> None:
     assert parse_number(f"{hours}:{minutes:02d}:{seconds:02d}", "number") == total
     assert parse_number(f"{minutes}分{seconds}秒", "duration") == minutes * 60 + seconds
     assert parse_number(f"{hours}時間{minutes}分{seconds}秒", "number") == total
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1.887", 1_887),  # a comma read as a point: counts and yen are whole
+        ("1.234.567", 1_234_567),
+        ("¥12.345", 12_345),
+        ("1.7K", 1_700),  # with a multiplier the point is a decimal point (the 100x overlay bug)
+        ("45.4K", 45_400),
+        ("1.2万", 12_000),
+        ("12.5", 12.5),  # not three digits after the point: left alone
+    ],
+)
+def test_whole_numbers_read_a_point_before_three_digits_as_a_separator(text: str, expected: float) -> None:
+    assert parse_number(text, "number", whole=True) == expected
+    assert parse_number("1.887", "number") == 1.887  # only when the caller says the value is whole
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1,234",
+        "1.2万",
+        "3億",
+        "12.5K",
+        "1.2M",
+        "１，２３４",
+        "¥1,234",
+        "￥1,234",
+        "1,234円",
+        "1万+",
+        "2B",
+        "5千",
+        "1兆",
+    ],
+)
+def test_ocr_character_sets_hold_every_notation(text: str) -> None:
+    """An OCR whitelist from COUNT_CHARS / VALUE_CHARS can write every notation the grammar reads."""
+    folded = unicodedata.normalize("NFKC", text)
+    assert set(folded) <= set(VALUE_CHARS), set(folded) - set(VALUE_CHARS)
+    if not any(mark in folded for mark in "¥￥円"):
+        assert set(folded) <= set(COUNT_CHARS), set(folded) - set(COUNT_CHARS)
+    assert parse_number(text, "money" if "¥" in folded or "円" in folded else "number") is not None

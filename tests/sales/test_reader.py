@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from rag_core.base.settings import Settings, load_settings
 from rag_core.sales import local_ocr as sales_ocr_local
@@ -175,7 +175,12 @@ def test_threshold_applies_per_field() -> None:
     )
     assert extraction.sales.gmv == 1_234_567
     assert extraction.sales.orders is None
-    assert extraction.fields["orders"].model_dump() == {"value": None, "confidence": 0.41, "raw_text": "120"}
+    assert extraction.fields["orders"].model_dump() == {
+        "value": None,
+        "confidence": 0.41,
+        "raw_text": "120",
+        "uncertain": False,
+    }
     assert extraction.warnings == ["orders: read '120' with confidence 0.41 < 0.60; left empty"]
 
 
@@ -347,7 +352,11 @@ def test_partner_json_nested_with_legacy_names() -> None:
     assert (first.name, first.price, first.sold, first.set_revenue) == ("ツヤ発色リップティント", 1580, 17, 26_860)
     assert (second.name, second.set_revenue) == ("9色アイシャドウパレット", 55_000)
     assert extraction.provider == "partner_json"
-    assert extraction.fields["orders"].model_dump() == {"value": 109, "confidence": 1.0, "raw_text": "109"}
+    assert extraction.fields["orders"].model_dump(exclude={"uncertain"}) == {
+        "value": 109,
+        "confidence": 1.0,
+        "raw_text": "109",
+    }
     assert extraction.fields["set_products.0.sold"].raw_text == "17"
     assert extraction.warnings == []
 
@@ -467,7 +476,11 @@ def test_azure_request_contract_and_parsing() -> None:
 
     assert extraction.provider == "azure"
     assert (extraction.sales.gmv, extraction.sales.orders, extraction.sales.viewers) == (1_234_000, 109, 8_955)
-    assert extraction.fields["gmv"].model_dump() == {"value": 1_234_000, "confidence": 0.97, "raw_text": "¥123.4万"}
+    assert extraction.fields["gmv"].model_dump(exclude={"uncertain"}) == {
+        "value": 1_234_000,
+        "confidence": 0.97,
+        "raw_text": "¥123.4万",
+    }
     assert extraction.sales.currency == "JPY"
     assert extraction.set_products[0].name == "ツヤ発色リップティント"
     assert extraction.set_products[0].set_revenue == 26_860
@@ -537,3 +550,128 @@ def test_azure_server_errors_give_up_after_the_retries() -> None:
     with pytest.raises(openai.APIStatusError):
         extract_sales_from_image(_png(), _azure_settings(), http_client=_client(responder, seen))
     assert len(seen) == VISION_MAX_RETRIES + 1
+
+
+# --- one number grammar in every reader ---------------------------------------------------
+
+# (field, text as shown, value): every notation the grammar reads, as a dashboard shows it.
+NOTATIONS = [
+    ("orders", "1,234", 1_234),
+    ("viewers", "1.2万", 12_000),
+    ("gmv", "3億", 300_000_000),
+    ("likes", "12.5K", 12_500),
+    ("likes", "1.2M", 1_200_000),
+    ("comments", "１，２３４", 1_234),
+    ("gmv", "¥12,345", 12_345),
+    ("gmv", "￥12,345", 12_345),
+    ("gmv", "12,345円", 12_345),
+    ("gmv", "¥123.4万", 1_234_000),
+]
+NOTATION_IDS = [text for _, text, _ in NOTATIONS]
+LABEL_OF = {"orders": "注文数", "viewers": "視聴者数", "gmv": "GMV", "likes": "いいね数", "comments": "コメント数"}
+
+
+def _dashboard(cells: list[tuple[str, str]]) -> bytes:
+    """A minimal card dashboard: each (label, value) as a card, label above value (Noto Sans CJK)."""
+    face = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
+    bold = "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"
+    image = Image.new("RGB", (720, 60 + 130 * len(cells)), "white")
+    draw = ImageDraw.Draw(image)
+    for row, (label, value) in enumerate(cells):
+        top = 30 + 130 * row
+        draw.text((40, top), label, font=ImageFont.truetype(face, 26), fill="#6d6f78")
+        draw.text((40, top + 44), value, font=ImageFont.truetype(bold, 44), fill="#161823")
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("field", "text", "value"), NOTATIONS, ids=NOTATION_IDS)
+def test_each_notation_through_the_screenshot_reader(field: str, text: str, value: float) -> None:
+    extraction = extract_sales_from_image(_dashboard([(LABEL_OF[field], text)]), _local_settings())
+    assert getattr(extraction.sales, field) == value, extraction.fields
+
+
+@pytest.mark.parametrize(("field", "text", "value"), NOTATIONS, ids=NOTATION_IDS)
+def test_each_notation_through_partner_json(field: str, text: str, value: float) -> None:
+    assert getattr(sales_from_partner_json({field: text}).sales, field) == value
+
+
+@pytest.mark.parametrize(("field", "text", "value"), NOTATIONS, ids=NOTATION_IDS)
+def test_each_notation_through_the_azure_reader(field: str, text: str, value: float) -> None:
+    answer = _answer(**{field: (text, 0.95)})
+    extraction = extract_sales_from_image(
+        _png(), _azure_settings(), http_client=_client(_ok(_completion(json.dumps(answer))), [])
+    )
+    assert getattr(extraction.sales, field) == value
+
+
+def test_a_field_without_a_label_stays_empty() -> None:
+    """A number under a label the lexicon does not know is never given to a field by position."""
+    extraction = extract_sales_from_image(_dashboard([("在庫数", "1,234"), ("注文数", "56")]), _local_settings())
+    assert extraction.sales.orders == 56
+    read = {k for k, v in extraction.sales.model_dump().items() if v not in (None, [], "JPY")}
+    assert read == {"orders"}
+
+
+def test_a_qualified_label_is_read() -> None:
+    """The issue's misses: order and viewer counts under a label that qualifies the core term."""
+    cells = [("総注文数(件)", "1,418"), ("Unique viewers", "60,321"), ("SKU注文数", "1,502")]
+    sales = extract_sales_from_image(_dashboard(cells), _local_settings()).sales
+    assert (sales.orders, sales.viewers) == (1_418, 60_321)  # and SKU orders are not orders
+
+
+# --- reads that disagree ------------------------------------------------------------------
+
+
+def test_reads_that_disagree_are_not_voted_into_confidence() -> None:
+    """The issue's case: "4.4%" read right at full size, "44%" by three smaller re-reads."""
+    votes = [sales_ocr_local.Vote(4.4, "4.4%", 0.85)] + [sales_ocr_local.Vote(44.0, "44%", 0.9)] * 3
+    reading = sales_ocr_local.decide(votes)
+    assert reading is not None and reading.disputed
+    assert reading.confidence < 0.6 and set((reading.text, *reading.alternatives)) == {"4.4%", "44%"}
+    agreeing = sales_ocr_local.decide([sales_ocr_local.Vote(4.4, "4.4%", 0.5)] * 3)
+    assert agreeing is not None and not agreeing.disputed and agreeing.confidence == 0.9
+
+
+def test_a_decimal_point_disagreement_comes_back_uncertain() -> None:
+    """CTR 5.4 % or 54 %: both plausible, no other field decides: uncertain, never a value."""
+    extraction = build_extraction(
+        {"ctr": Reading("54%", 0.3, ("5.4%",), disputed=True), "gmv": Reading("¥1,234", 0.9)},
+        [],
+        provider="local",
+        min_confidence=0.6,
+        strict_text=True,
+    )
+    assert extraction.sales.ctr is None and extraction.sales.gmv == 1_234
+    field = extraction.fields["ctr"]
+    assert (field.value, field.uncertain, field.raw_text) == (None, True, "54%")
+    assert any(w.startswith("ctr: the reads disagree ('54%' / '5.4%')") for w in extraction.warnings)
+
+
+def test_a_disagreement_is_settled_by_evidence_only() -> None:
+    def cvr(orders: str, viewers: str) -> tuple[float | None, list[str]]:
+        readings = {"cvr": Reading("44%", 0.3, ("4.4%",), disputed=True)}
+        if orders:
+            readings |= _sure(orders=orders, viewers=viewers)
+        extraction = build_extraction(readings, [], provider="local", min_confidence=0.6, strict_text=True)
+        return extraction.sales.cvr, extraction.warnings
+
+    value, warnings = cvr("441", "10,000")  # orders / viewers = 4.41 %
+    assert value == 4.4 and "rates confirm" in warnings[0]
+    value, warnings = cvr("", "")  # no other field: 44 % is above any live-commerce CVR, 4.4 % is not
+    assert value == 4.4 and "plausible range" in warnings[0]
+    value, _ = cvr("4,400", "10,000")  # the rates say 44 %, the range says 4.4 %: nothing decides
+    assert value is None
+
+
+def test_a_disputed_gmv_is_settled_by_a_table_that_adds_up_exactly() -> None:
+    rows = [
+        ProductReading(name=None, numbers={"set_revenue": Reading("¥10,000", 0.9)}),
+        ProductReading(name=None, numbers={"set_revenue": Reading("¥1,178,540", 0.9)}),
+    ]
+    gmv = Reading("1,188,546円", 0.3, ("1,188,540円",), disputed=True)  # 0円 read as 6円 by two reads
+    settled = build_extraction({"gmv": gmv}, rows, provider="local", min_confidence=0.6, strict_text=True)
+    assert settled.sales.gmv == 1_188_540
+    partial = build_extraction({"gmv": gmv}, rows[1:], provider="local", min_confidence=0.6, strict_text=True)
+    assert partial.sales.gmv is None and partial.fields["gmv"].uncertain  # a partial table says nothing
