@@ -66,6 +66,11 @@ SAFE_DEFAULTS: dict[str, str] = {
     "RANK_WEIGHT_SIMILARITY": "ranking weights are product decisions in code (docs/retrieval.md)",
     "RANK_WEIGHT_SALES": "ranking weights are product decisions in code (docs/retrieval.md)",
     "RANK_WEIGHT_QUALITY": "ranking weights are product decisions in code (docs/retrieval.md)",
+    "RANK_WEIGHT_TYPE": "ranking weights are product decisions in code (docs/retrieval.md)",
+    "RANK_WEIGHT_LEXICAL": "ranking weights are product decisions in code (docs/retrieval.md)",
+    "RANK_TYPE_TEMPERATURE": "ranking weights are product decisions in code (docs/retrieval.md)",
+    "RANK_WEIGHT_DIVERSITY": "ranking weights are product decisions in code (docs/retrieval.md)",
+    "RANK_DUPLICATE_COSINE": "ranking weights are product decisions in code (docs/retrieval.md)",
     "PROMPT_CHAR_BUDGET": "tuning of the prompt context size",
     # Read by operator CLIs, not by the Function App.
     "BACKFILL_API_TOKEN": "python -m rag_core.operations.backfill --source api only; given in the operator's shell",

@@ -22,6 +22,7 @@ from rag_core.base.auth import AuthError
 from rag_core.ingestion.submission import IdempotencyConflictError, StorageUnavailableError
 from rag_core.ingestion.uploads import UploadRejected
 from rag_core.knowledge.feedback import PhaseNotFoundError
+from rag_core.knowledge.search import PhaseTypeNotFoundError
 from rag_core.knowledge.store import EmbeddingMismatchError, VideoNotFoundError, VideoOwnershipError
 from rag_core.sales.reader import InvalidInputError, OcrUnavailableError, VisionResponseError
 
@@ -100,6 +101,7 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (VideoOwnershipError, 403, "forbidden"),
     (VideoNotFoundError, 404, "not_found"),
     (PhaseNotFoundError, 404, "not_found"),
+    (PhaseTypeNotFoundError, 422, "unknown_phase_type"),
     (IdempotencyConflictError, 409, "idempotency_conflict"),
     (InvalidInputError, 415, "unsupported_media_type"),
     (OcrUnavailableError, 503, "ocr_unavailable"),

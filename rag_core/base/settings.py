@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     rank_weight_similarity: float = Field(0.7, ge=0)
     rank_weight_sales: float = Field(0.2, ge=0)
     rank_weight_quality: float = Field(0.1, ge=0)
+    rank_weight_type: float = Field(0.5, ge=0, description="phase-type fit, relative to dense similarity 1")
+    rank_weight_lexical: float = Field(0.2, ge=0, description="Sudachi BM25, relative to dense similarity 1")
+    rank_type_temperature: float = Field(0.005, gt=0, description="softmax temperature of the inferred type")
+    rank_weight_diversity: float = Field(2.0, ge=0, description="MMR penalty of a near-duplicate; 0 = off")
+    rank_duplicate_cosine: float = Field(0.95, ge=0, lt=1, description="cosine above which phases count as alike")
     prompt_char_budget: int = Field(6000, ge=500)
 
     # --- Storage ------------------------------------------------------------------------

@@ -1,38 +1,124 @@
-"""Find past phases similar to a query, filtered, and ranked by what they achieved.
+"""Find past phases similar to a query, filtered, and ranked by relevance and by what they achieved.
 
-Ranking (documented in docs/retrieval.md): Qdrant returns a candidate pool by
-cosine similarity under the filters; each candidate then gets
+Qdrant returns a candidate pool by cosine similarity under the filters (with the
+vectors); ``rag_core.knowledge.ranking`` re-orders it. Each candidate gets
 
-    score = (w_sim · similarity + w_sales · sales + w_quality · quality) / (w_sim + w_sales + w_quality)
+    relevance = (dense + w_lexical · lexical + w_type · type_fit) / (1 + w_lexical + w_type)
+    score     = (w_sim · relevance' + w_sales · sales + w_quality · quality) / (w_sim + w_sales + w_quality)
 
-where ``similarity`` is the cosine similarity min-max scaled over the pool
-(embedding models such as e5 put every Japanese sentence between 0.7 and 0.9,
-so raw cosines would let any GMV difference outweigh relevance), ``sales`` the
-stream's GMV on a log scale relative to the best GMV in the pool (0 when
-unknown) and ``quality`` the feedback quality score. The
-weights come from settings (``RANK_WEIGHT_*``); with ``outcome_aware=False``
-the order is plain similarity.
+then maximal marginal relevance keeps near-duplicates out of the top-k. ``dense`` is
+the cosine min-max scaled over the pool, ``lexical`` the Sudachi BM25 score scaled by
+the pool's best (``rag_core.knowledge.lexical``), ``type_fit`` the probability that the
+query asks for the candidate's phase type (1/0 when the request names its type, else
+inferred from the query's similarity to each type's centroid of stored phases),
+``relevance'`` the relevance min-max scaled over the pool, ``sales`` the stream's GMV
+on a log scale relative to the pool's best and ``quality`` the feedback score. With
+``outcome_aware=False`` the score is the relevance. The weights come from settings
+(``RANK_*``); docs/retrieval.md gives each one's reason and measured effect.
+
+A phase-type *filter* (``filters.phase_type``) is exact, over every stored spelling of
+the type (``ranking.canonical_type``), and a type no phase has is answered with
+``PhaseTypeNotFoundError`` naming the types present, rather than with nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
+import time
+import weakref
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from qdrant_client import models as qm
 
+from rag_core.knowledge import ranking
+from rag_core.knowledge.lexical import lexical_scores
 from rag_core.knowledge.schemas import SearchFilters, SearchHit, SearchRequest
 from rag_core.knowledge.store import DENSE, KnowledgeStore, brand_condition
 
-_POOL_FACTOR = 5
-_MIN_POOL = 20
+_POOL_FACTOR = 10
+_MIN_POOL = 50  # the re-ranking can only lift what the dense search brought into the pool
+_PROFILE_MAX_AGE_SEC = 300.0
 
 
-def build_filter(filters: SearchFilters, *, phase_type: str | None, brand_id: int | None) -> qm.Filter | None:
+class PhaseTypeNotFoundError(LookupError):
+    """A phase-type filter names a type no stored phase (visible to the caller) has."""
+
+
+@dataclass
+class TypeProfile:
+    """What the store knows about phase types: a centroid of the stored vectors per
+    (canonical) type, and the stored type spellings per brand."""
+
+    centroids: dict[str, np.ndarray]
+    spellings: dict[int | None, Counter[str]] = field(default_factory=dict)
+
+    def present(self, brand_id: int | None) -> Counter[str]:
+        """Stored type spellings (with counts) a caller scoped to ``brand_id`` can see."""
+        if brand_id is not None:
+            return self.spellings.get(brand_id, Counter())
+        return sum(self.spellings.values(), Counter())
+
+
+_profiles: weakref.WeakKeyDictionary[KnowledgeStore, tuple[int, float, TypeProfile]] = weakref.WeakKeyDictionary()
+
+
+def type_profile(store: KnowledgeStore) -> TypeProfile:
+    """The store's :class:`TypeProfile`, rebuilt by one scroll over the phases when their
+    number changed or the cached one is older than five minutes (a re-typed phase)."""
+    count = store.client.count(store.phases, exact=True).count
+    cached = _profiles.get(store)
+    if cached is not None and cached[0] == count and time.monotonic() - cached[1] < _PROFILE_MAX_AGE_SEC:
+        return cached[2]
+    sums: dict[str, np.ndarray] = {}
+    spellings: dict[int | None, Counter[str]] = {}
+    offset: qm.ExtendedPointId | None = None
+    while True:
+        points, offset = store.client.scroll(
+            store.phases, limit=1024, offset=offset, with_payload=["phase_type", "brand_id"], with_vectors=[DENSE]
+        )
+        for p in points:
+            payload = p.payload or {}
+            spelling = str(payload.get("phase_type") or ranking.UNKNOWN)
+            spellings.setdefault(payload.get("brand_id"), Counter())[spelling] += 1
+            vector = p.vector.get(DENSE) if isinstance(p.vector, dict) else None
+            if vector is not None:
+                unit = np.asarray(vector, dtype=np.float64)
+                unit /= float(np.linalg.norm(unit)) or 1.0
+                kind = ranking.canonical_type(spelling)
+                sums[kind] = sums[kind] + unit if kind in sums else unit
+        if offset is None:
+            break
+    profile = TypeProfile(ranking.type_centroids(sums), spellings)
+    _profiles[store] = (count, time.monotonic(), profile)
+    return profile
+
+
+def type_filter_values(phase_type: str, profile: TypeProfile, brand_id: int | None) -> list[str]:
+    """Every stored spelling of ``phase_type``'s canonical type, for an exact filter.
+
+    Raises PhaseTypeNotFoundError listing the types present when none is stored (an empty
+    store answers with no results instead: there is nothing to list).
+    """
+    present = profile.present(brand_id)
+    wanted = ranking.canonical_type(phase_type)
+    values = sorted(s for s in present if ranking.canonical_type(s) == wanted)
+    if not values and present:
+        kinds = Counter[str]()
+        for spelling, n in present.items():
+            kinds[ranking.canonical_type(spelling)] += n
+        listed = ", ".join(f"{k} ({n})" for k, n in sorted(kinds.items()))
+        read_as = f" (read as {wanted!r})" if wanted != phase_type else ""
+        raise PhaseTypeNotFoundError(f"no phase has type {phase_type!r}{read_as}; types present: {listed}")
+    return values or [phase_type]
+
+
+def build_filter(filters: SearchFilters, *, phase_types: list[str] | None, brand_id: int | None) -> qm.Filter | None:
     """Translate search filters into a Qdrant filter on indexed fields (None when there is nothing to
-    filter: the local mode would otherwise test every point against an empty filter)."""
+    filter: the local mode would otherwise test every point against an empty filter). ``phase_types``
+    are the stored spellings the phase-type filter stands for (see ``type_filter_values``)."""
     must: list[qm.Condition] = [*brand_condition(brand_id)]
 
     def match(key: str, value: object) -> None:
@@ -41,7 +127,8 @@ def build_filter(filters: SearchFilters, *, phase_type: str | None, brand_id: in
 
     match("liver_id", filters.liver_id)
     match("platform", filters.platform)
-    match("phase_type", filters.phase_type or phase_type)
+    if phase_types:
+        must.append(qm.FieldCondition(key="phase_type", match=qm.MatchAny(any=phase_types)))
     match("products_all", filters.product)
     if filters.date_from or filters.date_to:
         must.append(
@@ -64,38 +151,77 @@ def _day(value: dt.date | None) -> int | None:
     return int(value.strftime("%Y%m%d")) if value else None
 
 
-def outcome_scores(hits: list[SearchHit], weights: tuple[float, float, float]) -> list[float]:
-    """The blended ranking score of each candidate of a pool (see the module docstring)."""
+def outcome_scores(
+    hits: list[SearchHit], weights: tuple[float, float, float], relevance: list[float] | None = None
+) -> list[float]:
+    """The blended ranking score of each candidate of a pool (see the module docstring);
+    ``relevance`` defaults to the dense similarity alone."""
     w_sim, w_sales, w_quality = weights
     total = w_sim + w_sales + w_quality
-    low = min(h.similarity for h in hits)
-    spread = max(h.similarity for h in hits) - low
+    scaled = ranking.minmax(relevance if relevance is not None else [h.similarity for h in hits])
     best_gmv = max((h.gmv or 0.0) for h in hits)
     scores = []
-    for h in hits:
-        similarity = (h.similarity - low) / spread if spread > 1e-9 else 1.0
-        sales = math.log1p(h.gmv) / math.log1p(best_gmv) if h.gmv and best_gmv > 0 else 0.0
-        blended = w_sim * similarity + w_sales * sales + w_quality * h.quality_score
-        scores.append(blended / total if total else h.similarity)
+    for h, rel in zip(hits, scaled, strict=True):
+        blended = w_sim * rel + w_sales * ranking.sales_scale(h.gmv, best_gmv) + w_quality * h.quality_score
+        scores.append(blended / total if total else rel)
     return scores
 
 
 def search(store: KnowledgeStore, request: SearchRequest, *, brand_id: int | None = None) -> list[SearchHit]:
     """Top-``k`` phases for the request, best first."""
     settings = store.settings
-    vector = store.embedder.embed_query(request.text())
-    flt = build_filter(request.filters, phase_type=request.phase_type, brand_id=brand_id)
-    reranked = request.outcome_aware or request.max_per_video or request.distinct_text
-    pool = max(request.k * _POOL_FACTOR, _MIN_POOL) if reranked else request.k
+    text = request.text()
+    vector = np.asarray(store.embedder.embed_query(text), dtype=np.float64)
+    profile = type_profile(store)
+    spellings = (
+        type_filter_values(request.filters.phase_type, profile, brand_id) if request.filters.phase_type else None
+    )
+    flt = build_filter(request.filters, phase_types=spellings, brand_id=brand_id)
+    pool = max(request.k * _POOL_FACTOR, _MIN_POOL)
     points = store.client.query_points(
-        store.phases, query=vector, using=DENSE, query_filter=flt, limit=pool, with_payload=True
+        store.phases,
+        query=vector.tolist(),
+        using=DENSE,
+        query_filter=flt,
+        limit=pool,
+        with_payload=True,
+        with_vectors=True,
     ).points
+    if not points:
+        return []
     hits = [_hit(p.id, p.score, p.payload or {}) for p in points]
-    if request.outcome_aware and hits:
+    vectors = np.array([_dense(p.vector) for p in points], dtype=np.float64)
+
+    wanted = ranking.query_types(request.phase_type, vector, profile.centroids, settings.rank_type_temperature)
+    type_fit = [wanted.get(ranking.canonical_type(h.phase_type), 0.0) for h in hits]
+    lexical = (
+        lexical_scores(text, [f"{h.speech_text}\n{h.description}" for h in hits])
+        if settings.rank_weight_lexical > 0
+        else [0.0] * len(hits)
+    )
+    relevance = ranking.relevance(
+        ranking.minmax([h.similarity for h in hits]),
+        lexical,
+        type_fit,
+        w_lexical=settings.rank_weight_lexical,
+        w_type=settings.rank_weight_type,
+    )
+    if request.outcome_aware:
         weights = (settings.rank_weight_similarity, settings.rank_weight_sales, settings.rank_weight_quality)
-        for h, score in zip(hits, outcome_scores(hits, weights), strict=True):
-            h.score = score
-        hits.sort(key=lambda h: (-h.score, h.video_id, h.phase_index))
+        scores = outcome_scores(hits, weights, relevance)
+    else:
+        scores = relevance
+    for h, score in zip(hits, scores, strict=True):
+        h.score = score
+    # Sorted first so that ties (identical texts) fall to the best seller, then to a stable order.
+    by_score = sorted(range(len(hits)), key=lambda i: (-hits[i].score, hits[i].video_id, hits[i].phase_index))
+    order = ranking.diversify(
+        [hits[i].score for i in by_score],
+        vectors[by_score],
+        weight=settings.rank_weight_diversity,
+        threshold=settings.rank_duplicate_cosine,
+    )
+    hits = [hits[by_score[i]] for i in order]
     if request.max_per_video:
         seen: Counter[str] = Counter()
         kept = []
@@ -115,6 +241,11 @@ def search(store: KnowledgeStore, request: SearchRequest, *, brand_id: int | Non
                 distinct.append(h)
         hits = distinct
     return hits[: request.k]
+
+
+def _dense(vector: Any) -> list[float]:
+    """The dense vector of a returned point (named vectors come back as a dict)."""
+    return list(vector[DENSE] if isinstance(vector, dict) else vector)
 
 
 def _hit(pid: Any, similarity: float, payload: dict[str, Any]) -> SearchHit:

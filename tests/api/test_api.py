@@ -243,6 +243,9 @@ def test_search_validation(client: TestClient) -> None:
     assert empty.status_code == 422 and "query" in error_of(empty)["message"]
     too_many = client.post("/api/v1/external/search", json={"query": "x", "k": 500})
     assert too_many.status_code == 422 and error_of(too_many)["field"] == "k"
+    absent = client.post("/api/v1/external/search", json={"query": "x", "filters": {"phase_type": "giveaway"}})
+    assert absent.status_code == 422 and error_of(absent)["code"] == "unknown_phase_type"
+    assert "types present: " in error_of(absent)["message"]
 
 
 def test_feedback_routes(client: TestClient) -> None:

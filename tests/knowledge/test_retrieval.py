@@ -122,8 +122,11 @@ def test_filters_return_exactly_the_matching_phases(
 
 
 def test_phase_type_and_quality_filters(kb: KnowledgeBase) -> None:
-    hits = kb.search(SearchRequest(query=IDLE, phase_type="idle", k=20))
+    hits = kb.search(SearchRequest(query=IDLE, k=20, filters=SearchFilters(phase_type="idle")))
     assert hits and {h.phase_type for h in hits} == {"idle"} and len(hits) == 3
+    # the request's own phase type (a new phase being analysed) is a preference, not a filter
+    preferred = kb.search(SearchRequest(query=IDLE, phase_type="idle", k=20))
+    assert len(preferred) > 3 and preferred[0].phase_type == "idle"
 
     kb.apply_feedback(FeedbackRequest(video_id="v_b2", phase_index=2, rating=5))
     good = search(kb, min_quality=0.6)
@@ -131,14 +134,15 @@ def test_phase_type_and_quality_filters(kb: KnowledgeBase) -> None:
 
 
 def test_outcome_aware_ranking_prefers_what_sold_among_equally_similar(kb: KnowledgeBase) -> None:
-    hits = kb.search(SearchRequest(query=DEMO, phase_type="product_demo", k=4))
+    demos = SearchFilters(phase_type="product_demo")
+    hits = kb.search(SearchRequest(query=DEMO, k=4, filters=demos))
     sims = {round(h.similarity, 4) for h in hits}
     assert len(sims) == 1, "the four demo phases have the same text"
     assert [h.video_id for h in hits][:2] == ["v_a1", "v_a2"]
     assert hits[0].score > hits[-1].score
 
-    plain = kb.search(SearchRequest(query=DEMO, phase_type="product_demo", k=4, outcome_aware=False))
-    assert all(h.score == h.similarity for h in plain)
+    plain = kb.search(SearchRequest(query=DEMO, k=4, filters=demos, outcome_aware=False))
+    assert len({h.score for h in plain}) == 1, "without outcome weighting equal texts tie"
 
 
 def test_distinct_text_keeps_the_best_ranked_copy_of_a_repeated_text(kb: KnowledgeBase) -> None:
