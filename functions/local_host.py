@@ -40,7 +40,7 @@ from azure.storage.queue import QueueClient, QueueMessage
 
 from rag_core.context import AppContext, default_context
 from rag_core.ingestion.blob_intake import accept_inbox_file, accept_upload
-from rag_core.ingestion.runner import handle_job_message, sweep_stuck_jobs
+from rag_core.ingestion.runner import handle_job_message, is_permanent, sweep_stuck_jobs
 from rag_core.ingestion.uploads import RECORDINGS_PREFIX, SALES_PREFIX
 from rag_core.jobs.records import JobMessage
 
@@ -143,7 +143,9 @@ class LocalWorker:
             try:
                 handle_job_message(self.ctx, received.content, dequeue_count=deliveries)
             except Exception as exc:
-                if deliveries >= self.ctx.settings.max_dequeue_count:
+                # What escapes the handler as permanent is a message that is not a job at all:
+                # no delivery will ever read it, so it goes to poison at once.
+                if is_permanent(exc) or deliveries >= self.ctx.settings.max_dequeue_count:
                     self._poison(lease.message, f"{type(exc).__name__}: {exc}")
                 else:
                     queue.update_message(lease.message, visibility_timeout=self.retry_delay)
