@@ -15,10 +15,7 @@ the code paths are those of the defaults.
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -32,55 +29,12 @@ import requests
 from rag_core.analysis.record import MAX_PHASE_TEXT, parse_analysis
 from rag_core.base.settings import Settings
 from rag_core.context import AppContext
-from tests.api.live_server import KEY, LiveServer
+from tests.api.live_server import KEY, LatencyMonitor, LiveServer
 from tests.appkit import analysis, app_settings, error_of, storage_snapshot
 from tests.azurite import Azurite
 
 STORE = "/api/v1/external/analysis/store"
 LIMIT = 1024 * 1024
-
-
-class LatencyMonitor:
-    """Requests /health and /external/stats back to back in a thread, recording each latency."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.samples: list[tuple[str, int, float]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with httpx.Client(base_url=self.base, headers={"X-API-Key": KEY}, timeout=30) as http:
-            while not self._stop.is_set():
-                for path in ("/api/v1/health", "/api/v1/external/stats"):
-                    start = time.perf_counter()
-                    try:
-                        status = http.get(path).status_code
-                    except httpx.HTTPError:
-                        status = 0
-                    self.samples.append((path, status, time.perf_counter() - start))
-                self._stop.wait(0.05)
-
-    def __enter__(self) -> LatencyMonitor:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=60)
-
-    def check(self) -> str:
-        """Assert the service answered throughout; returns the figures for the report."""
-        assert self.samples, "the monitor sent no request"
-        failed = [s for s in self.samples if s[1] != 200]
-        assert not failed, failed[:5]
-        latencies = sorted(s[2] for s in self.samples)
-        p95 = latencies[int(len(latencies) * 0.95) - 1] if len(latencies) >= 20 else latencies[-1]
-        assert p95 < 1.0 and latencies[-1] < 5.0, (p95, latencies[-1])
-        return (
-            f"{len(latencies)} health/stats requests: median {statistics.median(latencies) * 1000:.0f} ms, "
-            f"p95 {p95 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms"
-        )
 
 
 def limited_settings(azurite: Azurite, folder: Path, **overrides: Any) -> Settings:
