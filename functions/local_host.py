@@ -15,7 +15,8 @@ same rag_core handlers:
   and the one that was running is back within that many seconds (not the
   five minutes a long fixed lease would cost). A message delivered more than
   ``MAX_DEQUEUE_COUNT`` times (each run died with its process) is not run
-  again: its job is failed and the message poisoned;
+  again: its job is failed and the message poisoned; a message that is not a
+  job at all is poisoned at once;
 * every ``SWEEP_INTERVAL`` seconds, the stuck-job sweep
   (``rag_core.ingestion.runner.sweep_stuck_jobs``);
 * the inbox container and ``uploads/sales/``, ``uploads/screen-recordings/``:
