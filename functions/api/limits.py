@@ -16,7 +16,9 @@ and thrown away, up to ``MAX_DISCARD_BYTES``, before answering. Past that amount
 (or when the declared length already exceeds it, or the client asked
 ``Expect: 100-continue``) the 413 is sent at once and the connection closed:
 draining would cost more than the client's comfort is worth. A body that
-trickles in slower than ``BODY_READ_SECONDS`` in total gets ``408``.
+trickles in slower than ``BODY_READ_SECONDS`` in total gets ``408``. A JSON
+body nested deeper than ``MAX_JSON_DEPTH`` gets ``422 json_too_deep`` here, for
+every route, before any decoder recurses into it.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from functions.api.errors import error_response
+from rag_core.analysis.record import json_depth
 from rag_core.base.settings import Settings
 from rag_core.context import AppContext
 
@@ -100,7 +104,20 @@ class BodyLimit:
         if size > limit:
             await self._too_large(scope, receive, send, limit)
             return
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
+        body = b"".join(chunks)
+        if _is_json(headers.get(b"content-type", b"")) and body:
+            # Every JSON route, not only the store: FastAPI's own decoding recurses and would
+            # answer a 1,000-deep body with a 500 (RecursionError). Counted off the event loop.
+            depth = await run_in_threadpool(json_depth, body.decode("utf-8", errors="replace"))
+            if depth > settings.max_json_depth:
+                response = error_response(
+                    422, "json_too_deep",
+                    f"body is nested {depth} levels deep; the limit is {settings.max_json_depth} (MAX_JSON_DEPTH)",
+                    field="body",
+                )  # fmt: skip
+                await response(scope, receive, send)
+                return
+        await self.app(scope, _replay(body, receive), send)
 
     @staticmethod
     async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
@@ -109,6 +126,11 @@ class BodyLimit:
             field="body", headers={"Connection": "close"},
         )  # fmt: skip
         await response(scope, receive, send)
+
+
+def _is_json(content_type: bytes) -> bool:
+    media = content_type.split(b";")[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -192,6 +192,22 @@ def test_hostile_body_is_refused_and_nothing_is_kept(
     assert storage_snapshot(ctx) == before, name
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/external/search",
+        "/api/v1/external/prompt",
+        "/api/v1/feedback",
+        "/api/v1/external/retrieve/similar",
+        "/api/v1/external/sales/ingest-json",
+    ],
+)
+def test_deep_json_is_422_on_every_json_route(http: httpx.Client, path: str) -> None:
+    """FastAPI's own body decoding recurses: a 5,000-deep body was a 500 on any JSON route."""
+    response = http.post(path, content='{"a": ' + nested(5000) + "}", headers=JSON)
+    assert response.status_code == 422 and error_of(response)["code"] == "json_too_deep", response.text[:300]
+
+
 def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
     """A JSON body streamed from a generator: httpx sends it chunked, with no Content-Length."""
     head = b'{"video_id": "chunked", "phases": [{"speech_text": "'
