@@ -6,10 +6,19 @@ One process, because embedded Qdrant allows a single client per storage
 folder. The worker thread does what the host's triggers do, by calling the
 same rag_core handlers:
 
-* the ingest queue: each message goes to ``handle_job_message``; a message
-  that fails is retried after a short delay and, once delivered
+* the ingest queue: one message at a time goes to ``handle_job_message``; a
+  message that fails is retried after a short delay and, once delivered
   ``MAX_DEQUEUE_COUNT`` times, moved to ``<queue>-poison`` with the reason
-  (the host's poison behaviour, which no host provides here);
+  (the host's poison behaviour, which no host provides here). Only the message
+  being run is leased, for ``QUEUE_VISIBILITY_SEC``, and the lease is renewed
+  while its job runs: after a crash, messages not started were never hidden,
+  and the one that was running is back within that many seconds (not the
+  five minutes a long fixed lease would cost). A message delivered more than
+  ``MAX_DEQUEUE_COUNT`` times (each run died with its process) is not run
+  again: its job is failed and the message poisoned; a message that is not a
+  job at all is poisoned at once;
+* every ``SWEEP_INTERVAL`` seconds, the stuck-job sweep
+  (``rag_core.ingestion.runner.sweep_stuck_jobs``);
 * the inbox container and ``uploads/sales/``, ``uploads/screen-recordings/``:
   new or changed blobs go to ``accept_inbox_file`` / ``accept_upload`` (their
   job ids are content-derived, so a restart that sees every blob again
@@ -21,7 +30,9 @@ from __future__ import annotations
 import argparse
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cached_property
 
 from azure.core.exceptions import AzureError
@@ -30,11 +41,44 @@ from azure.storage.queue import QueueClient, QueueMessage
 
 from rag_core.context import AppContext, default_context
 from rag_core.ingestion.blob_intake import accept_inbox_file, accept_upload
-from rag_core.ingestion.runner import handle_job_message
+from rag_core.ingestion.runner import handle_job_message, is_permanent, sweep_stuck_jobs
 from rag_core.ingestion.uploads import RECORDINGS_PREFIX, SALES_PREFIX
 from rag_core.jobs.records import JobMessage
 
 log = logging.getLogger("functions.local_host")
+
+SWEEP_INTERVAL = 300.0
+
+
+class _Lease:
+    """Keeps one received message invisible while its job runs, renewing it every third of
+    the visibility timeout; ``message`` holds the latest pop receipt for the final delete."""
+
+    def __init__(self, queue: QueueClient, message: QueueMessage, visibility: int) -> None:
+        self.queue, self.message, self.visibility = queue, message, visibility
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.visibility / 3):
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                try:
+                    self.message = self.queue.update_message(self.message, visibility_timeout=self.visibility)
+                except AzureError as exc:  # the next renewal tries again; at worst the message reappears
+                    log.warning("could not renew the lease of message %s: %s", self.message.id, exc)
+
+    @contextmanager
+    def held(self) -> Iterator[_Lease]:
+        renewer = threading.Thread(target=self._renew, name="lease-renewal", daemon=True)
+        renewer.start()
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self._stop.set()
+            renewer.join()
 
 
 class LocalWorker:
@@ -44,15 +88,13 @@ class LocalWorker:
         self,
         ctx: AppContext,
         *,
-        visibility_timeout: int = 300,
         retry_delay: int = 5,
-        batch_size: int = 4,
     ) -> None:
         self.ctx = ctx
-        self.visibility_timeout = visibility_timeout
+        self.visibility_timeout = ctx.settings.queue_visibility_sec
         self.retry_delay = retry_delay
-        self.batch_size = batch_size
         self._seen: set[tuple[str, str, str]] = set()  # (container, name, etag)
+        self._swept_at = -SWEEP_INTERVAL
 
     @cached_property
     def queue(self) -> QueueClient:
@@ -71,9 +113,13 @@ class LocalWorker:
         return self.ctx.storage.container(self.ctx.settings.uploads_container)
 
     def poll_once(self) -> int:
-        """One pass over the drop containers and the queue; returns messages handled."""
+        """One pass over the drop containers, the queue and (when due) the sweep; returns
+        messages handled."""
         self._scan_inbox()
         self._scan_uploads()
+        if time.monotonic() - self._swept_at >= SWEEP_INTERVAL:
+            sweep_stuck_jobs(self.ctx)
+            self._swept_at = time.monotonic()
         return self._drain_queue()
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:
@@ -88,23 +134,28 @@ class LocalWorker:
 
     # ------------------------------------------------------------------ queue --
     def _drain_queue(self) -> int:
+        """Run the next message, if any (one at a time, so no other message is held meanwhile)."""
         queue = self.queue
-        handled = 0
-        for msg in queue.receive_messages(
-            messages_per_page=self.batch_size, visibility_timeout=self.visibility_timeout, max_messages=self.batch_size
-        ):
-            handled += 1
+        received = queue.receive_message(visibility_timeout=self.visibility_timeout)
+        if received is None:
+            return 0
+        deliveries = received.dequeue_count or 1
+        with _Lease(queue, received, self.visibility_timeout).held() as lease:
             try:
-                handle_job_message(self.ctx, msg.content, dequeue_count=msg.dequeue_count or 1)
+                handle_job_message(self.ctx, received.content, dequeue_count=deliveries)
             except Exception as exc:
-                reason = f"{type(exc).__name__}: {exc}"
-                if (msg.dequeue_count or 1) >= self.ctx.settings.max_dequeue_count:
-                    self._poison(msg, reason)
+                # What escapes the handler as permanent is a message that is not a job at all:
+                # no delivery will ever read it, so it goes to poison at once.
+                if is_permanent(exc) or deliveries >= self.ctx.settings.max_dequeue_count:
+                    self._poison(lease.message, f"{type(exc).__name__}: {exc}")
                 else:
-                    queue.update_message(msg, visibility_timeout=self.retry_delay)
-            else:
-                queue.delete_message(msg)
-        return handled
+                    queue.update_message(lease.message, visibility_timeout=self.retry_delay)
+                return 1
+        if deliveries > self.ctx.settings.max_dequeue_count:
+            self._poison(lease.message, f"delivered {deliveries} times; no attempt finished")
+        else:
+            queue.delete_message(lease.message)
+        return 1
 
     def _poison(self, msg: QueueMessage, reason: str) -> None:
         """Move a message that failed its last delivery to ``<queue>-poison``, the reason added."""

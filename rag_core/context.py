@@ -23,6 +23,7 @@ from rag_core.base.settings import Settings, get_settings
 from rag_core.base.storage import Storage
 from rag_core.jobs.records import JobStore
 from rag_core.knowledge.knowledge_base import KnowledgeBase
+from rag_core.knowledge.schemas import KnowledgeStats
 
 
 class AppContext:
@@ -30,9 +31,11 @@ class AppContext:
         self.settings = settings
         self._kb = kb
         serial = settings.qdrant_url is None or settings.embedding_provider == "local"
-        self._kb_lock: contextlib.AbstractContextManager[object] = (
-            threading.RLock() if serial else contextlib.nullcontext()
-        )
+        self._kb_lock = threading.RLock() if serial else None
+        # The last totals computed per brand scope, answered while a long write holds the
+        # knowledge base (see knowledge_if_free).
+        self.last_stats: dict[int | None, KnowledgeStats] = {}
+        self.last_qdrant_health: bool | None = None
 
     @cached_property
     def storage(self) -> Storage:
@@ -49,8 +52,26 @@ class AppContext:
     @contextlib.contextmanager
     def knowledge(self) -> Iterator[KnowledgeBase]:
         """The knowledge base, held exclusively for the block when it must not be shared."""
-        with self._kb_lock:
+        with self._kb_lock or contextlib.nullcontext():
             yield self._knowledge_base
+
+    @contextlib.contextmanager
+    def knowledge_if_free(self, wait: float) -> Iterator[KnowledgeBase | None]:
+        """Like :meth:`knowledge`, but None when it is not free within ``wait`` seconds.
+
+        An ingest holds the knowledge base for its whole run (embedding included: minutes for
+        a 10,000-phase analysis on the local model); a read that can answer from what it
+        knew before (the stats totals) uses this instead of queueing behind it.
+        """
+        if self._kb_lock is None:
+            yield self._knowledge_base
+        elif self._kb_lock.acquire(timeout=wait):
+            try:
+                yield self._knowledge_base
+            finally:
+                self._kb_lock.release()
+        else:
+            yield None
 
 
 @lru_cache(maxsize=1)

@@ -72,6 +72,12 @@ SAFE_DEFAULTS: dict[str, str] = {
     "RANK_WEIGHT_DIVERSITY": "ranking weights are product decisions in code (docs/retrieval.md)",
     "RANK_DUPLICATE_COSINE": "ranking weights are product decisions in code (docs/retrieval.md)",
     "PROMPT_CHAR_BUDGET": "tuning of the prompt context size",
+    "MAX_JSON_BYTES": "documented limit (docs/operations.md Limits); the default fits a 10,000-phase analysis",
+    "MAX_DISCARD_BYTES": "documented limit: how much of an over-limit body is drained before the 413",
+    "MAX_JSON_DEPTH": "documented limit; no legitimate analysis nests deeper",
+    "JOB_TIME_BUDGET_SEC": "documented limit; the default stays below host.json functionTimeout (10 min)",
+    "QUEUE_VISIBILITY_SEC": "local runner only; the Functions host leases and renews queue messages itself",
+    "LOG_AZURE_HTTP": "off in production: the SDK would log every storage call",
     # Read by operator CLIs, not by the Function App.
     "BACKFILL_API_TOKEN": "python -m rag_core.operations.backfill --source api only; given in the operator's shell",
     "BACKFILL_RATE_PER_SEC": "python -m rag_core.operations.backfill only",

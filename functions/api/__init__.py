@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import APIRouter, Depends, FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from functions.api import (
     routes_feedback,
@@ -22,31 +21,9 @@ from functions.api import (
     routes_videos,
 )
 from functions.api.deps import caller
-from functions.api.errors import COMMON_ERRORS, error_response, install_error_handlers
+from functions.api.errors import COMMON_ERRORS, install_error_handlers
+from functions.api.limits import BodyLimit
 from rag_core.context import AppContext
-
-_FORM_OVERHEAD = 1024 * 1024  # room for the form fields beside the largest allowed file
-
-
-class BodyLimit:
-    """Refuse a request whose declared body exceeds the upload limit before reading it (413)."""
-
-    def __init__(self, app: ASGIApp, get_context: Callable[[], AppContext]) -> None:
-        self.app, self.get_context = app, get_context
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        declared = dict(scope["headers"]).get(b"content-length", b"") if scope["type"] == "http" else b""
-        # Only a declared body needs the settings: a bodiless request (the OpenAPI document
-        # fetched before any context exists, say) must not build one.
-        if declared.isdigit():
-            limit = self.get_context().settings.max_upload_bytes + _FORM_OVERHEAD
-            if int(declared) > limit:
-                response = error_response(
-                    413, "too_large", f"request body of {int(declared)} bytes exceeds the {limit} allowed"
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 def create_api(get_context: Callable[[], AppContext]) -> FastAPI:

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
-from rag_core.analysis.record import AnalysisFormatError
+from rag_core.analysis.record import AnalysisFormatError, check_video_id
 from rag_core.base.auth import AuthError
 from rag_core.ingestion.submission import IdempotencyConflictError, StorageUnavailableError
 from rag_core.ingestion.uploads import UploadRejected
@@ -29,6 +29,7 @@ from rag_core.sales.reader import InvalidInputError, OcrUnavailableError, Vision
 log = logging.getLogger(__name__)
 
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
+MAX_DETAILS = 100
 
 
 class FieldError(BaseModel):
@@ -80,6 +81,14 @@ def error_response(
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
 
 
+def path_video_id(value: str) -> str:
+    """A video id taken from a URL path, held to the video-id grammar (422 naming it otherwise)."""
+    try:
+        return check_video_id(value)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", f"video_id {exc}", field="video_id") from None
+
+
 def field_path(loc: Sequence[int | str]) -> str:
     """``("body", "filters", "k")`` → ``filters.k``; the location word is kept only when alone."""
     parts = [str(p) for p in loc]
@@ -89,7 +98,12 @@ def field_path(loc: Sequence[int | str]) -> str:
 
 
 def _validation_failed(errors: Sequence[Any], code: str = "invalid_request") -> JSONResponse:
-    details = [FieldError(field=field_path(e.get("loc", ())), message=str(e.get("msg", "invalid"))) for e in errors]
+    # At most MAX_DETAILS problems are listed: a 10,000-phase analysis with one bad field in
+    # every phase must not produce a megabyte of error.
+    details = [
+        FieldError(field=field_path(e.get("loc", ())), message=str(e.get("msg", "invalid")))
+        for e in errors[:MAX_DETAILS]
+    ]
     if not details:
         details = [FieldError(field="body", message="invalid request")]
     first = details[0]

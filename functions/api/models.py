@@ -11,11 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from rag_core.analysis.record import Sales, SetProduct
+from rag_core.analysis.record import Sales, SetProduct, VideoId
 from rag_core.jobs.records import JobKind, JobRecord, JobStatus
 from rag_core.knowledge.schemas import KnowledgeStats, SearchHit
-
-VideoId = Field(min_length=1, max_length=200)
 
 
 # ----------------------------------------------------------------- jobs --
@@ -67,7 +65,7 @@ class HealthResponse(BaseModel):
 
 # ------------------------------------------------------------- feedback --
 class LegacyFeedbackRequest(BaseModel):
-    video_id: str = VideoId
+    video_id: VideoId
     phase_index: int = Field(ge=0, le=100_000)
     rating: Literal[-1, 0, 1] = Field(description="-1 bad, 0 neutral, 1 good (mapped to 1, 3, 5)")
     comment: str | None = Field(None, max_length=2000)

@@ -7,13 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from functions.api.deps import CallerDep, Context
-from functions.api.errors import error_responses
+from functions.api.errors import error_responses, path_video_id
 from functions.api.models import (
     LegacyFeedbackRequest,
     LegacyFeedbackResponse,
     PhaseRatingRequest,
     PhaseRatingResponse,
 )
+from rag_core.analysis.record import VIDEO_ID_MAX
 from rag_core.knowledge.schemas import FeedbackRequest, FeedbackResult
 
 router = APIRouter(responses=error_responses(404))
@@ -38,17 +39,18 @@ def legacy_feedback(body: LegacyFeedbackRequest, ctx: Context, caller: CallerDep
 
 
 @router.put(
-    "/videos/{video_id}/phases/{phase_index}/rating",
+    "/videos/{video_id:path}/phases/{phase_index}/rating",
     response_model=PhaseRatingResponse,
     summary="Legacy: rate one phase 1-5",
 )
 def rate_phase(
-    video_id: Annotated[str, Path(min_length=1, max_length=200)],
+    video_id: Annotated[str, Path(max_length=VIDEO_ID_MAX)],
     phase_index: Annotated[int, Path(ge=0, le=100_000)],
     body: PhaseRatingRequest,
     ctx: Context,
     caller: CallerDep,
 ) -> PhaseRatingResponse:
+    video_id = path_video_id(video_id)  # a path id: "/" and "%2F" included, as DELETE takes it
     request = FeedbackRequest(
         video_id=video_id,
         phase_index=phase_index,

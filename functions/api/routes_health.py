@@ -13,6 +13,7 @@ from functions.api.models import HealthResponse
 
 router = APIRouter()
 log = logging.getLogger(__name__)
+HEALTH_WAIT_SEC = 0.25
 
 
 def _storage_ok(ctx: Context) -> bool:
@@ -31,8 +32,14 @@ def _storage_ok(ctx: Context) -> bool:
     summary="Liveness of the app's dependencies",
 )
 def health(ctx: Context) -> JSONResponse:
-    with ctx.knowledge() as kb:
-        qdrant = kb.healthy()
+    """While a long ingest holds the knowledge base, Qdrant's state is the one seen last
+    (the ingest itself fails and says so if Qdrant goes away); otherwise it is checked."""
+    with ctx.knowledge_if_free(HEALTH_WAIT_SEC) as kb:
+        qdrant = kb.healthy() if kb is not None else ctx.last_qdrant_health
+    if qdrant is None:
+        with ctx.knowledge() as held:
+            qdrant = held.healthy()
+    ctx.last_qdrant_health = qdrant
     storage = _storage_ok(ctx)
     body = HealthResponse(status="ok" if qdrant and storage else "degraded", qdrant=qdrant, storage=storage)
     return JSONResponse(body.model_dump(), status_code=200 if body.status == "ok" else 503)

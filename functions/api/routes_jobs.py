@@ -7,18 +7,18 @@ with the job's status URL. The queue worker does the OCR and the ingest.
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Header, HTTPException, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from functions.api.deps import CallerDep, Context
 from functions.api.errors import ApiError, error_responses
+from functions.api.forms import parse_multipart, parse_urlencoded
 from functions.api.models import JobStatusResponse, StoreAccepted
-from rag_core.analysis.record import AnalysisRecord, parse_analysis
+from rag_core.analysis.record import AnalysisRecord, JsonDepthError, load_json, parse_analysis
 from rag_core.ingestion.submission import StoreRequest, Submitted, submit_store_request
 from rag_core.ingestion.uploads import StoreForm, analysis_from_form, check_image
 from rag_core.knowledge.store import point_id
@@ -92,10 +92,14 @@ async def _store_request_from_form(form: FormData, ctx: Context) -> tuple[StoreR
         try:
             analysis_text: str | None = (await analysis_value.read()).decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise ApiError(422, "invalid_analysis", "not UTF-8 text", field="analysis") from None
+            raise ApiError(422, "invalid_encoding", "is not valid UTF-8 text", field="analysis") from None
     else:
         analysis_text = analysis_value
-    raw, record = analysis_from_form(checked, analysis_text) if analysis_text is not None else (None, None)
+    raw, record = (
+        await run_in_threadpool(analysis_from_form, checked, analysis_text, max_depth=ctx.settings.max_json_depth)
+        if analysis_text is not None
+        else (None, None)
+    )
     image = form.get("sales_image")
     if image is not None and not isinstance(image, UploadFile):
         raise ApiError(422, "invalid_request", "must be a file upload", field="sales_image")
@@ -123,6 +127,18 @@ async def _store_request_from_form(form: FormData, ctx: Context) -> tuple[StoreR
     return request, record
 
 
+def _json_store_request(body: bytes, max_depth: int) -> tuple[StoreRequest, AnalysisRecord]:
+    """Decode and validate a JSON store body (CPU-bound for large analyses: run off the event loop)."""
+    try:
+        data = load_json(body, max_depth=max_depth)
+    except JsonDepthError as exc:
+        raise ApiError(422, "json_too_deep", f"body is {exc}", field="body") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN, an int of 4,300+ digits
+        raise ApiError(422, "invalid_json", f"body is not valid JSON: {exc}", field="body") from None
+    record = parse_analysis(data)
+    return StoreRequest(video_id=record.video_id, analysis=data, analysis_brand_id=record.brand_id), record
+
+
 @router.post(
     "/external/analysis/store",
     status_code=202,
@@ -140,16 +156,20 @@ async def store_analysis(
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     record: AnalysisRecord | None
     if content_type == "application/json":
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ApiError(422, "invalid_json", f"body is not valid JSON: {exc}", field="body") from None
-        record = parsed = parse_analysis(body)
-        store = StoreRequest(video_id=parsed.video_id, analysis=body, analysis_brand_id=parsed.brand_id)
-    elif content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        body = await request.body()
+        store, record = await run_in_threadpool(_json_store_request, body, ctx.settings.max_json_depth)
+    elif content_type == "multipart/form-data":
         max_part = ctx.settings.max_upload_bytes
-        async with request.form(max_files=4, max_fields=32, max_part_size=max_part) as form:
+        form = await parse_multipart(
+            request.headers, request.stream(), max_files=4, max_fields=32, max_part_size=max_part
+        )
+        try:
             store, record = await _store_request_from_form(form, ctx)
+        finally:
+            await form.close()
+    elif content_type == "application/x-www-form-urlencoded":
+        form = parse_urlencoded(await request.body(), max_fields=32)
+        store, record = await _store_request_from_form(form, ctx)
     else:
         raise ApiError(
             415,
@@ -176,8 +196,15 @@ def store_with_get() -> None:
     responses=error_responses(404),
     summary="Status of a store job",
 )
-def job_status(job_id: uuid.UUID, ctx: Context, caller: CallerDep) -> JobStatusResponse:
-    job = ctx.jobs.get(str(job_id))
+def job_status(job_id: Annotated[str, Path(max_length=200)], ctx: Context, caller: CallerDep) -> JobStatusResponse:
+    """Job ids are UUIDs; anything else names no job (404, like an unknown UUID), and is not
+    looked up at all: Table Storage refuses row keys with ``/``, ``#`` or ``?``."""
+    try:
+        canonical = str(uuid.UUID(job_id))
+    except ValueError:
+        job = None
+    else:
+        job = ctx.jobs.get(canonical)
     if job is None or (caller.brand_id is not None and job.brand_id != caller.brand_id):
-        raise ApiError(404, "not_found", f"no job {job_id}", field="job_id")
+        raise ApiError(404, "not_found", "no such job", field="job_id")
     return JobStatusResponse.of(job)

@@ -21,10 +21,20 @@ from rag_core.knowledge.schemas import (
 router = APIRouter()
 
 
+STATS_WAIT_SEC = 0.25
+
+
 @router.get("/external/stats", response_model=StatsResponse, summary="Totals over the knowledge base")
 def stats(ctx: Context, caller: CallerDep) -> StatsResponse:
-    with ctx.knowledge() as kb:
-        result = kb.stats(brand_id=caller.brand_id)
+    """Fresh totals, or, while a long ingest holds the knowledge base, the totals computed last
+    for this scope (at most the running job behind): a stats request answers within a second
+    however large the analysis being ingested. The first request of a scope always waits."""
+    with ctx.knowledge_if_free(STATS_WAIT_SEC) as kb:
+        result = kb.stats(brand_id=caller.brand_id) if kb is not None else ctx.last_stats.get(caller.brand_id)
+    if result is None:
+        with ctx.knowledge() as held:
+            result = held.stats(brand_id=caller.brand_id)
+    ctx.last_stats[caller.brand_id] = result
     return StatsResponse(**result.model_dump(), total_entries=result.total_phases)
 
 

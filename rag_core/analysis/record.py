@@ -14,9 +14,14 @@ names the field path (``phases.2.start_sec``).
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
+import unicodedata
+from itertools import accumulate
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -52,7 +57,122 @@ def _none_to_empty(value: object) -> object:
     return "" if value is None else value
 
 
-Text = Annotated[str, BeforeValidator(_none_to_empty)]
+# Per-field maxima of the free-text fields (characters), documented in docs/operations.md
+# "Limits". They bound what one phase costs to embed (a 40 MB speech_text once kept a
+# worker busy for ten minutes) and what a prompt can quote; real phases are far shorter.
+MAX_PHASE_TEXT = 20_000  # speech_text, description, insights: ~10 minutes of speech
+MAX_LABEL = 200  # phase_type, behavior_label, product names, ids, names
+MAX_TITLE = 1_000
+MAX_URL = 2_048
+MAX_PHASES = 20_000
+MAX_LIST = 10_000  # set_products, products of a phase
+MAX_SCREEN_SAMPLES = 100_000  # one sample every 2 s for more than two days
+
+Text = Annotated[str, BeforeValidator(_none_to_empty), Field(max_length=MAX_PHASE_TEXT)]
+Label = Annotated[str, Field(max_length=MAX_LABEL)]
+
+# ------------------------------------------------------------------ video ids --
+VIDEO_ID_MAX = 200
+# Unicode categories no id may contain: controls (NUL, CR, LF, DEL, C1), format characters
+# (zero-width and direction marks, which make two ids look alike), surrogates, and the line
+# and paragraph separators.
+_FORBIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+
+
+def check_video_id(value: str) -> str:
+    """``value`` if it follows the one video-id grammar, else ValueError saying what is wrong.
+
+    A video id is 1 to 200 characters of any script, with spaces, ``/``, ``%`` and other
+    punctuation allowed, but no control, format or line-separator character, and no
+    whitespace at either end (``" a"`` and ``"a"`` would look like one id). Every entry
+    (API bodies and paths, blob drops, backfill files) holds ids to this rule, so every
+    stored id can be named again in a URL path (percent-encoded) and deleted.
+    """
+    if not value or not value.strip():
+        raise ValueError("must not be blank")
+    if len(value) > VIDEO_ID_MAX:
+        raise ValueError(f"must be at most {VIDEO_ID_MAX} characters")
+    if value != value.strip():
+        raise ValueError("must not start or end with whitespace")
+    for char in value:
+        if unicodedata.category(char) in _FORBIDDEN_CATEGORIES:
+            raise ValueError(f"must not contain the control or invisible character U+{ord(char):04X}")
+    return value
+
+
+VideoId = Annotated[str, AfterValidator(check_video_id)]
+
+# -------------------------------------------------------------------- dates --
+JST = dt.timezone(dt.timedelta(hours=9), "JST")
+_DATE_SPELLINGS = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
+
+
+def calendar_date(value: object) -> object:
+    """A stream date as callers send it, as a calendar date.
+
+    Accepted: ``2026-10-01``, ``2026/10/01``, ``2026.10.1``, ``2026年10月1日``,
+    ``20261001``, and ISO timestamps (``2026-10-01T20:00:00+09:00``, ``…Z``), whose
+    date is the one on the calendar of the timestamp's own offset: a partner system
+    that says 20:00 in Tokyo means that day in Tokyo. A timestamp without an offset
+    is read as Japan time, which is the same date. Anything else is left for the
+    date type to refuse.
+    """
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if match := _DATE_SPELLINGS.fullmatch(text):
+        return dt.date(*(int(part) for part in match.groups()))
+    if re.fullmatch(r"\d{8}", text):
+        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    if "T" in text or " " in text:
+        try:
+            stamp = dt.datetime.fromisoformat(text)
+        except ValueError:
+            return value
+        return (stamp if stamp.tzinfo else stamp.replace(tzinfo=JST)).date()
+    return value
+
+
+StreamDate = Annotated[dt.date | None, BeforeValidator(calendar_date)]
+
+
+# --------------------------------------------------------------------- JSON --
+class JsonDepthError(ValueError):
+    """A JSON document nests arrays/objects deeper than the limit."""
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def json_depth(text: str) -> int:
+    """How deep ``text`` nests arrays and objects, counted without parsing it.
+
+    Strings are cut out first (a bracket inside one does not count), then the
+    remaining brackets are summed as +1/-1; all of it in C (regex, ``map``,
+    ``accumulate``), so 16 MB of brackets is measured in about a second, and a
+    document nested 100,000 deep never reaches a recursive parser.
+    """
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def load_json(data: bytes | str, *, max_depth: int) -> Any:
+    """Parse caller-supplied JSON: UTF-8 only, nesting at most ``max_depth`` deep (JsonDepthError),
+    no ``NaN``/``Infinity`` (ValueError): a bound on every JSON input before anything recurses
+    over it (the decoder, pydantic, the payload pickler of embedded Qdrant)."""
+    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    depth = json_depth(text)
+    if depth > max_depth:
+        raise JsonDepthError(f"nested {depth} levels deep; the limit is {max_depth} (MAX_JSON_DEPTH)")
+    return json.loads(text, parse_constant=_no_constants)
 
 
 class _Open(BaseModel):
@@ -62,7 +182,7 @@ class _Open(BaseModel):
 
 
 class TrafficSource(_Open):
-    channel: str | None = None
+    channel: Label | None = None
     gmv_pct: Percent = None
     impression_pct: Percent = None
     viewer_pct: Percent = None
@@ -91,8 +211,8 @@ class Sales(_Open):
     comment_rate: Percent = None
     follower_ratio: Percent = None
     duration_minutes: Count = None
-    traffic_sources: list[TrafficSource] = Field(default_factory=list)
-    currency: str = "JPY"
+    traffic_sources: list[TrafficSource] = Field(default_factory=list, max_length=MAX_LABEL)
+    currency: Label = "JPY"
 
     @model_validator(mode="before")
     @classmethod
@@ -117,14 +237,14 @@ class Sales(_Open):
 class SetProduct(_Open):
     """A product (or bundle) set for sale during the stream."""
 
-    name: Text = ""
+    name: Annotated[str, BeforeValidator(_none_to_empty), Field(max_length=MAX_TITLE)] = ""
     price: Money = None
     original_price: Money = None
     discount_rate: Percent = None
     quantity: Count = None  # items in the set
     sold: Count = None  # units sold during the stream
     set_revenue: Money = None
-    items: list[Any] = Field(default_factory=list)
+    items: list[Any] = Field(default_factory=list, max_length=MAX_LIST)
 
     @model_validator(mode="before")
     @classmethod
@@ -166,15 +286,15 @@ class PhaseScreenSummary(_Open):
 
 
 class Phase(_Open):
-    phase_index: int = Field(ge=0)
+    phase_index: int = Field(ge=0, le=100_000)  # the feedback routes name phases up to this index
     start_sec: Seconds = None
     end_sec: Seconds = None
-    phase_type: str = "unknown"
-    behavior_label: str | None = None
+    phase_type: Label = "unknown"
+    behavior_label: Label | None = None
     speech_text: Text = ""
     description: Text = ""
     insights: Text = ""
-    products: list[str] = Field(default_factory=list)
+    products: list[Label] = Field(default_factory=list, max_length=MAX_LIST)
     screen_summary: PhaseScreenSummary | None = None
 
     @model_validator(mode="before")
@@ -211,22 +331,22 @@ class Phase(_Open):
 class AnalysisRecord(_Open):
     """One analysed live stream."""
 
-    video_id: str = Field(min_length=1, max_length=200)
+    video_id: VideoId
     brand_id: int | None = None
-    user_email: str | None = None
-    liver_id: str | None = None
-    liver_name: str | None = None
-    platform: str = "tiktok"
-    stream_date: dt.date | None = None
-    title: str | None = None
-    video_url: str | None = None
-    filename: str | None = None
+    user_email: Label | None = None
+    liver_id: Label | None = None
+    liver_name: Label | None = None
+    platform: Label = "tiktok"
+    stream_date: StreamDate = None
+    title: Annotated[str, Field(max_length=MAX_TITLE)] | None = None
+    video_url: Annotated[str, Field(max_length=MAX_URL)] | None = None
+    filename: Annotated[str, Field(max_length=MAX_TITLE)] | None = None
     source_pattern: Literal["A", "B"] | None = None
     total_duration_sec: Seconds = None
-    phases: list[Phase] = Field(min_length=1)
+    phases: list[Phase] = Field(min_length=1, max_length=MAX_PHASES)
     sales: Sales | None = None
-    set_products: list[SetProduct] = Field(default_factory=list)
-    screen_metrics: list[ScreenMetricSample] = Field(default_factory=list)
+    set_products: list[SetProduct] = Field(default_factory=list, max_length=MAX_LIST)
+    screen_metrics: list[ScreenMetricSample] = Field(default_factory=list, max_length=MAX_SCREEN_SAMPLES)
     screen_overlay: dict[str, Any] | None = None  # legacy single overlay reading
     quality_score: float | None = Field(None, ge=0, le=1)
 

@@ -107,9 +107,13 @@ def secret_values(settings: Settings) -> list[str]:
 
 
 def configure_logging(settings: Settings) -> None:
-    """Install correlation and redaction on the root handlers (idempotent)."""
+    """Install correlation and redaction on the root handlers (idempotent), and keep the Azure
+    SDK quiet: at INFO it logs every storage request and response (1.8 MB in 13 minutes of
+    light use), so its loggers stay at WARNING unless ``LOG_AZURE_HTTP`` asks for them. What
+    remains at INFO is one line per request (the server's access log) and one per job."""
     root = logging.getLogger()
     root.setLevel(settings.log_level.upper())
+    logging.getLogger("azure").setLevel(logging.INFO if settings.log_azure_http else logging.WARNING)
     if not root.handlers:
         stream = logging.StreamHandler()
         stream.setFormatter(JsonFormatter())

@@ -135,6 +135,24 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     max_dequeue_count: int = Field(5, ge=1, description="Keep equal to host.json queues.maxDequeueCount")
 
+    # --- Limits on what callers send and on the work it causes (docs/operations.md "Limits") --
+    max_json_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest JSON or urlencoded request body (a 10,000-phase analysis fits)"
+    )
+    max_discard_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=0,
+        description="How much of an over-limit body is read and thrown away so the client receives its 413",
+    )
+    max_json_depth: int = Field(32, ge=4, le=500, description="Deepest nesting of arrays/objects in any JSON input")
+    job_time_budget_sec: int = Field(
+        540, ge=10, description="Wall time one job attempt may take (below host.json functionTimeout, 10 min)"
+    )
+    queue_visibility_sec: int = Field(
+        30, ge=5, le=600, description="Local worker: lease of a message it runs, renewed while the job runs"
+    )
+    log_azure_http: bool = Field(False, description="Log every Azure SDK HTTP request and response (noisy)")
+
     # --- Backups ------------------------------------------------------------------------
     snapshot_schedule: str = "0 0 18 * * *"  # daily 03:00 JST
     snapshot_retention: int = Field(7, ge=1)

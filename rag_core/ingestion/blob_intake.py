@@ -28,7 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from rag_core.analysis.record import AnalysisFormatError, AnalysisRecord, parse_analysis
+from rag_core.analysis.record import (
+    AnalysisFormatError,
+    AnalysisRecord,
+    JsonDepthError,
+    check_video_id,
+    load_json,
+    parse_analysis,
+)
 from rag_core.base.storage import ResourceNotFoundError
 from rag_core.context import AppContext
 from rag_core.ingestion.submission import submit_job
@@ -49,12 +56,17 @@ class InboxResult:
         return bool(self.problems)
 
 
-def _documents(data: bytes) -> list[tuple[int, Any]]:
-    """(record number from 1, decoded JSON) for a JSON object/array or JSON Lines file."""
+def _documents(data: bytes, max_depth: int) -> list[tuple[int, Any]]:
+    """(record number from 1, decoded JSON) for a JSON object/array or JSON Lines file.
+
+    A whole-file array counts one level more than the records inside it, so the depth
+    limit applies to each record as it does to an API body."""
     text = data.decode("utf-8-sig")
     try:
-        whole = json.loads(text)
-    except json.JSONDecodeError:
+        whole = load_json(text, max_depth=max_depth + 1)
+    except JsonDepthError as exc:
+        raise _Invalid([{"record": None, "field": "$", "message": str(exc)}]) from None
+    except ValueError:
         whole = None
     else:
         return list(enumerate(whole if isinstance(whole, list) else [whole], start=1))
@@ -62,9 +74,9 @@ def _documents(data: bytes) -> list[tuple[int, Any]]:
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             try:
-                docs.append((number, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise _Invalid([{"record": number, "field": "$", "message": f"not valid JSON: {exc.msg}"}]) from None
+                docs.append((number, load_json(line, max_depth=max_depth)))
+            except ValueError as exc:
+                raise _Invalid([{"record": number, "field": "$", "message": f"not valid JSON: {exc}"}]) from None
     return docs
 
 
@@ -74,10 +86,10 @@ class _Invalid(ValueError):
         self.problems = problems
 
 
-def parse_inbox_file(data: bytes) -> list[tuple[dict[str, Any], AnalysisRecord]]:
+def parse_inbox_file(data: bytes, *, max_depth: int) -> list[tuple[dict[str, Any], AnalysisRecord]]:
     """Every record of the file (raw and parsed); ``_Invalid`` listing all problems otherwise."""
     try:
-        docs = _documents(data)
+        docs = _documents(data, max_depth)
     except UnicodeDecodeError as exc:
         raise _Invalid([{"record": None, "field": "$", "message": f"not UTF-8 text: {exc.reason}"}]) from None
     if not docs:
@@ -106,7 +118,7 @@ def accept_inbox_file(ctx: AppContext, name: str, data: bytes) -> InboxResult:
         log.warning("inbox file %r refused, left in place: blob name %s", name, exc)
         return result
     try:
-        records = parse_inbox_file(data)
+        records = parse_inbox_file(data, max_depth=ctx.settings.max_json_depth)
     except _Invalid as exc:
         result.problems = exc.problems
         _reject(ctx, name, data, exc.problems)
@@ -142,7 +154,8 @@ def _reject(ctx: AppContext, name: str, data: bytes, problems: list[dict[str, An
 
 
 def video_id_of_upload(name: str, metadata: Mapping[str, str] | None = None) -> str:
-    """The video an uploaded file belongs to (see the module docstring)."""
+    """The video an uploaded file belongs to (see the module docstring); not yet checked
+    against the video-id grammar (:func:`accept_upload` does that)."""
     if metadata and metadata.get("video_id"):
         return metadata["video_id"]
     relative = PurePosixPath(name).parts[1:]  # drop sales/ or screen-recordings/
@@ -163,10 +176,15 @@ def accept_upload(ctx: AppContext, name: str, size: int, metadata: Mapping[str, 
     except ValueError as exc:  # the job would read whatever the name resolves to, maybe another job's input
         log.warning("upload %r refused, no job submitted: blob name %s", name, exc)
         return None
+    try:
+        video_id = check_video_id(video_id_of_upload(name, metadata))
+    except ValueError as exc:  # the same grammar as every other entry: no job for an id no route can name
+        log.warning("upload %r refused, no job submitted: video id %s", name, exc)
+        return None
     message = JobMessage(
         job_id=job_id_for("upload", name, size),
         kind=kind,
-        video_id=video_id_of_upload(name, metadata),
+        video_id=video_id,
         brand_id=upload_brand(metadata),
         **inputs,
     )

@@ -15,18 +15,40 @@ Delivery semantics (the queue is at-least-once):
 * on the last delivery (``dequeue_count >= MAX_DEQUEUE_COUNT``) the job is
   recorded ``failed`` with the reason before re-raising, and the host moves
   the message to ``<queue>-poison``;
-* a fault no retry can cure (the input is gone or invalid, the video belongs
-  to another brand) fails the job at once and the message is consumed.
+* a fault no retry can cure fails the job at once and the message is
+  consumed: the input is gone or malformed (any ``ValueError``, ``TypeError``,
+  ``RecursionError`` or ``OverflowError`` raised while reading or storing it, as
+  a deeply nested or absurd value gives), the video belongs to another brand,
+  or the attempt ran past ``JOB_TIME_BUDGET_SEC`` (checked between the stages of
+  a job). Only what is left (storage, Qdrant, the embedding API) is transient;
+* a message delivered more than ``MAX_DEQUEUE_COUNT`` times (every earlier
+  attempt died with its process, so none could record anything) fails its job
+  without running it again, and a job already ``failed`` (by a permanent fault,
+  or by the stuck-job sweep) is not run by a stray redelivery.
+
+A job record stays small whatever the job: the result lists at most
+``MAX_LISTED_IDS`` point ids beside the counts (Table Storage entities are
+limited to 64 KiB per property), and :mod:`rag_core.jobs.records` caps the
+error and warnings.
 """
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag_core.analysis.record import AnalysisFormatError, AnalysisRecord, Sales, ScreenMetricSample, parse_analysis
+from rag_core.analysis.record import (
+    AnalysisFormatError,
+    AnalysisRecord,
+    JsonDepthError,
+    Sales,
+    ScreenMetricSample,
+    load_json,
+    parse_analysis,
+)
 from rag_core.base.logs import log_context
 from rag_core.base.storage import ContainerClient, ResourceNotFoundError
 from rag_core.context import AppContext
@@ -39,8 +61,43 @@ from rag_core.screen.extractor import extract_screen_metrics
 log = logging.getLogger(__name__)
 
 
+MAX_LISTED_IDS = 100
+
+
 class PermanentJobError(Exception):
     """The job cannot succeed however often it is retried."""
+
+
+class JobTimeBudgetError(PermanentJobError):
+    """The attempt ran past ``JOB_TIME_BUDGET_SEC``; a retry would do the same work again."""
+
+
+# Raised by malformed input wherever it is finally noticed (pydantic and JSON errors are
+# ValueErrors; a RecursionError comes from a structure nested too deep for a pickler).
+_MALFORMED = (ValueError, TypeError, RecursionError, OverflowError)
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Whether no retry can cure ``exc``; everything else counts as an infrastructure fault."""
+    if isinstance(exc, VideoNotFoundError):  # the analysis may still arrive: retried
+        return False
+    return isinstance(exc, (PermanentJobError, VideoOwnershipError, *_MALFORMED))
+
+
+@dataclass
+class Budget:
+    """The wall-clock allowance of one attempt, checked between the stages of a job."""
+
+    seconds: float
+    started: float = field(default_factory=time.monotonic)
+
+    def check(self, stage: str) -> None:
+        spent = time.monotonic() - self.started
+        if spent > self.seconds:
+            raise JobTimeBudgetError(
+                f"the job ran {spent:.0f} s, past its time budget of {self.seconds:.0f} s "
+                f"(JOB_TIME_BUDGET_SEC), before {stage}"
+            )
 
 
 @dataclass
@@ -58,17 +115,26 @@ def handle_job_message(ctx: AppContext, body: bytes | str, *, dequeue_count: int
 
 def _handle(ctx: AppContext, message: JobMessage, dequeue_count: int) -> JobRecord:
     job = ctx.jobs.get(message.job_id) or _adopt(ctx, message)
-    if job.status == JobStatus.DONE:
-        log.info("job %s already done; redelivery ignored", job.job_id)
+    if job.status in (JobStatus.DONE, JobStatus.FAILED):
+        log.info("job %s already %s; redelivery ignored", job.job_id, job.status)
         return job
+    if dequeue_count > ctx.settings.max_dequeue_count:
+        reason = (
+            f"gave up after {dequeue_count - 1} deliveries that never finished "
+            "(the worker died or was stopped each time)"
+        )
+        log.error("job %s failed: %s", job.job_id, reason)
+        return ctx.jobs.update(job.job_id, status=JobStatus.FAILED, error=reason)
     ctx.jobs.update(job.job_id, status=JobStatus.RUNNING, attempts=dequeue_count, enqueued=True)
+    started = time.monotonic()
     try:
-        outcome = run_job(ctx, message)
-    except PermanentJobError as exc:
-        log.warning("job %s failed permanently: %s", job.job_id, exc)
-        return ctx.jobs.update(job.job_id, status=JobStatus.FAILED, error=str(exc))
+        outcome = run_job(ctx, message, Budget(ctx.settings.job_time_budget_sec))
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
+        if is_permanent(exc):
+            log.warning("job %s failed permanently: %s", job.job_id, reason)
+            error = str(exc) if isinstance(exc, PermanentJobError) else f"invalid input: {reason}"
+            return ctx.jobs.update(job.job_id, status=JobStatus.FAILED, error=error)
         last = dequeue_count >= ctx.settings.max_dequeue_count
         log.warning("job %s attempt %d failed%s: %s", job.job_id, dequeue_count, " (last)" if last else "", reason)
         if last:
@@ -78,9 +144,38 @@ def _handle(ctx: AppContext, message: JobMessage, dequeue_count: int) -> JobReco
         else:
             ctx.jobs.update(job.job_id, status=JobStatus.QUEUED, error=f"attempt {dequeue_count} failed: {reason}")
         raise
-    return ctx.jobs.update(
+    done = ctx.jobs.update(
         job.job_id, status=JobStatus.DONE, error=None, result=outcome.result, warnings=outcome.warnings
     )
+    log.info("job %s done in %.1f s: %s", job.job_id, time.monotonic() - started, outcome.result.get("status"))
+    return done
+
+
+def sweep_stuck_jobs(ctx: AppContext) -> list[JobRecord]:
+    """Fail the jobs whose status would otherwise never change, so status never lies forever.
+
+    * ``running`` for twice ``JOB_TIME_BUDGET_SEC`` without a change: its worker died and
+      the message is gone too (a live attempt fails itself once over budget, and a
+      redelivered one rewrites the record when it starts);
+    * ``queued`` for ``MAX_DEQUEUE_COUNT`` budgets: its message was lost (every delivery
+      would have touched the record by then).
+    """
+    budget = dt.timedelta(seconds=ctx.settings.job_time_budget_sec)
+    stamp = now()
+    swept = ctx.jobs.fail_stuck(
+        JobStatus.RUNNING,
+        stamp - 2 * budget,
+        f"stuck: running for more than {2 * budget.total_seconds():.0f} s with no progress (the worker was lost)",
+    )
+    swept += ctx.jobs.fail_stuck(
+        JobStatus.QUEUED,
+        stamp - ctx.settings.max_dequeue_count * budget,
+        f"stuck: queued for more than {ctx.settings.max_dequeue_count * budget.total_seconds():.0f} s "
+        "(its queue message was lost); submit it again",
+    )
+    for job in swept:
+        log.warning("job %s marked failed by the sweep: %s", job.job_id, job.error)
+    return swept
 
 
 def _adopt(ctx: AppContext, message: JobMessage) -> JobRecord:
@@ -100,18 +195,22 @@ def _adopt(ctx: AppContext, message: JobMessage) -> JobRecord:
     return ctx.jobs.create(record)[0]
 
 
-def run_job(ctx: AppContext, message: JobMessage) -> JobOutcome:
+def run_job(ctx: AppContext, message: JobMessage, budget: Budget) -> JobOutcome:
     uploads = ctx.storage.container(ctx.settings.uploads_container)
     warnings: list[str] = []
-    record = _load_analysis(uploads, message.analysis_blob) if message.analysis_blob else None
+    depth = ctx.settings.max_json_depth
+    record = _load_analysis(uploads, message.analysis_blob, depth) if message.analysis_blob else None
     if record is None:
         with ctx.knowledge() as kb:  # before the costly extraction: retried until the analysis is stored
             if kb.get_video(message.video_id, brand_id=message.brand_id) is None:
                 raise VideoNotFoundError(f"video {message.video_id!r} is not stored yet: its analysis must come first")
+    budget.check("reading the sales screenshot")
     sales = _read_sales(ctx, uploads, message.sales_image_blob, warnings) if message.sales_image_blob else None
+    budget.check("reading the screen recording")
     screen = (
         _read_screen(ctx, uploads, message.screen_recording_blob, warnings) if message.screen_recording_blob else None
     )
+    budget.check("storing the analysis")
     try:
         with ctx.knowledge() as kb:
             if record is not None:
@@ -132,7 +231,11 @@ def run_job(ctx: AppContext, message: JobMessage) -> JobOutcome:
 
 
 def _summary(result: IngestResult) -> dict[str, Any]:
-    return {"status": result.status, **result.model_dump()}
+    """The job's result: counts, and the first ``MAX_LISTED_IDS`` point ids (``point_count`` says
+    how many there are; the ids follow from the video id and phase indexes anyway)."""
+    summary = {"status": result.status, **result.model_dump(), "point_count": len(result.point_ids)}
+    summary["point_ids"] = result.point_ids[:MAX_LISTED_IDS]
+    return summary
 
 
 def _download(container: ContainerClient, name: str) -> bytes:
@@ -142,10 +245,10 @@ def _download(container: ContainerClient, name: str) -> bytes:
         raise PermanentJobError(f"input blob {container.container_name}/{name} is missing") from None
 
 
-def _load_analysis(container: ContainerClient, name: str) -> AnalysisRecord:
+def _load_analysis(container: ContainerClient, name: str, max_depth: int) -> AnalysisRecord:
     try:
-        return parse_analysis(json.loads(_download(container, name)))
-    except (json.JSONDecodeError, UnicodeDecodeError, AnalysisFormatError) as exc:
+        return parse_analysis(load_json(_download(container, name), max_depth=max_depth))
+    except (JsonDepthError, ValueError, AnalysisFormatError) as exc:
         raise PermanentJobError(f"analysis {name} is invalid: {exc}") from None
 
 

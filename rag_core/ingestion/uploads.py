@@ -11,15 +11,22 @@ then format by magic bytes, not by the declared content type) and blob names
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from rag_core.analysis.record import AnalysisFormatError, AnalysisRecord, FieldProblem, parse_analysis
+from rag_core.analysis.record import (
+    AnalysisFormatError,
+    AnalysisRecord,
+    FieldProblem,
+    JsonDepthError,
+    StreamDate,
+    VideoId,
+    load_json,
+    parse_analysis,
+)
 from rag_core.sales.reader import ImageFormatError, sniff_image
 
 RECORDINGS_PREFIX = "screen-recordings/"
@@ -106,8 +113,8 @@ class StoreForm(BaseModel):
     liver_id: str = Field(min_length=1, max_length=200)
     liver_name: str | None = Field(None, max_length=200)
     platform: str | None = Field(None, min_length=1, max_length=50)
-    stream_date: dt.date | None = None
-    video_id: str | None = Field(None, min_length=1, max_length=200)
+    stream_date: StreamDate = None
+    video_id: VideoId | None = None
     screen_recording: str | None = Field(None, description="Blob name under screen-recordings/ in uploads")
 
     @field_validator("video_url")
@@ -139,7 +146,7 @@ def _prefixed(problems: list[FieldProblem], prefix: str) -> AnalysisFormatError:
     )
 
 
-def analysis_from_form(form: StoreForm, analysis_json: str) -> tuple[dict[str, Any], AnalysisRecord]:
+def analysis_from_form(form: StoreForm, analysis_json: str, *, max_depth: int) -> tuple[dict[str, Any], AnalysisRecord]:
     """Parse the multipart ``analysis`` field with the form's fields laid over it (the form wins);
     returns the JSON object to store and its parsed record.
 
@@ -147,8 +154,10 @@ def analysis_from_form(form: StoreForm, analysis_json: str) -> tuple[dict[str, A
     when the form names another video than the analysis).
     """
     try:
-        data: Any = json.loads(analysis_json)
-    except json.JSONDecodeError as exc:
+        data: Any = load_json(analysis_json, max_depth=max_depth)
+    except JsonDepthError as exc:
+        raise AnalysisFormatError([FieldProblem(field="analysis", message=str(exc))]) from None
+    except ValueError as exc:
         raise AnalysisFormatError([FieldProblem(field="analysis", message=f"not valid JSON: {exc}")]) from None
     if not isinstance(data, dict):
         raise AnalysisFormatError([FieldProblem(field="analysis", message="must be a JSON object")])

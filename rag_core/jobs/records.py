@@ -94,10 +94,27 @@ def now() -> dt.datetime:
 
 
 _JSON_FIELDS = ("warnings", "result", "message")
+MAX_ERROR_CHARS = 4_000
+MAX_WARNINGS = 50
+MAX_WARNING_CHARS = 500
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 40]}… ({len(text) - limit + 40} more characters)"
+
+
+def bounded(record: JobRecord) -> JobRecord:
+    """``record`` with its error and warnings cut to a size any Table Storage entity holds
+    (64 KiB per property): a job with 10,000 problems must still record that it failed."""
+    warnings = [_clip(w, MAX_WARNING_CHARS) for w in record.warnings[:MAX_WARNINGS]]
+    if len(record.warnings) > MAX_WARNINGS:
+        warnings.append(f"… and {len(record.warnings) - MAX_WARNINGS} more warnings")
+    error = _clip(record.error, MAX_ERROR_CHARS) if record.error else record.error
+    return record.model_copy(update={"warnings": warnings, "error": error})
 
 
 def _to_entity(record: JobRecord) -> dict[str, Any]:
-    data = record.model_dump(mode="json", exclude={"job_id"})
+    data = bounded(record).model_dump(mode="json", exclude={"job_id"})
     entity: dict[str, Any] = {"PartitionKey": _PARTITION, "RowKey": record.job_id}
     for key, value in data.items():
         if key in _JSON_FIELDS:
@@ -187,6 +204,26 @@ class JobStore:
             "PartitionKey eq @partition and video_id eq @video", parameters={"partition": _PARTITION, "video": video_id}
         )
         return [_from_entity(dict(e)) for e in entities]
+
+    def fail_stuck(self, status: JobStatus, older_than: dt.datetime, reason: str) -> list[JobRecord]:
+        """Mark ``failed`` (with ``reason``) every job still in ``status`` whose record has not
+        changed since ``older_than``; each in one ETag-guarded transition, so a job that moves
+        on meanwhile (a worker finishing it) is left alone. Returns the jobs marked."""
+        entities = self.table.query_entities(
+            "PartitionKey eq @partition and status eq @status and updated_at lt @cutoff",
+            parameters={"partition": _PARTITION, "status": status.value, "cutoff": older_than},
+        )
+        marked = []
+        for entity in entities:
+            failed = self.transition(
+                str(entity["RowKey"]),
+                lambda j: j.status == status and j.updated_at < older_than,
+                status=JobStatus.FAILED,
+                error=reason,
+            )
+            if failed is not None:
+                marked.append(failed)
+        return marked
 
     def delete(self, job_id: str) -> None:
         self.table.delete_entity(_PARTITION, job_id)

@@ -116,6 +116,7 @@ def test_function_app_registers_every_function() -> None:
     assert bindings["screen_recording_upload"]["blobTrigger"]["path"] == "%UPLOADS_CONTAINER%/screen-recordings/{name}"
     assert {b["blobTrigger"]["source"] for n, b in bindings.items() if "blobTrigger" in b} == {"EventGrid"}
     assert bindings["qdrant_snapshot"]["timerTrigger"]["schedule"] == "%SNAPSHOT_SCHEDULE%"
+    assert bindings["stuck_job_sweep"]["timerTrigger"]["schedule"] == "0 */10 * * * *"
     assert default_context.cache_info().currsize == 0, "importing function_app must not open storage or Qdrant"
 
 
@@ -175,7 +176,7 @@ def test_queue_trigger_marks_the_job_failed_on_the_last_delivery(
 
 def test_local_worker_moves_an_always_failing_message_to_poison(ctx: AppContext) -> None:
     message = _ghost_job(ctx, "ghost-local")
-    worker = LocalWorker(ctx, retry_delay=0, visibility_timeout=30)
+    worker = LocalWorker(ctx, retry_delay=0)
     poison = ctx.storage.queue(f"{ctx.settings.ingest_queue}-poison")
     for _ in range(3 * ctx.settings.max_dequeue_count):
         if poison.peek_messages(max_messages=1):
