@@ -4,11 +4,12 @@ The HTTP API, the triggers and the local runner all take an ``AppContext``; the
 Functions app builds the process-wide one lazily on first use (so importing
 ``function_app`` opens nothing), tests build their own.
 
-Embedded Qdrant (no ``QDRANT_URL``) and the local embedding model are not safe
-to use from several threads at once, and the HTTP API runs its handlers in a
-thread pool beside the queue worker. :meth:`AppContext.knowledge` therefore
-serialises knowledge-base calls in that configuration; against a Qdrant server
-with a remote embedding provider calls run concurrently.
+The HTTP API runs its handlers in a thread pool beside the queue worker. The
+embedded edge engine and a Qdrant server both take calls from several threads at
+once, and the local embedding model guards its own native state
+(rag_core.embeddings.local), so knowledge-base calls run concurrently.
+:meth:`AppContext.knowledge` serialises them only for an engine that is not
+thread-safe: qdrant-client's pure-Python local mode, when a caller hands one in.
 """
 
 from __future__ import annotations
@@ -29,10 +30,7 @@ class AppContext:
     def __init__(self, settings: Settings, *, kb: KnowledgeBase | None = None) -> None:
         self.settings = settings
         self._kb = kb
-        serial = settings.qdrant_url is None or settings.embedding_provider == "local"
-        self._kb_lock: contextlib.AbstractContextManager[object] = (
-            threading.RLock() if serial else contextlib.nullcontext()
-        )
+        self._kb_lock = threading.RLock()
 
     @cached_property
     def storage(self) -> Storage:
@@ -48,9 +46,13 @@ class AppContext:
 
     @contextlib.contextmanager
     def knowledge(self) -> Iterator[KnowledgeBase]:
-        """The knowledge base, held exclusively for the block when it must not be shared."""
+        """The knowledge base, held exclusively for the block when its engine must not be shared."""
+        kb = self._knowledge_base
+        if kb.thread_safe:
+            yield kb
+            return
         with self._kb_lock:
-            yield self._knowledge_base
+            yield kb
 
 
 @lru_cache(maxsize=1)

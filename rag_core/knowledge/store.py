@@ -29,12 +29,12 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from rag_core.analysis.record import AnalysisRecord, Phase, Sales, ScreenMetricSample, SetProduct
 from rag_core.base.settings import Settings
 from rag_core.embeddings import Embedder
+from rag_core.knowledge.engine import VectorEngine
 from rag_core.knowledge.quality import DEFAULT_PRIOR, HIGH_QUALITY, quality_score
 from rag_core.knowledge.schemas import IngestResult
 from rag_core.screen.summary import summarise_for_phases
@@ -109,7 +109,7 @@ def brand_condition(brand_id: int | None) -> list[qm.Condition]:
 
 
 class KnowledgeStore:
-    def __init__(self, client: QdrantClient, embedder: Embedder, settings: Settings) -> None:
+    def __init__(self, client: VectorEngine, embedder: Embedder, settings: Settings) -> None:
         self.client = client
         self.embedder = embedder
         self.settings = settings
