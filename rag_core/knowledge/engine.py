@@ -37,6 +37,7 @@ from typing import Any, Protocol, TypeAlias
 import qdrant_edge as qe
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
+from qdrant_client.http import models as hm
 
 from rag_core.base.settings import Settings
 
@@ -113,7 +114,7 @@ class VectorEngine(Protocol):
         with_payload: WithPayload = True,
         with_vectors: WithVectors = False,
         score_threshold: float | None = None,
-    ) -> qm.QueryResponse: ...
+    ) -> hm.QueryResponse: ...
     def close(self) -> None: ...
 
 
@@ -468,7 +469,7 @@ class EdgeEngine:
         with_payload: WithPayload = True,
         with_vectors: WithVectors = False,
         score_threshold: float | None = None,
-    ) -> qm.QueryResponse:
+    ) -> hm.QueryResponse:
         """Nearest neighbours of a dense ``query`` vector (``using`` names it) under the filter."""
         request = qe.QueryRequest(
             limit=limit,
@@ -480,7 +481,7 @@ class EdgeEngine:
             score_threshold=score_threshold,
         )
         points = self._shard(collection_name).query(request)
-        return qm.QueryResponse(
+        return hm.QueryResponse(
             points=[
                 qm.ScoredPoint(
                     id=_id_out(p.id),
