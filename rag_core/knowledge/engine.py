@@ -30,7 +30,8 @@ import logging
 import shutil
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias
 
@@ -595,32 +596,51 @@ def legacy_local_collections(path: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if (p / "storage.sqlite").exists())
 
 
-def copy_collection(source: VectorEngine, target: VectorEngine, name: str, *, page: int = 256) -> int:
-    """Copy one collection (vector config, payload indexes, every point with its vectors and
-    payload) from ``source`` into a fresh collection of ``target``; returns points copied."""
+def create_like(source: VectorEngine, target: VectorEngine, name: str) -> None:
+    """Create collection ``name`` in ``target`` with the vectors and payload indexes it has in
+    ``source`` (replacing what ``target`` held under that name)."""
     info = source.get_collection(name)
     vectors = info.config.params.vectors
     if target.collection_exists(name):
         target.delete_collection(name)
     target.create_collection(name, vectors_config=vectors if vectors is not None else {})
-    for key, index in info.payload_schema.items():
-        if index.data_type is not None:
-            target.create_payload_index(name, key, qm.PayloadSchemaType(index.data_type))
+    with warnings.catch_warnings():  # qdrant-client's local mode keeps no indexes and says so
+        warnings.simplefilter("ignore", UserWarning)
+        for key, index in info.payload_schema.items():
+            if index.data_type is not None:
+                target.create_payload_index(name, key, qm.PayloadSchemaType(index.data_type))
+
+
+def copy_points(
+    source: VectorEngine,
+    target: VectorEngine,
+    name: str,
+    *,
+    page: int = 256,
+    start: qm.ExtendedPointId | None = None,
+    on_page: Callable[[int, qm.ExtendedPointId | None], None] | None = None,
+) -> int:
+    """Copy every point of ``name`` (id, vectors, payload) from ``source`` into ``target``, page by
+    page in id order from ``start``; ``on_page(copied, next_offset)`` runs after each page is
+    written, so a caller can record where to resume. Upserts are idempotent: repeating a page
+    after a crash changes nothing. Returns points copied."""
     copied = 0
-    for batch in _pages(source, name, page):
-        target.upsert(name, [qm.PointStruct(id=p.id, vector=p.vector or {}, payload=p.payload) for p in batch])
-        copied += len(batch)
-    return copied
-
-
-def _pages(engine: VectorEngine, name: str, page: int) -> Iterable[list[qm.Record]]:
-    offset: qm.ExtendedPointId | None = None
+    offset = start
     while True:
-        points, offset = engine.scroll(name, limit=page, offset=offset, with_payload=True, with_vectors=True)
+        points, offset = source.scroll(name, limit=page, offset=offset, with_payload=True, with_vectors=True)
         if points:
-            yield points
+            target.upsert(name, [qm.PointStruct(id=p.id, vector=p.vector or {}, payload=p.payload) for p in points])
+            copied += len(points)
+        if on_page is not None:
+            on_page(len(points), offset)
         if offset is None:
-            return
+            return copied
+
+
+def copy_collection(source: VectorEngine, target: VectorEngine, name: str, *, page: int = 256) -> int:
+    """A fresh copy of one collection (config, indexes, points) in ``target``; returns points copied."""
+    create_like(source, target, name)
+    return copy_points(source, target, name, page=page)
 
 
 def upgrade_local_mode(path: Path, engine: EdgeEngine) -> dict[str, int]:

@@ -125,20 +125,23 @@ class KnowledgeStore:
                 self.phases,
                 vectors_config={DENSE: qm.VectorParams(size=self.embedder.dimension, distance=qm.Distance.COSINE)},
             )
-            self._create_indexes(self.phases, PHASE_INDEXES)
         else:
             self._check_vector_size()
         if not self.client.collection_exists(self.streams):
             self.client.create_collection(self.streams, vectors_config={})
-            self._create_indexes(self.streams, STREAM_INDEXES)
+        self._ensure_indexes(self.phases, PHASE_INDEXES)
+        self._ensure_indexes(self.streams, STREAM_INDEXES)
         self._check_model()
 
-    def _create_indexes(self, collection: str, fields: dict[str, qm.PayloadSchemaType]) -> None:
-        """Payload indexes for the fields we filter on (the local mode ignores them and warns)."""
+    def _ensure_indexes(self, collection: str, fields: dict[str, qm.PayloadSchemaType]) -> None:
+        """Payload indexes for every field we filter or facet on, also on a collection that came
+        without them (an upgraded or migrated store). qdrant-client's local mode keeps none and warns."""
+        existing = self.client.get_collection(collection).payload_schema
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             for field, schema in fields.items():
-                self.client.create_payload_index(collection, field, schema)
+                if field not in existing:
+                    self.client.create_payload_index(collection, field, schema)
 
     def _check_vector_size(self) -> None:
         vectors = self.client.get_collection(self.phases).config.params.vectors
