@@ -25,6 +25,7 @@ the old folder kept as ``collection.migrated``).
 from __future__ import annotations
 
 import atexit
+import fcntl
 import json
 import logging
 import shutil
@@ -33,7 +34,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, TypeAlias
+from typing import IO, Any, Protocol, TypeAlias
 
 import qdrant_edge as qe
 from qdrant_client import QdrantClient
@@ -269,6 +270,7 @@ class EdgeEngine:
         self.root.mkdir(parents=True, exist_ok=True)
         self._shards: dict[str, qe.EdgeShard] = {}
         self._lock = threading.Lock()  # guards the dict of open shards, not the shards
+        self._held = _hold_store(root)
 
     # -------------------------------------------------------------- collections --
     def _dir(self, name: str) -> Path:
@@ -510,6 +512,28 @@ class EdgeEngine:
         for shard in shards.values():
             shard.flush()
             shard.close()
+        if not self._held.closed:
+            self._held.close()  # releases the store lock
+
+
+class StoreLockedError(RuntimeError):
+    """Another process has the embedded store open."""
+
+
+def _hold_store(root: Path) -> IO[bytes]:
+    """Lock the store for this process. Each shard's write-ahead log is locked by the engine as
+    well, but only once that shard is opened; one lock for the whole store makes a second
+    process (a CLI, a second worker) fail at once, before it opens anything."""
+    handle = (root / ".lock").open("ab")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise StoreLockedError(
+            f"embedded Qdrant store {root} is already accessed by another instance of the app or a CLI; "
+            "stop it, or run against a Qdrant server (QDRANT_URL)"
+        ) from None
+    return handle
 
 
 def _edge_point(point: qm.PointStruct) -> qe.Point:
