@@ -233,11 +233,13 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=20)
     p.add_argument("--samples", type=int, default=24, help="sample files backfilled (0: skip)")
     p.add_argument("--engines", default="edge,local", help="edge, local or both")
+    p.add_argument("--pool", type=int, default=256, help="distinct texts embedded for the scale phases")
     args = p.parse_args()
     base = LocalE5Embedder()
     if args.samples:
         bench_samples_backfill(base, args.samples)
-    pool = PooledEmbedder(base, [phase_text(random.Random(5)) for _ in range(256)])
+    rng = random.Random(5)
+    pool = PooledEmbedder(base, [phase_text(rng) for _ in range(args.pool)])
     kinds = args.engines.split(",")
     for size in (int(s) for s in args.sizes.split(",")):
         figures = {kind: bench_engine(kind, base, pool, size, args.queries) for kind in kinds}

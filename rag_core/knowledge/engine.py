@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import itertools
 import json
 import logging
 import shutil
@@ -271,6 +272,15 @@ class EdgeEngine:
         self._shards: dict[str, qe.EdgeShard] = {}
         self._lock = threading.Lock()  # guards the dict of open shards, not the shards
         self._held = _hold_store(root)
+        self._write_counter = itertools.count(1)
+        self.writes = 0  # bumped by every change: readers can tell whether anything changed
+
+    def _changed(self) -> None:
+        self.writes = next(self._write_counter)  # one atomic step under the GIL
+
+    def _update(self, collection_name: str, operation: Any) -> None:
+        self._shard(collection_name).update(operation)
+        self._changed()
 
     # -------------------------------------------------------------- collections --
     def _dir(self, name: str) -> Path:
@@ -321,6 +331,7 @@ class EdgeEngine:
         (folder / _SIDECAR).write_text(json.dumps(sidecar))
         with self._lock:
             self._shards[collection_name] = shard
+        self._changed()
         return True
 
     def delete_collection(self, collection_name: str) -> bool:
@@ -332,6 +343,7 @@ class EdgeEngine:
         if not folder.exists():
             return False
         shutil.rmtree(folder)
+        self._changed()
         return True
 
     def _vectors_config(self, collection_name: str) -> dict[str, qm.VectorParams]:
@@ -365,12 +377,12 @@ class EdgeEngine:
     ) -> qm.UpdateResult:
         if field_schema is None:
             raise ValueError("edge engine: a payload index needs a schema type")
-        self._shard(collection_name).update(qe.UpdateOperation.create_field_index(field_name, _SCHEMAS[field_schema]))
+        self._update(collection_name, qe.UpdateOperation.create_field_index(field_name, _SCHEMAS[field_schema]))
         return _DONE
 
     # -------------------------------------------------------------------- writes --
     def upsert(self, collection_name: str, points: Sequence[qm.PointStruct], wait: bool = True) -> qm.UpdateResult:
-        self._shard(collection_name).update(qe.UpdateOperation.upsert_points([_edge_point(p) for p in points]))
+        self._update(collection_name, qe.UpdateOperation.upsert_points([_edge_point(p) for p in points]))
         return _DONE
 
     def delete(self, collection_name: str, points_selector: Selector, wait: bool = True) -> qm.UpdateResult:
@@ -379,29 +391,30 @@ class EdgeEngine:
             op = qe.UpdateOperation.delete_points([_id_in(i) for i in ids])
         else:
             op = qe.UpdateOperation.delete_points_by_filter(_edge_filter_of(points_selector))
-        self._shard(collection_name).update(op)
+        self._update(collection_name, op)
         return _DONE
 
     def set_payload(
         self, collection_name: str, payload: dict[str, Any], points: Selector, *, wait: bool = True
     ) -> qm.UpdateResult:
-        self._shard(collection_name).update(_set_payload_op(payload, points))
+        self._update(collection_name, _set_payload_op(payload, points))
         return _DONE
 
     def batch_update_points(
         self, collection_name: str, update_operations: Sequence[qm.UpdateOperation], wait: bool = True
     ) -> list[qm.UpdateResult]:
         """Applied in order; each is its own shard update (the edge API has no batch)."""
-        shard = self._shard(collection_name)
         for op in update_operations:
             if isinstance(op, qm.SetPayloadOperation):
                 sp = op.set_payload
                 selector: Selector = (
                     list(sp.points) if sp.points is not None else sp.filter if sp.filter is not None else []
                 )
-                shard.update(_set_payload_op(sp.payload, selector))
+                self._update(collection_name, _set_payload_op(sp.payload, selector))
             elif isinstance(op, qm.UpsertOperation) and isinstance(op.upsert, qm.PointsList):
-                shard.update(qe.UpdateOperation.upsert_points([_edge_point(p) for p in op.upsert.points]))
+                self._update(
+                    collection_name, qe.UpdateOperation.upsert_points([_edge_point(p) for p in op.upsert.points])
+                )
             elif isinstance(op, qm.DeleteOperation):
                 self.delete(collection_name, op.delete)  # type: ignore[arg-type]
             else:
