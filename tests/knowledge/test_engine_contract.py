@@ -8,6 +8,7 @@ that differs from the other fails on its own.
 from __future__ import annotations
 
 import random
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,10 @@ import pytest
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
+from rag_core.base.settings import load_settings
+from rag_core.context import AppContext
 from rag_core.knowledge.engine import EdgeEngine, VectorEngine, copy_collection
+from rag_core.knowledge.knowledge_base import KnowledgeBase
 
 PHASES = "phases"
 STREAMS = "streams"
@@ -253,3 +257,64 @@ def test_copy_collection_between_engines(engine: VectorEngine, tmp_path: Path) -
         assert _dense(record) == pytest.approx(_dense(b[pid]), abs=1e-6)
     assert other.get_collection(PHASES).config.params.vectors == engine.get_collection(PHASES).config.params.vectors
     other.close()
+
+
+def test_edge_engine_serves_threads_at_once(tmp_path: Path) -> None:
+    """Readers and writers from several threads on one shard: no errors, nothing lost."""
+    engine = EdgeEngine(tmp_path / "threads")
+    engine.create_collection(PHASES, vectors_config={"dense": qm.VectorParams(size=DIM, distance=qm.Distance.COSINE)})
+    errors: list[BaseException] = []
+
+    def write(worker: int) -> None:
+        rng = random.Random(worker)
+        for batch in range(10):
+            points = [
+                qm.PointStruct(id=worker * 1000 + batch * 10 + i, vector={"dense": _vector(rng)}, payload={"w": worker})
+                for i in range(10)
+            ]
+            engine.upsert(PHASES, points)
+            engine.query_points(PHASES, query=_vector(rng), using="dense", limit=5)
+
+    def run(worker: int) -> None:
+        try:
+            write(worker)
+        except BaseException as exc:  # collected: a thread's failure must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert engine.count(PHASES, exact=True).count == 400
+    one = qm.Filter(must=[qm.FieldCondition(key="w", match=qm.MatchValue(value=2))])
+    assert engine.count(PHASES, count_filter=one, exact=True).count == 100
+    engine.close()
+
+
+@pytest.mark.parametrize(("kind", "concurrent"), [("edge", True), ("client-local", False)])
+def test_context_locks_only_an_engine_that_is_not_thread_safe(tmp_path: Path, kind: str, concurrent: bool) -> None:
+    """Two requests inside ``ctx.knowledge()`` at the same time: allowed on the edge engine,
+    serialised on qdrant-client's local mode."""
+    settings = load_settings(qdrant_path=tmp_path / "q", embedding_provider="local", azure_openai_endpoint=None)
+    engine: VectorEngine = EdgeEngine(tmp_path / "q" / "edge") if kind == "edge" else QdrantClient(":memory:")
+    ctx = AppContext(settings, kb=KnowledgeBase(settings, client=engine))
+    both_inside = threading.Barrier(2, timeout=2)
+    met: list[bool] = []
+
+    def request() -> None:
+        with ctx.knowledge():
+            try:
+                both_inside.wait()
+                met.append(True)
+            except threading.BrokenBarrierError:
+                met.append(False)
+
+    threads = [threading.Thread(target=request) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(met) is concurrent
+    engine.close()
