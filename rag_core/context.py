@@ -4,11 +4,12 @@ The HTTP API, the triggers and the local runner all take an ``AppContext``; the
 Functions app builds the process-wide one lazily on first use (so importing
 ``function_app`` opens nothing), tests build their own.
 
-Embedded Qdrant (no ``QDRANT_URL``) and the local embedding model are not safe
-to use from several threads at once, and the HTTP API runs its handlers in a
-thread pool beside the queue worker. :meth:`AppContext.knowledge` therefore
-serialises knowledge-base calls in that configuration; against a Qdrant server
-with a remote embedding provider calls run concurrently.
+The HTTP API runs its handlers in a thread pool beside the queue worker. The
+embedded edge engine and a Qdrant server both take calls from several threads at
+once, and the local embedding model guards its own native state
+(rag_core.embeddings.local), so knowledge-base calls run concurrently.
+:meth:`AppContext.knowledge` serialises them only for an engine that is not
+thread-safe: qdrant-client's pure-Python local mode, when a caller hands one in.
 """
 
 from __future__ import annotations
@@ -30,8 +31,7 @@ class AppContext:
     def __init__(self, settings: Settings, *, kb: KnowledgeBase | None = None) -> None:
         self.settings = settings
         self._kb = kb
-        serial = settings.qdrant_url is None or settings.embedding_provider == "local"
-        self._kb_lock = threading.RLock() if serial else None
+        self._kb_lock = threading.RLock()
         # The last totals computed per brand scope, answered while a long write holds the
         # knowledge base (see knowledge_if_free).
         self.last_stats: dict[int | None, KnowledgeStats] = {}
@@ -51,23 +51,29 @@ class AppContext:
 
     @contextlib.contextmanager
     def knowledge(self) -> Iterator[KnowledgeBase]:
-        """The knowledge base, held exclusively for the block when it must not be shared."""
-        with self._kb_lock or contextlib.nullcontext():
-            yield self._knowledge_base
+        """The knowledge base, held exclusively for the block when its engine must not be shared."""
+        kb = self._knowledge_base
+        if kb.thread_safe:
+            yield kb
+            return
+        with self._kb_lock:
+            yield kb
 
     @contextlib.contextmanager
     def knowledge_if_free(self, wait: float) -> Iterator[KnowledgeBase | None]:
         """Like :meth:`knowledge`, but None when it is not free within ``wait`` seconds.
 
-        An ingest holds the knowledge base for its whole run (embedding included: minutes for
-        a 10,000-phase analysis on the local model); a read that can answer from what it
-        knew before (the stats totals) uses this instead of queueing behind it.
+        Where the engine must be serialised (qdrant-client's local mode), an ingest holds the
+        knowledge base for its whole run (embedding included: minutes for a 10,000-phase
+        analysis on the local model); a read that can answer from what it knew before (the
+        stats totals) uses this instead of queueing behind it. Thread-safe engines never wait.
         """
-        if self._kb_lock is None:
-            yield self._knowledge_base
+        kb = self._knowledge_base
+        if kb.thread_safe:
+            yield kb
         elif self._kb_lock.acquire(timeout=wait):
             try:
-                yield self._knowledge_base
+                yield kb
             finally:
                 self._kb_lock.release()
         else:

@@ -30,9 +30,9 @@ OPERATIONS_DOC = ROOT / "docs" / "operations.md"
 START, END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
 
 MEANINGS = {
-    "qdrant_url": "Qdrant server URL (Azure: the Container App's internal HTTPS endpoint, with `:443`); unset = embedded local Qdrant in QDRANT_PATH",
+    "qdrant_url": "Qdrant server URL (Azure: the Container App's internal HTTPS endpoint, with `:443`); unset = the embedded engine (qdrant-edge) in QDRANT_PATH",
     "qdrant_api_key": "Qdrant API key (Azure: Key Vault reference to `qdrant-api-key`)",
-    "qdrant_path": "Folder of the embedded local Qdrant (local runs and tests only)",
+    "qdrant_path": "Folder of the embedded engine (qdrant-edge; a local-mode store found there is upgraded on first start)",
     "qdrant_collection": "Phase-level collection; the stream-level one is `<name>_streams`",
     "qdrant_timeout_sec": "Timeout of Qdrant requests, seconds",
     "upsert_batch_size": "Points per Qdrant upsert request",

@@ -42,7 +42,7 @@ PARAM_FILES = sorted(INFRA.glob("main*.parameters.json"))
 # test_every_setting_is_deployed_or_safe_by_default: decide which one it is.
 SAFE_DEFAULTS: dict[str, str] = {
     # Local-only or other-provider knobs: unused when QDRANT_URL / EMBEDDING_PROVIDER=azure are set.
-    "QDRANT_PATH": "embedded Qdrant folder, only used when QDRANT_URL is unset (local runs)",
+    "QDRANT_PATH": "embedded engine folder, only used when QDRANT_URL is unset (local runs)",
     "OPENAI_BASE_URL": "only for EMBEDDING_PROVIDER=openai; Azure uses AZURE_OPENAI_ENDPOINT",
     "OPENAI_API_KEY": "only for EMBEDDING_PROVIDER=openai",
     "OCR_LANGUAGES": "Tesseract languages of the local OCR provider; Azure uses SALES_OCR_PROVIDER=azure",
@@ -59,6 +59,8 @@ SAFE_DEFAULTS: dict[str, str] = {
     "EMBEDDING_BATCH_SIZE": "tuning; within Azure OpenAI request limits",
     "EMBEDDING_MAX_RETRIES": "tuning; the SDK backs off on 429",
     "EMBEDDING_DIMENSIONS": "unset = the model's native size; changing it needs a re-index (docs/operations.md)",
+    "EMBEDDING_THREADS": "local model only (Azure embeds with Azure OpenAI): one OpenMP thread per call",
+    "EMBEDDING_WORKERS": "local model only: unset = one model instance per CPU",
     "VISION_DETAIL": "tuning; 'high' is needed to read small sales figures",
     "OCR_MIN_CONFIDENCE": "tuning of the OCR warning threshold",
     "SCREEN_SAMPLE_INTERVAL_SEC": "tuning of screen-recording sampling",

@@ -54,6 +54,7 @@ from rag_core.embeddings.local import LocalE5Embedder
 from rag_core.ingestion.blob_intake import accept_inbox_file
 from rag_core.ingestion.submission import ENQUEUE_GRACE, submit_job
 from rag_core.jobs.records import JobKind, JobMessage, JobRecord, JobStatus, job_id_for, now
+from rag_core.knowledge.engine import EDGE_DIR, EdgeEngine
 from rag_core.knowledge.knowledge_base import KnowledgeBase
 from rag_core.knowledge.store import DENSE, point_id
 from rag_core.operations import backup
@@ -506,10 +507,11 @@ def test_interrupted_snapshot_upload_keeps_earlier_snapshots(
     assert stored == [name + backup.ARCHIVE_SUFFIX for name in names]
     for name, archive, points in earlier:
         assert container.download_blob(name + backup.ARCHIVE_SUFFIX).readall() == archive
-        target = QdrantClient(":memory:")
+        target = EdgeEngine(tmp_path / f"restored-{name}")
         restored = backup.restore_snapshot(ctx.settings, target, container, name)
         assert restored == sum(len(p) for p in points.values())
         assert every_point(target, ctx.settings) == points
+        target.close()
 
     with ctx.knowledge() as kb:
         latest = backup.create_snapshot(tighter, kb.client, container)
@@ -624,11 +626,11 @@ def _deliver_and_die(raw: str) -> int:
 
 
 def _hold_qdrant(path: str) -> int:
-    """Open the embedded Qdrant folder and keep its lock until stdin closes."""
-    client = QdrantClient(path=path)
+    """Open the embedded Qdrant store and keep its lock until stdin closes."""
+    engine = EdgeEngine(Path(path) / EDGE_DIR)
     print("holding", flush=True)
     sys.stdin.read()
-    client.close()
+    engine.close()
     return 0
 
 

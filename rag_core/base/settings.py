@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", populate_by_name=True)
 
     # --- Qdrant -------------------------------------------------------------------------
-    qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = embedded local mode")
+    qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = embedded engine (qdrant-edge)")
     qdrant_api_key: SecretStr | None = None
     qdrant_path: Path = Path(".data/qdrant")
     qdrant_collection: str = Field(
@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(64, ge=1, le=2048)
     embedding_max_retries: int = Field(5, ge=0, le=20)
     embedding_dimensions: int | None = Field(None, description="Optional dimension reduction (text-embedding-3-*)")
+    embedding_threads: int = Field(1, ge=1, le=64, description="OpenMP threads per local-model call")
+    embedding_workers: int | None = Field(
+        None, ge=1, le=64, description="Local-model calls run side by side (default: one per CPU)"
+    )
     openai_base_url: str | None = None
     openai_api_key: SecretStr | None = None
     azure_openai_endpoint: str | None = None

@@ -11,7 +11,7 @@ def build_embedder(settings: Settings) -> Embedder:
     if settings.embedding_provider == "local":
         from rag_core.embeddings.local import LocalE5Embedder
 
-        return LocalE5Embedder()
+        return LocalE5Embedder(threads=settings.embedding_threads, workers=settings.embedding_workers)
     from rag_core.embeddings.openai_compat import OpenAIEmbedder
 
     return OpenAIEmbedder.from_settings(settings)

@@ -2,8 +2,10 @@
 
 All three read the stream collection (one small record per video carrying its
 sales and phase aggregates), never the phase points, except to fetch a few
-example phases. At 100k phases (≈ 10k streams) stats read 10k small payloads
-with a field selector; see docs/analytics.md for the figures and the design.
+example phases or to let the engine count them. Stats take counts and
+distributions from the engine (counts, facets over payload indexes) and read
+only the numbers it cannot sum; on the embedded engine the result is reused
+until the next write. See docs/analytics.md for the figures and the design.
 Sorting happens over every matching stream, so "top" is the true top, not the
 top of an arbitrary page (a defect of the old service).
 """
@@ -18,6 +20,7 @@ from typing import Any
 
 from qdrant_client import models as qm
 
+from rag_core.knowledge.quality import HIGH_QUALITY
 from rag_core.knowledge.schemas import (
     KnowledgeStats,
     LiverSummary,
@@ -30,10 +33,9 @@ from rag_core.knowledge.schemas import (
 )
 from rag_core.knowledge.store import KnowledgeStore, brand_condition
 
-_STAT_FIELDS = [
-    "video_id", "liver_id", "gmv", "cvr", "stream_date", "phase_count", "phase_types",
-    "quality_total", "high_quality_phases", "source_pattern", "updated_at",
-]  # fmt: skip
+_SUM_FIELDS = ["gmv", "cvr", "quality_total", "stream_date", "updated_at"]
+_FACET_ALL = 1_000_000  # facets here list every value, not the first few
+_STREAM_KIND = qm.FieldCondition(key="kind", match=qm.MatchValue(value="stream"))
 _PERF_FIELDS = [
     "video_id", "liver_id", "liver_name", "gmv", "gpm", "cvr", "orders", "stream_date",
     "phase_count", "phase_types", "phase_durations",
@@ -45,28 +47,46 @@ def _num(values: Iterable[Any]) -> list[float]:
 
 
 def stats(store: KnowledgeStore, *, brand_id: int | None = None) -> KnowledgeStats:
-    """Totals over the whole knowledge base (or one brand)."""
-    streams = store.streams_matching(brand_id=brand_id, fields=_STAT_FIELDS)
-    gmvs = _num(s.get("gmv") for s in streams)
-    cvrs = _num(s.get("cvr") for s in streams)
-    phases = sum(int(s.get("phase_count") or 0) for s in streams)
-    quality_total = sum(float(s.get("quality_total") or 0.0) for s in streams)
-    types: Counter[str] = Counter()
-    for s in streams:
-        types.update(s.get("phase_types") or {})
-    dates = sorted(s["stream_date"] for s in streams if s.get("stream_date"))
-    updated = [s["updated_at"] for s in streams if s.get("updated_at")]
+    """Totals over the whole knowledge base (or one brand); reused until the next write."""
+    return store.memo(("stats", brand_id), lambda: _stats(store, brand_id))
+
+
+def _stats(store: KnowledgeStore, brand_id: int | None) -> KnowledgeStats:
+    """Counts and distributions come from the engine (counts and facets over indexed fields);
+    only what it cannot aggregate (sums, means, the date span) reads the streams' numbers."""
+    client = store.client
+    brand = brand_condition(brand_id)
+    streams = qm.Filter(must=[_STREAM_KIND, *brand])
+    phases = qm.Filter(must=brand) if brand else None
+    high = qm.Filter(must=[qm.FieldCondition(key="quality_score", range=qm.Range(gte=HIGH_QUALITY)), *brand])
+
+    def facet(collection: str, key: str, flt: qm.Filter | None) -> dict[str, int]:
+        hits = client.facet(collection, key, facet_filter=flt, limit=_FACET_ALL, exact=True).hits
+        return {str(h.value): h.count for h in hits}
+
+    videos = client.count(store.streams, count_filter=streams, exact=True).count
+    total_phases = client.count(store.phases, count_filter=phases, exact=True).count
+    types = Counter(facet(store.phases, "phase_type", phases))
+    sources = Counter(facet(store.streams, "source_pattern", streams))
+    if videos > sum(sources.values()):
+        sources["unknown"] += videos - sum(sources.values())
+    numbers = store.streams_matching(brand_id=brand_id, fields=_SUM_FIELDS)
+    gmvs = _num(s.get("gmv") for s in numbers)
+    cvrs = _num(s.get("cvr") for s in numbers)
+    quality_total = sum(float(s.get("quality_total") or 0.0) for s in numbers)
+    dates = sorted(s["stream_date"] for s in numbers if s.get("stream_date"))
+    updated = [s["updated_at"] for s in numbers if s.get("updated_at")]
     return KnowledgeStats(
         total_gmv=sum(gmvs),
-        total_livers=len({s["liver_id"] for s in streams if s.get("liver_id")}),
-        total_videos=len(streams),
-        total_phases=phases,
+        total_livers=len(facet(store.streams, "liver_id", streams)),
+        total_videos=videos,
+        total_phases=total_phases,
         avg_cvr=round(mean(cvrs), 4) if cvrs else None,
         avg_gmv_per_stream=round(sum(gmvs) / len(gmvs), 2) if gmvs else None,
-        average_quality_score=round(quality_total / phases, 4) if phases else None,
-        high_quality_entries=sum(int(s.get("high_quality_phases") or 0) for s in streams),
+        average_quality_score=round(quality_total / total_phases, 4) if total_phases else None,
+        high_quality_entries=client.count(store.phases, count_filter=high, exact=True).count,
         phase_type_distribution=dict(types.most_common()),
-        data_source_distribution=dict(Counter(s.get("source_pattern") or "unknown" for s in streams)),
+        data_source_distribution=dict(sources),
         period_from=dt.date.fromisoformat(dates[0]) if dates else None,
         period_to=dt.date.fromisoformat(dates[-1]) if dates else None,
         updated_at=dt.datetime.fromisoformat(max(updated)) if updated else None,

@@ -1,6 +1,7 @@
 """The knowledge base as one object: what the Functions app and the CLIs call.
 
-``KnowledgeBase`` wires the Qdrant client, the embedding provider, the store,
+``KnowledgeBase`` wires the vector engine (embedded edge shard or a Qdrant
+server, see :mod:`rag_core.knowledge.engine`), the embedding provider, the store,
 the retriever, the analytics and the prompt builder together for one settings
 object. Every read and write takes an optional ``brand_id``: when a caller is
 scoped to a brand (tenant), everything it sees or changes is filtered to it.
@@ -10,13 +11,11 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from qdrant_client import QdrantClient
-
 from rag_core.analysis.record import AnalysisRecord, Sales, ScreenMetricSample, SetProduct
 from rag_core.base.settings import Settings
 from rag_core.embeddings import Embedder, build_embedder
 from rag_core.knowledge import analytics, feedback, prompt, search
-from rag_core.knowledge.engine import open_qdrant
+from rag_core.knowledge.engine import VectorEngine, engine_is_thread_safe, open_engine
 from rag_core.knowledge.schemas import (
     FeedbackRequest,
     FeedbackResult,
@@ -34,14 +33,21 @@ from rag_core.knowledge.store import KnowledgeStore
 
 
 class KnowledgeBase:
-    def __init__(self, settings: Settings, *, client: QdrantClient | None = None, embedder: Embedder | None = None):
+    def __init__(self, settings: Settings, *, client: VectorEngine | None = None, embedder: Embedder | None = None):
         self.settings = settings
         self._client = client
         self._embedder = embedder
 
     @cached_property
-    def client(self) -> QdrantClient:
-        return self._client or open_qdrant(self.settings)
+    def client(self) -> VectorEngine:
+        """The vector engine (the name stays ``client``: a ``QdrantClient`` is one)."""
+        return self._client or open_engine(self.settings)
+
+    @property
+    def thread_safe(self) -> bool:
+        """Whether calls may run from several threads at once (all engines but qdrant-client's
+        local mode; the local embedding model serialises itself)."""
+        return engine_is_thread_safe(self.client)
 
     @cached_property
     def embedder(self) -> Embedder:

@@ -26,15 +26,15 @@ import json
 import uuid
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from typing import Any, TypeVar
 
-from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from rag_core.analysis.record import AnalysisRecord, Phase, Sales, ScreenMetricSample, SetProduct
 from rag_core.base.settings import Settings
 from rag_core.embeddings import Embedder
+from rag_core.knowledge.engine import EdgeEngine, VectorEngine
 from rag_core.knowledge.quality import DEFAULT_PRIOR, HIGH_QUALITY, quality_score
 from rag_core.knowledge.schemas import IngestResult
 from rag_core.screen.summary import summarise_for_phases
@@ -58,6 +58,8 @@ PHASE_INDEXES: dict[str, qm.PayloadSchemaType] = {
     "quality_score": qm.PayloadSchemaType.FLOAT,
 }
 STREAM_INDEXES: dict[str, qm.PayloadSchemaType] = {
+    "kind": qm.PayloadSchemaType.KEYWORD,
+    "source_pattern": qm.PayloadSchemaType.KEYWORD,
     "video_id": qm.PayloadSchemaType.KEYWORD,
     "liver_id": qm.PayloadSchemaType.KEYWORD,
     "platform": qm.PayloadSchemaType.KEYWORD,
@@ -65,6 +67,9 @@ STREAM_INDEXES: dict[str, qm.PayloadSchemaType] = {
     "stream_day": qm.PayloadSchemaType.INTEGER,
     "gmv": qm.PayloadSchemaType.FLOAT,
 }
+
+
+T = TypeVar("T")
 
 
 class EmbeddingMismatchError(RuntimeError):
@@ -109,12 +114,28 @@ def brand_condition(brand_id: int | None) -> list[qm.Condition]:
 
 
 class KnowledgeStore:
-    def __init__(self, client: QdrantClient, embedder: Embedder, settings: Settings) -> None:
+    def __init__(self, client: VectorEngine, embedder: Embedder, settings: Settings) -> None:
         self.client = client
         self.embedder = embedder
         self.settings = settings
         self.phases = settings.qdrant_collection
         self.streams = settings.streams_collection
+        self._memo: dict[Hashable, tuple[int, Any]] = {}
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, reused until the store changes: only on the embedded engine, whose
+        process is the store's only writer (it holds the store lock) and which counts every
+        write, restores and migrations included. Elsewhere (a server other processes write
+        to) it is computed on every call."""
+        if not isinstance(self.client, EdgeEngine):
+            return compute()
+        version = self.client.writes  # read before computing: a write meanwhile invalidates it
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]  # type: ignore[no-any-return]
+        value = compute()
+        self._memo[key] = (version, value)
+        return value
 
     # ------------------------------------------------------------ collections --
     def ensure_collections(self) -> None:
@@ -125,20 +146,23 @@ class KnowledgeStore:
                 self.phases,
                 vectors_config={DENSE: qm.VectorParams(size=self.embedder.dimension, distance=qm.Distance.COSINE)},
             )
-            self._create_indexes(self.phases, PHASE_INDEXES)
         else:
             self._check_vector_size()
         if not self.client.collection_exists(self.streams):
             self.client.create_collection(self.streams, vectors_config={})
-            self._create_indexes(self.streams, STREAM_INDEXES)
+        self._ensure_indexes(self.phases, PHASE_INDEXES)
+        self._ensure_indexes(self.streams, STREAM_INDEXES)
         self._check_model()
 
-    def _create_indexes(self, collection: str, fields: dict[str, qm.PayloadSchemaType]) -> None:
-        """Payload indexes for the fields we filter on (the local mode ignores them and warns)."""
+    def _ensure_indexes(self, collection: str, fields: dict[str, qm.PayloadSchemaType]) -> None:
+        """Payload indexes for every field we filter or facet on, also on a collection that came
+        without them (an upgraded or migrated store). qdrant-client's local mode keeps none and warns."""
+        existing = self.client.get_collection(collection).payload_schema
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             for field, schema in fields.items():
-                self.client.create_payload_index(collection, field, schema)
+                if field not in existing:
+                    self.client.create_payload_index(collection, field, schema)
 
     def _check_vector_size(self) -> None:
         vectors = self.client.get_collection(self.phases).config.params.vectors

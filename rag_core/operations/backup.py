@@ -2,7 +2,8 @@
 
 Two ways to take one, by where Qdrant runs:
 
-* **Embedded local mode** (no ``QDRANT_URL``; it has no snapshot API): every
+* **Embedded engine** (no ``QDRANT_URL``; qdrant-edge 0.9 can restore a
+  shard from a server snapshot but has no call that makes one): every
   point of the phase and the stream collection, with its vectors and payload,
   plus each collection's vector configuration and payload indexes, is written
   to one gzipped JSON Lines archive ``<name>.jsonl.gz``. Restoring it replaces
@@ -44,6 +45,7 @@ from qdrant_client import models as qm
 from rag_core.base.settings import Settings
 from rag_core.base.storage import AzureError, ContainerClient
 from rag_core.context import AppContext
+from rag_core.knowledge.engine import VectorEngine
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +78,11 @@ def collections_of(settings: Settings) -> list[str]:
 
 # ------------------------------------------------------------------- create --
 def create_snapshot(
-    settings: Settings, client: QdrantClient, container: ContainerClient, *, at: dt.datetime | None = None
+    settings: Settings, client: VectorEngine, container: ContainerClient, *, at: dt.datetime | None = None
 ) -> SnapshotInfo:
     """Snapshot both collections into ``container``, then apply the retention."""
     name = snapshot_name(at or dt.datetime.now(dt.UTC))
-    if settings.qdrant_url:
+    if settings.qdrant_url and isinstance(client, QdrantClient):
         info = _store_server_snapshots(settings, client, container, name)
     else:
         info = _store_archive(settings, client, container, name)
@@ -98,7 +100,7 @@ def snapshot_on_schedule(ctx: AppContext, *, past_due: bool = False) -> Snapshot
         return create_snapshot(ctx.settings, kb.client, container)
 
 
-def _collection_header(client: QdrantClient, collection: str) -> dict[str, Any]:
+def _collection_header(client: VectorEngine, collection: str) -> dict[str, Any]:
     info = client.get_collection(collection)
     vectors = info.config.params.vectors
     if isinstance(vectors, dict):
@@ -113,7 +115,7 @@ def _collection_header(client: QdrantClient, collection: str) -> dict[str, Any]:
     }
 
 
-def _points(client: QdrantClient, collection: str) -> Iterator[qm.Record]:
+def _points(client: VectorEngine, collection: str) -> Iterator[qm.Record]:
     offset: qm.ExtendedPointId | None = None
     while True:
         page, offset = client.scroll(collection, limit=_PAGE, offset=offset, with_payload=True, with_vectors=True)
@@ -122,7 +124,7 @@ def _points(client: QdrantClient, collection: str) -> Iterator[qm.Record]:
             return
 
 
-def export_archive(settings: Settings, client: QdrantClient, out: IO[bytes]) -> int:
+def export_archive(settings: Settings, client: VectorEngine, out: IO[bytes]) -> int:
     """Write both collections as gzipped JSON Lines to ``out``; returns the number of points."""
     count = 0
     with gzip.GzipFile(fileobj=out, mode="wb") as gz:
@@ -148,7 +150,7 @@ def export_archive(settings: Settings, client: QdrantClient, out: IO[bytes]) -> 
     return count
 
 
-def _store_archive(settings: Settings, client: QdrantClient, container: ContainerClient, name: str) -> SnapshotInfo:
+def _store_archive(settings: Settings, client: VectorEngine, container: ContainerClient, name: str) -> SnapshotInfo:
     with tempfile.TemporaryFile() as tmp:
         points = export_archive(settings, client, tmp)
         size = tmp.tell()
@@ -228,7 +230,7 @@ def prune(container: ContainerClient, *, keep: int) -> list[str]:
 
 
 # ------------------------------------------------------------------ restore --
-def restore_snapshot(settings: Settings, client: QdrantClient, container: ContainerClient, name: str) -> int:
+def restore_snapshot(settings: Settings, client: VectorEngine, container: ContainerClient, name: str) -> int:
     """Replace the collections with the snapshot ``name``; returns points restored (-1: server snapshot)."""
     info = next((s for s in list_snapshots(container) if s.name == name), None)
     if info is None:
@@ -261,7 +263,7 @@ def _vector_config(raw: dict[str, Any]) -> dict[str, qm.VectorParams] | qm.Vecto
     return {k: qm.VectorParams.model_validate(v) for k, v in raw.items()}
 
 
-def import_archive(client: QdrantClient, archive: IO[bytes]) -> int:
+def import_archive(client: VectorEngine, archive: IO[bytes]) -> int:
     """Recreate every collection in a JSON Lines archive with exactly its points."""
     count = 0
     batch: list[qm.PointStruct] = []
@@ -301,7 +303,7 @@ def import_archive(client: QdrantClient, archive: IO[bytes]) -> int:
 def main(argv: list[str] | None = None) -> int:
     from rag_core.base.settings import get_settings
     from rag_core.base.storage import Storage
-    from rag_core.knowledge.engine import open_qdrant
+    from rag_core.knowledge.engine import open_engine
 
     parser = argparse.ArgumentParser(prog="python -m rag_core.operations.backup", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -318,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         for info in list_snapshots(container):
             print(f"{info.name}\t{info.kind}\t{info.size}")
         return 0
-    client = open_qdrant(settings)
+    client = open_engine(settings)
     if args.command == "create":
         print(create_snapshot(settings, client, container).name)
         return 0

@@ -141,7 +141,8 @@ def test_host_json_and_local_settings_example(tmp_path: Path, monkeypatch: pytes
     example = json.loads((ROOT / "local.settings.example.json").read_text(encoding="utf-8"))["Values"]
     assert example["AzureWebJobsStorage"] == "UseDevelopmentStorage=true"
     assert example["FUNCTIONS_WORKER_RUNTIME"] == "python"
-    must_stay_unset = {"embedding_dimensions", "tessdata_dir", "backfill_api_token"}  # "" would not parse
+    # "" would not parse for these
+    must_stay_unset = {"embedding_dimensions", "embedding_workers", "tessdata_dir", "backfill_api_token"}
     named = {k.lower() for k in example}
     for name, field in Settings.model_fields.items():
         aliases = [str(a).lower() for a in getattr(field.validation_alias, "choices", [])] or [name]

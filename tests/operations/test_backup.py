@@ -16,7 +16,7 @@ from rag_core.analysis.record import parse_analysis
 from rag_core.base.settings import Settings, get_settings
 from rag_core.context import AppContext
 from rag_core.embeddings.local import LocalE5Embedder
-from rag_core.knowledge.engine import open_qdrant
+from rag_core.knowledge.engine import VectorEngine, open_engine
 from rag_core.knowledge.knowledge_base import KnowledgeBase
 from rag_core.knowledge.schemas import FeedbackRequest, SearchRequest
 from rag_core.operations import backup
@@ -26,7 +26,7 @@ from tests.azurite import Azurite
 Points = dict[str, dict[Any, tuple[Any, Any]]]
 
 
-def every_point(client: QdrantClient, settings: Settings) -> Points:
+def every_point(client: VectorEngine, settings: Settings) -> Points:
     """collection → point id → (vector, payload) for both collections."""
     out: Points = {}
     for collection in backup.collections_of(settings):
@@ -66,7 +66,7 @@ def test_timer_snapshot_restores_every_point(ctx: AppContext, tmp_path: Path, lo
     assert changed == 2 and len(original[ctx.settings.qdrant_collection]) == 6
 
     target = ctx.settings.model_copy(update={"qdrant_path": tmp_path / "restored"})
-    restored_client = open_qdrant(target)
+    restored_client = open_engine(target)
     count = backup.restore_snapshot(target, restored_client, container, snapshot.name)
     assert count == sum(len(points) for points in original.values())
     assert every_point(restored_client, target) == original  # ids, vectors and payloads, exactly
