@@ -19,8 +19,11 @@ _COLORS = {
 
 
 def _layout(**extra: Any) -> dict[str, Any]:
-    base = {"font": _FONT, "margin": {"l": 56, "r": 12, "t": 12, "b": 48}, "height": 300, "autosize": True}
-    return {**base, **extra}
+    """Shared look; axes size their margins to their labels (long yen figures, phase names)."""
+    layout: dict[str, Any] = {"font": _FONT, "margin": {"l": 8, "r": 8, "t": 12, "b": 8}, "height": 300, **extra}
+    for axis in {"xaxis", "yaxis"} | {k for k in layout if k.startswith("yaxis")}:
+        layout[axis] = {**layout.get(axis, {}), "automargin": True}
+    return layout
 
 
 def overview(view: Overview) -> dict[str, Figure]:
@@ -165,7 +168,6 @@ def stream(view: StreamView) -> dict[str, Figure]:
                 yaxis={"title": {"text": "視聴者数"}},
                 yaxis2={"overlaying": "y", "side": "right", "showgrid": False},
                 legend={"orientation": "h"},
-                margin={"l": 56, "r": 48, "t": 12, "b": 48},
             ),
         }
     return figures
