@@ -146,12 +146,12 @@ def suggestions(view_summary: LiverSummary, report: TopPerformerReport, limit: i
     of the top group and the liver's own best phase are cited so the advice can be checked.
     """
     out: list[Suggestion] = []
-    examples = [_cite(p) for p in report.example_phases[:2]]
     names = ", ".join(r.liver_name or r.key for r in report.top)
     for c in report.contrasts:
         target = c.target_share or 0.0
         gap = c.top_share - target
         name = phase_name(c.phase_type)
+        examples = [_cite(p) for p in report.example_phases if p.phase_type == c.phase_type][:2]
         figures = f"上位 {c.top_share:.0%} / あなた {target:.0%}"
         if c.top_avg_duration_sec is not None:
             mine = (c.target_avg_duration_sec or 0) / 60
@@ -168,6 +168,12 @@ def suggestions(view_summary: LiverSummary, report: TopPerformerReport, limit: i
                 f"上位ライバーは {c.top_share:.0%} です。"
             )
             out.append(Suggestion(text=text, evidence=[figures]))
+        elif c.top_avg_duration_sec and c.top_avg_duration_sec >= 1.3 * (c.target_avg_duration_sec or 0.0):
+            text = (
+                f"「{name}」にもっと時間をかけましょう。上位ライバーは1配信あたり {c.top_avg_duration_sec / 60:.1f}分、"
+                f"あなたは {(c.target_avg_duration_sec or 0) / 60:.1f}分です。"
+            )
+            out.append(Suggestion(text=text, evidence=[figures, *examples]))
         if len(out) >= limit - 1:
             break
     if view_summary.best_phases:
