@@ -158,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--serve", nargs=2, metavar=("QDRANT_DIR", "PORT"), help=argparse.SUPPRESS)
     p.add_argument("--pages", action="store_true", help="load the dashboard's overview and stream pages instead")
     p.add_argument("--streams", type=int, default=0, help="with --pages: synthetic streams added to the samples")
+    p.add_argument(
+        "--qdrant",
+        type=Path,
+        help="with --pages: keep the loaded Qdrant folder here (loads are idempotent, so reruns skip them)",
+    )
     p.add_argument("--serve-pages", nargs=3, metavar=("QDRANT_DIR", "PORT", "STREAMS"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve:
@@ -255,7 +260,8 @@ async def page_load(base: str, paths: list[str], *, clients: int, total: int, ma
     deadline = time.perf_counter() + max_seconds
 
     async def client() -> None:
-        async with await _signed_in(base) as http:
+        http = await _signed_in(base)
+        try:
             for n in counter:
                 if time.perf_counter() > deadline:
                     return
@@ -265,6 +271,8 @@ async def page_load(base: str, paths: list[str], *, clients: int, total: int, ma
                     result.latencies.append(time.perf_counter() - start)
                 else:
                     result.errors += 1
+        finally:
+            await http.aclose()
 
     start = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
@@ -281,7 +289,8 @@ def pages_main(args: argparse.Namespace) -> int:
         storage = Azurite(Path(tmp) / "azurite").start()
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
-        cmd = [sys.executable, __file__, "--serve-pages", str(Path(tmp) / "qdrant"), str(port), str(args.streams)]
+        qdrant = args.qdrant or Path(tmp) / "qdrant"
+        cmd = [sys.executable, __file__, "--serve-pages", str(qdrant), str(port), str(args.streams)]
         server = subprocess.Popen(cmd, env={**os.environ, "STORAGE_CONNECTION_STRING": storage.connection_string})
         try:
             started = time.perf_counter()
