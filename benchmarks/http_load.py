@@ -221,8 +221,8 @@ def serve_pages(qdrant: Path, port: int, streams: int) -> None:
     import random
 
     import uvicorn
+    from ingest_search import PooledEmbedder, phase_text, records  # the sibling benchmark (this script's folder)
 
-    from benchmarks.ingest_search import PooledEmbedder, phase_text, records
     from functions.api import create_api
     from rag_core.context import AppContext
     from rag_core.embeddings.local import LocalE5Embedder
