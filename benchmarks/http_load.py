@@ -1,6 +1,7 @@
 """HTTP load on the API: requests/s and latency of ``stats`` and ``search`` under concurrent clients.
 
     .venv/bin/python benchmarks/http_load.py [--clients 16] [--requests 400] [--max-seconds 60]
+    .venv/bin/python benchmarks/http_load.py --pages [--streams 10000]   # the dashboard pages instead
 
 The server is the real API (FastAPI under uvicorn, API key checked) in a child
 process on 127.0.0.1, over an embedded Qdrant folder loaded with the sample
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import statistics
 import subprocess
@@ -156,10 +158,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=400, help="requests per endpoint")
     p.add_argument("--max-seconds", type=float, default=60.0, help="time cap per endpoint")
     p.add_argument("--serve", nargs=2, metavar=("QDRANT_DIR", "PORT"), help=argparse.SUPPRESS)
+    p.add_argument("--pages", action="store_true", help="load the dashboard's overview and stream pages instead")
+    p.add_argument("--streams", type=int, default=0, help="with --pages: synthetic streams added to the samples")
+    p.add_argument(
+        "--qdrant",
+        type=Path,
+        help="with --pages: keep the loaded Qdrant folder here (loads are idempotent, so reruns skip them)",
+    )
+    p.add_argument("--serve-pages", nargs=3, metavar=("QDRANT_DIR", "PORT", "STREAMS"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve:
         serve(Path(args.serve[0]), int(args.serve[1]))
         return 0
+    if args.serve_pages:
+        serve_pages(Path(args.serve_pages[0]), int(args.serve_pages[1]), int(args.serve_pages[2]))
+        return 0
+    if args.pages:
+        return pages_main(args)
 
     with tempfile.TemporaryDirectory(prefix="http-load-") as tmp:
         port = _free_port()
@@ -190,6 +205,114 @@ def main(argv: list[str] | None = None) -> int:
                 server.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 server.kill()
+    return 0
+
+
+# ------------------------------------------------------------- dashboard pages --
+# The /ui pages under the same load: the overview (every stream record read, the leaderboards
+# and the jobs table) and a stream page (its phases, the job records and one similar-phase
+# retrieval with its prompt block). Clients sign in once through the login form, as a browser does.
+
+
+def serve_pages(qdrant: Path, port: int, streams: int) -> None:
+    """Child process: the samples plus ``streams`` synthetic streams of 3 phases, then the app.
+
+    Synthetic phases get pooled real vectors (benchmarks/ingest_search.py) so 10k streams load
+    in minutes instead of embedding 30k texts; the pages' work does not depend on the vectors.
+    """
+    import random
+
+    import uvicorn
+    from ingest_search import PooledEmbedder, phase_text, records  # the sibling benchmark (this script's folder)
+
+    from functions.api import create_api
+    from rag_core.context import AppContext
+    from rag_core.embeddings.local import LocalE5Embedder
+    from rag_core.knowledge.knowledge_base import KnowledgeBase
+    from rag_core.operations.backfill import LocalSource, run_backfill
+
+    settings = _settings(qdrant)
+    base = LocalE5Embedder()
+    kb = KnowledgeBase(settings, embedder=base)
+    run_backfill(LocalSource(ROOT / "samples"), kb=kb, progress=False)
+    if streams:
+        rng = random.Random(11)
+        pooled = KnowledgeBase(
+            settings, client=kb.client, embedder=PooledEmbedder(base, [phase_text(rng) for _ in range(128)])
+        )
+        for record in records(streams * 3, seed=streams, per_video=3):
+            pooled.ingest(record)
+    ctx = AppContext(settings, kb=kb)
+    uvicorn.run(create_api(lambda: ctx), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+async def _signed_in(base: str) -> httpx.AsyncClient:
+    http = httpx.AsyncClient(base_url=base, timeout=120)
+    login = await http.get("/ui/login")
+    token = login.text.split('name="csrf" value="')[1].split('"')[0]
+    response = await http.post("/ui/login", data={"key": KEY, "csrf": token}, headers={"Origin": base})
+    assert response.status_code == 303, response.text
+    return http
+
+
+async def page_load(base: str, paths: list[str], *, clients: int, total: int, max_seconds: float) -> Result:
+    """Like :func:`load`, for pages behind the dashboard's session cookie."""
+    result = Result()
+    counter = iter(range(total))
+    deadline = time.perf_counter() + max_seconds
+
+    async def client() -> None:
+        http = await _signed_in(base)
+        try:
+            for n in counter:
+                if time.perf_counter() > deadline:
+                    return
+                start = time.perf_counter()
+                response = await http.get(paths[n % len(paths)])
+                if response.status_code == 200 and "<html" in response.text:
+                    result.latencies.append(time.perf_counter() - start)
+                else:
+                    result.errors += 1
+        finally:
+            await http.aclose()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def pages_main(args: argparse.Namespace) -> int:
+    videos = sorted(p.stem for p in (ROOT / "samples").glob("*.json"))
+    stream_paths = [f"/ui/streams/{v}" for v in videos[::7]]
+    from tests.azurite import Azurite  # the pages list ingest jobs: a project-started Azurite holds them
+
+    with tempfile.TemporaryDirectory(prefix="http-load-pages-") as tmp:
+        storage = Azurite(Path(tmp) / "azurite").start()
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        qdrant = args.qdrant or Path(tmp) / "qdrant"
+        cmd = [sys.executable, __file__, "--serve-pages", str(qdrant), str(port), str(args.streams)]
+        server = subprocess.Popen(cmd, env={**os.environ, "STORAGE_CONNECTION_STRING": storage.connection_string})
+        try:
+            started = time.perf_counter()
+            _wait_ready(base, server, timeout=3600)
+            total = len(videos) + args.streams
+            print(f"server ready on {base} in {time.perf_counter() - started:.1f} s ({total} streams)")
+            asyncio.run(page_load(base, stream_paths[:2], clients=2, total=4, max_seconds=60))  # warm up
+            for name, paths in (("overview", ["/ui/"]), ("stream", stream_paths)):
+                for clients in (1, args.clients):
+                    result = asyncio.run(
+                        page_load(base, paths, clients=clients, total=args.requests, max_seconds=args.max_seconds)
+                    )
+                    print(result.line(name, clients) + f"  ({total} streams)")
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+            storage.stop()
     return 0
 
 

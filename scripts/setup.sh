@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Idempotent setup of everything the app, the tests and the benchmarks need on a
-# fresh Debian machine: OCR engine + Japanese data and fonts (apt), a Python 3.11
-# virtualenv (pip), and the Azurite storage emulator (npm). Re-runs are cheap:
+# fresh Debian machine: OCR engine + Japanese data and fonts (apt), headless Chromium and its
+# WebDriver for the dashboard's browser tests (apt, Debian's build: nothing downloaded by the tests),
+# a Python 3.11 virtualenv (pip), and the Azurite storage emulator plus axe-core (npm). Re-runs are cheap:
 # each step is skipped when its inputs have not changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(tesseract-ocr tesseract-ocr-jpn fonts-noto-cjk fonts-ipafont-gothic fonts-vlgothic)  # IPA/VL Gothic: more faces for the screenshot generator
+# IPA/VL Gothic: more faces for the screenshot generator; chromium + driver: the dashboard's browser tests
+apt_packages=(tesseract-ocr tesseract-ocr-jpn fonts-noto-cjk fonts-ipafont-gothic fonts-vlgothic chromium chromium-driver)
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -29,7 +31,7 @@ fi
 
 nstamp="node_modules/.stamp-$(sha256sum package.json package-lock.json 2>/dev/null | sha256sum | cut -c1-16)"
 if [ ! -f "$nstamp" ]; then
-  echo "setup: npm install (azurite)"
+  echo "setup: npm install (azurite, axe-core)"
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
   touch "$nstamp"
 fi

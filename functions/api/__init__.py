@@ -23,6 +23,7 @@ from functions.api import (
 from functions.api.deps import caller
 from functions.api.errors import COMMON_ERRORS, install_error_handlers
 from functions.api.limits import BodyLimit
+from functions.ui import install as install_dashboard
 from rag_core.context import AppContext
 
 
@@ -47,4 +48,5 @@ def create_api(get_context: Callable[[], AppContext]) -> FastAPI:
         secured.include_router(module.router)
     v1.include_router(secured)
     app.include_router(v1)
+    install_dashboard(app)  # the /ui pages: same process, same context, same brand rules
     return app

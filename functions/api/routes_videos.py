@@ -1,14 +1,17 @@
-"""``DELETE /external/videos/{video_id}``: remove a video and the personal data stored with it."""
+"""``/external/videos/{video_id}``: read a stored video back or remove it with the personal data stored with it;
+``/external/export/*.csv``: the caller's streams and phases as CSV."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query, Response
 
 from functions.api.deps import CallerDep, Context
 from functions.api.errors import ApiError, error_responses, path_video_id
 from rag_core.analysis.record import VIDEO_ID_MAX
+from rag_core.dashboard.export import phases_csv, streams_csv
+from rag_core.dashboard.video import VideoDetail, video_detail
 from rag_core.knowledge.store import VideoNotFoundError
 from rag_core.operations.deletion import VideoDeletion, delete_video
 
@@ -30,3 +33,46 @@ def delete(video_id: Annotated[str, Path(max_length=VIDEO_ID_MAX)], ctx: Context
     except VideoNotFoundError:
         # Also another brand's video, for a scoped key: the answer must not tell the two apart.
         raise ApiError(404, "not_found", f"no video {video_id!r}", field="video_id") from None
+
+
+@router.get(
+    "/external/videos/{video_id:path}",
+    response_model=VideoDetail,
+    responses=error_responses(404),
+    summary="Read back a stored video: record, phases with outcome, sales with provenance, screen metrics",
+)
+def read(video_id: Annotated[str, Path(max_length=VIDEO_ID_MAX)], ctx: Context, caller: CallerDep) -> VideoDetail:
+    video_id = path_video_id(video_id)
+    detail = video_detail(ctx, video_id, brand_id=caller.brand_id)
+    if detail is None:
+        raise ApiError(404, "not_found", f"no video {video_id!r}", field="video_id")
+    return detail
+
+
+_CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}}, "description": "UTF-8 with BOM (Excel in Japan opens it as is)"}
+}
+
+
+def _csv_response(body: bytes, name: str) -> Response:
+    return Response(
+        body, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": f"attachment; filename={name}"}
+    )
+
+
+@router.get(
+    "/external/export/streams.csv", response_class=Response, responses=_CSV, summary="CSV of the caller's streams"
+)
+def export_streams(
+    ctx: Context, caller: CallerDep, liver_id: Annotated[str | None, Query(max_length=200)] = None
+) -> Response:
+    return _csv_response(streams_csv(ctx, brand_id=caller.brand_id, liver_id=liver_id), "streams.csv")
+
+
+@router.get(
+    "/external/export/phases.csv", response_class=Response, responses=_CSV, summary="CSV of the caller's phases"
+)
+def export_phases(
+    ctx: Context, caller: CallerDep, liver_id: Annotated[str | None, Query(max_length=200)] = None
+) -> Response:
+    return _csv_response(phases_csv(ctx, brand_id=caller.brand_id, liver_id=liver_id), "phases.csv")

@@ -225,5 +225,13 @@ class JobStore:
                 marked.append(failed)
         return marked
 
+    def recent(self, limit: int, *, brand_id: int | None = None) -> list[JobRecord]:
+        """The ``limit`` most recently updated jobs (of one brand). Table Storage cannot order, so
+        this scans the partition: fine for a dashboard's list, not for a hot path."""
+        query = "PartitionKey eq @partition" + (" and brand_id eq @brand" if brand_id is not None else "")
+        entities = self.table.query_entities(query, parameters={"partition": _PARTITION, "brand": brand_id})
+        jobs = [_from_entity(dict(e)) for e in entities]
+        return sorted(jobs, key=lambda j: j.updated_at, reverse=True)[:limit]
+
     def delete(self, job_id: str) -> None:
         self.table.delete_entity(_PARTITION, job_id)

@@ -10,6 +10,9 @@ scoped to a brand (tenant), everything it sees or changes is filtered to it.
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Any
+
+from qdrant_client import models as qm
 
 from rag_core.analysis.record import AnalysisRecord, Sales, ScreenMetricSample, SetProduct
 from rag_core.base.settings import Settings
@@ -29,7 +32,7 @@ from rag_core.knowledge.schemas import (
     TopPerformerQuery,
     TopPerformerReport,
 )
-from rag_core.knowledge.store import KnowledgeStore
+from rag_core.knowledge.store import KnowledgeStore, brand_condition
 
 
 class KnowledgeBase:
@@ -89,6 +92,14 @@ class KnowledgeBase:
     def get_video(self, video_id: str, *, brand_id: int | None = None) -> dict[str, object] | None:
         """The stream-level record of a video, or None."""
         return self.store.get_stream(video_id, brand_id=brand_id)
+
+    def video_phases(self, video_id: str, *, brand_id: int | None = None) -> list[dict[str, Any]]:
+        """The stored phase payloads of a video in phase order (none of another brand's)."""
+        flt = qm.Filter(
+            must=[qm.FieldCondition(key="video_id", match=qm.MatchValue(value=video_id)), *brand_condition(brand_id)]
+        )
+        payloads = [p.payload or {} for p in self.store.scroll(self.store.phases, flt)]
+        return sorted(payloads, key=lambda p: int(p.get("phase_index") or 0))
 
     def search(self, request: SearchRequest, *, brand_id: int | None = None) -> list[SearchHit]:
         return search.search(self.store, request, brand_id=brand_id)

@@ -1,0 +1,232 @@
+"""The dashboard's routes: overview, liver, stream, search, feedback, export and sign-in.
+
+Every page reads through ``rag_core.dashboard`` with the signed-in caller's brand, so a brand-scoped
+session sees exactly what its API key sees; another brand's liver or stream is a 404 like an absent one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import plotly
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from functions.api.deps import Context
+from functions.ui import charts
+from functions.ui.session import COOKIE, MAX_AGE, check_form, csrf_token, current_caller, sign_in
+from rag_core.base.auth import AuthError, Caller
+from rag_core.dashboard import export, views
+from rag_core.dashboard.video import video_detail
+from rag_core.knowledge.feedback import PhaseNotFoundError
+from rag_core.knowledge.schemas import FeedbackRequest, SearchFilters, SearchRequest
+
+__all__ = ["message", "quote", "router"]
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def _yen(value: float | None) -> str:
+    return "—" if value is None else f"¥{value:,.0f}"
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    """Sales percentages are stored in percent units (3.4 = 3.4 %)."""
+    return "—" if value is None else f"{value:.{digits}f}%"
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def _minutes(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds / 60:.1f}分"
+
+
+templates.env.filters.update(yen=_yen, pct=_pct, num=_num, minutes=_minutes, phase=views.phase_name)
+
+
+def ui_caller(request: Request, ctx: Context) -> Caller:
+    return current_caller(ctx.settings, request)
+
+
+UiCaller = Annotated[Caller, Depends(ui_caller)]
+
+
+def render(request: Request, ctx: Context, caller: Caller, name: str, status: int = 200, **values: Any) -> HTMLResponse:
+    values.setdefault("charts", {})
+    base = {"caller": caller, "csrf": csrf_token(ctx.settings, request), "signed_in": bool(ctx.settings.api_keys)}
+    return templates.TemplateResponse(request, name, {**base, **values}, status_code=status)
+
+
+def message(request: Request, status: int, title: str, text: str) -> HTMLResponse:
+    """A page that only says what went wrong and what to do next."""
+    return templates.TemplateResponse(
+        request, "message.html", {"title": title, "text": text, "charts": {}, "caller": None}, status_code=status
+    )
+
+
+def _not_found(request: Request, what: str) -> HTMLResponse:
+    return message(request, 404, f"{what}が見つかりません", "URLを確認するか、概要ページから選び直してください。")
+
+
+@router.get("", include_in_schema=False)
+def root() -> RedirectResponse:
+    return RedirectResponse("/ui/", status_code=307)
+
+
+@router.get("/vendor/plotly.min.js")
+def plotly_js() -> FileResponse:
+    """plotly.js as shipped inside the plotly wheel: the version the app was installed with."""
+    return FileResponse(PLOTLY_JS, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"})
+
+
+# ------------------------------------------------------------------ sign-in --
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, ctx: Context, next: str = "/ui/") -> HTMLResponse:
+    return render(request, ctx, Caller(name=""), "login.html", next=next, error=None)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    ctx: Context,
+    key: Annotated[str, Form()],
+    csrf: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/ui/",
+) -> Response:
+    check_form(ctx.settings, request, csrf)
+    try:
+        _, token = sign_in(ctx.settings, key)
+    except AuthError:
+        return render(request, ctx, Caller(name=""), "login.html", 401, next=next, error="APIキーが正しくありません。")
+    target = next if next.startswith("/ui/") else "/ui/"  # never redirect off the dashboard
+    response = RedirectResponse(target, status_code=303)
+    secure = request.url.scheme == "https"
+    response.set_cookie(COOKIE, token, max_age=MAX_AGE, path="/ui", httponly=True, samesite="strict", secure=secure)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, ctx: Context, csrf: Annotated[str, Form()]) -> Response:
+    check_form(ctx.settings, request, csrf)
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/ui")
+    return response
+
+
+# -------------------------------------------------------------------- pages --
+@router.get("/", response_class=HTMLResponse)
+def overview_page(request: Request, ctx: Context, caller: UiCaller, sort: views.SortKey = "gmv") -> HTMLResponse:
+    view = views.overview(ctx, brand_id=caller.brand_id, sort=sort)
+    return render(request, ctx, caller, "overview.html", view=view, charts=charts.overview(view))
+
+
+@router.get("/livers/{liver_id}", response_class=HTMLResponse)
+def liver_page(request: Request, ctx: Context, caller: UiCaller, liver_id: str) -> HTMLResponse:
+    view = views.liver(ctx, liver_id, brand_id=caller.brand_id)
+    if view is None:
+        return _not_found(request, "ライバー")
+    return render(request, ctx, caller, "liver.html", view=view, charts=charts.liver(view))
+
+
+@router.get("/streams/{video_id}", response_class=HTMLResponse)
+def stream_page(
+    request: Request, ctx: Context, caller: UiCaller, video_id: str, phase: int | None = None, sent: bool = False
+) -> HTMLResponse:
+    view = views.stream(ctx, video_id, phase_index=phase, brand_id=caller.brand_id)
+    if view is None:
+        return _not_found(request, "配信")
+    return render(request, ctx, caller, "stream.html", view=view, charts=charts.stream(view), sent=sent)
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search_page(
+    request: Request,
+    ctx: Context,
+    caller: UiCaller,
+    q: Annotated[str, Query(max_length=2000)] = "",
+    phase_type: str = "",
+    liver_id: str = "",
+    date_from: str = "",
+    date_to: str = "",
+    min_gmv: str = "",
+    min_quality: str = "",
+    video_id: str = "",
+    phase: int | None = None,
+) -> HTMLResponse:
+    """Free text, or "like this phase" (``video_id`` + ``phase``: its texts become the query)."""
+    form = {"q": q, "phase_type": phase_type, "liver_id": liver_id, "date_from": date_from, "date_to": date_to,
+            "min_gmv": min_gmv, "min_quality": min_quality}  # fmt: skip
+    speech = description = ""
+    if video_id and phase is not None:
+        source = video_detail(ctx, video_id, brand_id=caller.brand_id)
+        chosen = next((p for p in source.phases if p.phase_index == phase), None) if source else None
+        if chosen is None:
+            return _not_found(request, "フェーズ")
+        speech, description = chosen.speech_text, chosen.description
+    hits, error = [], None
+    if q.strip() or speech or description:
+        try:
+            filters = SearchFilters(
+                liver_id=liver_id or None,
+                phase_type=phase_type or None,
+                date_from=dt.date.fromisoformat(date_from) if date_from else None,
+                date_to=dt.date.fromisoformat(date_to) if date_to else None,
+                min_gmv=float(min_gmv) if min_gmv else None,
+                min_quality=float(min_quality) if min_quality else None,
+                exclude_video_id=video_id or None,
+            )
+            request_ = SearchRequest(query=q, speech_text=speech, description=description, k=10, filters=filters)
+            hits = views.search(ctx, request_, brand_id=caller.brand_id)
+        except (ValidationError, ValueError):
+            error = "条件の形式が正しくありません（日付は YYYY-MM-DD、GMV は数値、品質は 0〜1）。"
+    return render(request, ctx, caller, "search.html", form=form, hits=hits, error=error, like=(video_id, phase))
+
+
+@router.post("/feedback")
+def feedback(
+    request: Request,
+    ctx: Context,
+    caller: UiCaller,
+    video_id: Annotated[str, Form(max_length=200)],
+    phase_index: Annotated[int, Form(ge=0)],
+    rating: Annotated[int, Form(ge=1, le=5)],
+    csrf: Annotated[str, Form()],
+) -> Response:
+    check_form(ctx.settings, request, csrf)
+    with ctx.knowledge() as kb:
+        if kb.get_video(video_id, brand_id=caller.brand_id) is None:
+            return _not_found(request, "配信")
+        try:
+            kb.apply_feedback(
+                FeedbackRequest(video_id=video_id, phase_index=phase_index, rating=rating, reviewer_name=caller.name),
+                brand_id=caller.brand_id,
+            )
+        except PhaseNotFoundError:
+            return _not_found(request, "フェーズ")
+    target = f"/ui/streams/{quote(video_id)}?phase={phase_index}&sent=true#feedback"
+    return RedirectResponse(target, status_code=303)
+
+
+# ------------------------------------------------------------------- export --
+def _csv(body: bytes, name: str) -> Response:
+    headers = {"Content-Disposition": f"attachment; filename={name}"}
+    return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get("/export/streams.csv")
+def export_streams(ctx: Context, caller: UiCaller, liver_id: str | None = None) -> Response:
+    return _csv(export.streams_csv(ctx, brand_id=caller.brand_id, liver_id=liver_id), "streams.csv")
+
+
+@router.get("/export/phases.csv")
+def export_phases(ctx: Context, caller: UiCaller, liver_id: str | None = None) -> Response:
+    return _csv(export.phases_csv(ctx, brand_id=caller.brand_id, liver_id=liver_id), "phases.csv")

@@ -1,0 +1,56 @@
+"""CSV exports of streams and phases for one brand (or all), as Excel in Japan opens them.
+
+UTF-8 with a BOM: without it Excel on a Japanese Windows reads the file as Shift_JIS and turns every
+liver name and phase text into mojibake. CRLF line ends, the csv module's default, are what Excel
+writes itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from qdrant_client import models as qm
+
+from rag_core.context import AppContext
+from rag_core.knowledge.store import brand_condition
+
+STREAM_COLUMNS = [
+    "video_id", "stream_date", "liver_id", "liver_name", "platform", "gmv", "orders", "items_sold",
+    "viewers", "cvr", "gpm", "phase_count", "source_pattern",
+]  # fmt: skip
+PHASE_COLUMNS = [
+    "video_id", "phase_index", "liver_id", "liver_name", "stream_date", "phase_type", "start_sec", "end_sec",
+    "duration_sec", "quality_score", "gmv", "speech_text",
+]  # fmt: skip
+
+
+def _csv(columns: list[str], rows: list[dict[str, Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows({k: ("" if r.get(k) is None else r.get(k)) for k in columns} for r in rows)
+    return out.getvalue().encode("utf-8-sig")
+
+
+def _liver(liver_id: str | None) -> list[qm.Condition]:
+    return [qm.FieldCondition(key="liver_id", match=qm.MatchValue(value=liver_id))] if liver_id else []
+
+
+def streams_csv(ctx: AppContext, *, brand_id: int | None = None, liver_id: str | None = None) -> bytes:
+    """One row per stream, newest first."""
+    with ctx.knowledge() as kb:
+        rows = kb.store.streams_matching(*_liver(liver_id), brand_id=brand_id, fields=STREAM_COLUMNS)
+    rows.sort(key=lambda r: (r.get("stream_date") or "", r.get("video_id") or ""), reverse=True)
+    return _csv(STREAM_COLUMNS, rows)
+
+
+def phases_csv(ctx: AppContext, *, brand_id: int | None = None, liver_id: str | None = None) -> bytes:
+    """One row per phase (``gmv`` is its stream's), by stream and phase order."""
+    must = [*_liver(liver_id), *brand_condition(brand_id)]
+    with ctx.knowledge() as kb:
+        records = kb.store.scroll(kb.store.phases, qm.Filter(must=must) if must else None, PHASE_COLUMNS)
+        rows = [r.payload or {} for r in records]
+    rows.sort(key=lambda r: (r.get("stream_date") or "", r.get("video_id") or "", r.get("phase_index") or 0))
+    return _csv(PHASE_COLUMNS, rows)

@@ -1,0 +1,113 @@
+"""``GET /external/videos/{video_id}`` and the CSV exports: shape, provenance, brand scoping, 404."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from rag_core.base.settings import ApiKey
+from rag_core.context import AppContext
+from rag_core.embeddings.local import LocalE5Embedder
+from tests.appkit import analysis, app_context, app_settings, png, run_queue, sample_records
+from tests.azurite import Azurite
+
+OPS, BRAND101, BRAND102 = "k-ops-0123456789abcdef", "k-b101-0123456789abcdef", "k-b102-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def ctx(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory, local_embedder: LocalE5Embedder) -> AppContext:
+    keys = [
+        ApiKey(name="ops", key=OPS),
+        ApiKey(name="b101", key=BRAND101, brand_id=101),
+        ApiKey(name="b102", key=BRAND102, brand_id=102),
+    ]
+    context = app_context(app_settings(azurite, tmp_path_factory.mktemp("qdrant"), api_keys=keys), local_embedder)
+    with context.knowledge() as kb:
+        for record in sample_records(72)[::9]:  # one stream of each liver, all three brands
+            kb.ingest(record)
+    return context
+
+
+@pytest.fixture(scope="module")
+def samples_by_brand() -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for record in sample_records(72)[::9]:
+        out.setdefault(record.brand_id or 0, []).append(record.video_id)
+    return out
+
+
+def test_read_back_has_record_phases_sales_and_metrics(client: TestClient) -> None:
+    recorded = next(r for r in sample_records(72)[::9] if r.screen_metrics)
+    response = client.get(f"/api/v1/external/videos/{recorded.video_id}", headers={"X-API-Key": OPS})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["video_id"] == recorded.video_id and body["liver_id"] == recorded.liver_id
+    assert body["brand_id"] == recorded.brand_id
+    assert [p["phase_index"] for p in body["phases"]] == [p.phase_index for p in recorded.phases]
+    assert body["phases"][0]["speech_text"] == recorded.phases[0].speech_text
+    assert body["phases"][0]["quality_score"] is not None
+    assert recorded.sales is not None and body["sales"]["gmv"] == recorded.sales.gmv
+    assert len(body["screen_metrics"]) == len(recorded.screen_metrics)
+    assert body["sales_sources"] == [
+        {"kind": "analysis_json", "job_id": None, "status": None, "at": None, "warnings": []}
+    ]  # backfilled: no job read it
+
+
+def test_provenance_names_the_screenshot_job_and_its_warning(
+    client: TestClient, ctx: AppContext, functions: dict[str, Callable[..., Any]]
+) -> None:
+    form = {
+        "video_url": "https://www.tiktok.com/@t/live/read-1",
+        "liver_id": "liver_test",
+        "analysis": json.dumps(analysis("read-1"), ensure_ascii=False),
+    }
+    files = {"sales_image": ("s.png", png(), "image/png")}
+    stored = client.post("/api/v1/external/analysis/store", data=form, files=files, headers={"X-API-Key": OPS})
+    assert stored.status_code == 202, stored.text
+    assert run_queue(ctx, functions) == 1
+    body = client.get("/api/v1/external/videos/read-1", headers={"X-API-Key": OPS}).json()
+    kinds = {s["kind"]: s for s in body["sales_sources"]}
+    assert set(kinds) == {"analysis_json", "screenshot_ocr"}
+    assert kinds["screenshot_ocr"]["job_id"] == stored.json()["job_id"] and kinds["screenshot_ocr"]["status"] == "done"
+    assert any("no sales figure" in w for w in kinds["screenshot_ocr"]["warnings"])  # a blank screenshot
+
+
+def test_brand_scoped_key_reads_only_its_brand(client: TestClient, samples_by_brand: dict[int, list[str]]) -> None:
+    own, other = samples_by_brand[101][0], samples_by_brand[102][0]
+    assert client.get(f"/api/v1/external/videos/{own}", headers={"X-API-Key": BRAND101}).status_code == 200
+    hidden = client.get(f"/api/v1/external/videos/{other}", headers={"X-API-Key": BRAND101})
+    missing = client.get("/api/v1/external/videos/no-such-video", headers={"X-API-Key": BRAND101})
+    assert hidden.status_code == missing.status_code == 404  # another brand's video looks absent
+    assert hidden.json()["error"]["code"] == "not_found"
+    assert client.get(f"/api/v1/external/videos/{own}").status_code == 401
+
+
+def _rows(response: Any) -> list[dict[str, str]]:
+    assert response.content.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs
+    return list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+
+
+def test_csv_exports_are_brand_scoped(client: TestClient, samples_by_brand: dict[int, list[str]]) -> None:
+    streams = _rows(client.get("/api/v1/external/export/streams.csv", headers={"X-API-Key": BRAND101}))
+    assert sorted(r["video_id"] for r in streams) == sorted(samples_by_brand[101])
+    assert list(streams[0])[:3] == ["video_id", "stream_date", "liver_id"]
+    phases = _rows(client.get("/api/v1/external/export/phases.csv", headers={"X-API-Key": BRAND101}))
+    expected = sum(len(r.phases) for r in sample_records(72)[::9] if r.brand_id == 101)
+    assert len(phases) == expected and {r["video_id"] for r in phases} == set(samples_by_brand[101])
+    liver = streams[0]["liver_id"]
+    one = _rows(
+        client.get("/api/v1/external/export/streams.csv", params={"liver_id": liver}, headers={"X-API-Key": OPS})
+    )
+    assert {r["liver_id"] for r in one} == {liver}
+
+
+def test_routes_are_in_openapi(client: TestClient) -> None:
+    paths = client.get("/api/openapi.json").json()["paths"]
+    assert "get" in paths["/api/v1/external/videos/{video_id}"]
+    assert "/api/v1/external/export/streams.csv" in paths and "/api/v1/external/export/phases.csv" in paths

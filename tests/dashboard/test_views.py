@@ -1,0 +1,41 @@
+"""The dashboard's view models against the knowledge base's own analytics, on a few samples."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag_core.context import AppContext
+from rag_core.dashboard import views
+from rag_core.embeddings.local import LocalE5Embedder
+from rag_core.knowledge.schemas import TopPerformerQuery
+from tests.appkit import app_context, app_settings, sample_records
+from tests.azurite import Azurite
+
+
+@pytest.fixture(scope="module")
+def ctx(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory, local_embedder: LocalE5Embedder) -> AppContext:
+    context = app_context(app_settings(azurite, tmp_path_factory.mktemp("qdrant")), local_embedder)
+    with context.knowledge() as kb:
+        for record in sample_records(72)[::4]:
+            kb.ingest(record)
+    return context
+
+
+@pytest.mark.parametrize("metric", ["gmv", "gpm", "cvr"])
+@pytest.mark.parametrize("brand_id", [None, 101])
+def test_overview_leaderboards_equal_top_performers(ctx: AppContext, metric: str, brand_id: int | None) -> None:
+    board = views.overview(ctx, brand_id=brand_id).leaders[metric]
+    with ctx.knowledge() as kb:
+        expected = kb.top_performers(
+            TopPerformerQuery.model_validate({"metric": metric, "limit": 5}), brand_id=brand_id
+        )
+    assert board == expected.top and board
+
+
+def test_liver_view_trend_and_suggestions_cite_figures(ctx: AppContext) -> None:
+    liver_id = sample_records(72)[0].liver_id
+    assert liver_id is not None
+    view = views.liver(ctx, liver_id)
+    assert view is not None and len(view.trend_line) == len(view.streams) == view.summary.videos
+    assert view.suggestions and all(s.evidence for s in view.suggestions)
+    assert views.liver(ctx, liver_id, brand_id=999) is None
