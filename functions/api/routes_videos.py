@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from functions.api.deps import CallerDep, Context
 from functions.api.errors import ApiError, error_responses, path_video_id
@@ -47,6 +47,15 @@ def read(video_id: Annotated[str, Path(max_length=VIDEO_ID_MAX)], ctx: Context, 
     if detail is None:
         raise ApiError(404, "not_found", f"no video {video_id!r}", field="video_id")
     return detail
+
+
+@router.api_route(
+    "/external/videos/{video_id:path}", methods=["OPTIONS", "POST", "PUT", "PATCH"], include_in_schema=False
+)
+def other_methods() -> None:
+    """Starlette's own 405 names only the first route whose path matched (DELETE), but this
+    path serves GET and DELETE: say both."""
+    raise HTTPException(405, headers={"Allow": "DELETE, GET"})
 
 
 _CSV: dict[int | str, dict[str, Any]] = {
