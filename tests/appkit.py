@@ -19,6 +19,7 @@ from functions.app import create_function_app
 from rag_core.analysis.record import AnalysisRecord, parse_analysis
 from rag_core.base.settings import Settings, load_settings
 from rag_core.context import AppContext
+from rag_core.embeddings import Embedder
 from rag_core.embeddings.local import LocalE5Embedder
 from rag_core.knowledge.knowledge_base import KnowledgeBase
 from tests.azurite import Azurite
@@ -53,7 +54,7 @@ def app_settings(azurite: Azurite, qdrant_path: Path, **overrides: Any) -> Setti
     return load_settings(**values)
 
 
-def app_context(settings: Settings, embedder: LocalE5Embedder, kb: KnowledgeBase | None = None) -> AppContext:
+def app_context(settings: Settings, embedder: Embedder, kb: KnowledgeBase | None = None) -> AppContext:
     return AppContext(settings, kb=kb or KnowledgeBase(settings, embedder=embedder))
 
 
@@ -145,3 +146,26 @@ def error_of(response: Any) -> dict[str, Any]:
     assert set(body) == {"error"}, body
     assert {"code", "message"} <= set(body["error"]), body
     return dict(body["error"])
+
+
+class RememberingEmbedder(Embedder):
+    """The offline model with a memory: a text embedded once is not embedded again.
+
+    Several test packages load the same 72 sample analyses (639 phase texts, about a minute
+    of model time on 2 cores each); through this embedder only the first load pays. Tests
+    that count embedding calls use ``local_embedder`` itself, never this one.
+    """
+
+    def __init__(self, model: LocalE5Embedder) -> None:
+        super().__init__()
+        self.model = model
+        self.model_id, self.dimension = model.model_id, model.dimension
+        self._seen: dict[tuple[str, bool], list[float]] = {}
+
+    def _embed(self, texts: list[str], *, is_query: bool) -> list[list[float]]:
+        missing = [t for t in dict.fromkeys(texts) if (t, is_query) not in self._seen]
+        if missing:
+            fresh = self.model._embed(missing, is_query=is_query)
+            self._seen.update({(t, is_query): v for t, v in zip(missing, fresh, strict=True)})
+            self.usage.calls += 1
+        return [self._seen[(t, is_query)] for t in texts]

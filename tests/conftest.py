@@ -14,7 +14,7 @@ from functions.api import create_api
 from rag_core.base.settings import Settings, load_settings
 from rag_core.context import AppContext
 from rag_core.embeddings.local import LocalE5Embedder
-from tests.appkit import function_map
+from tests.appkit import RememberingEmbedder, function_map
 from tests.azurite import Azurite
 
 SettingsFactory = Callable[..., Settings]
@@ -32,6 +32,12 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
 def local_embedder() -> LocalE5Embedder:
     """The offline model, loaded once; tests read ``usage`` deltas, never absolute values."""
     return LocalE5Embedder()
+
+
+@pytest.fixture(scope="session")
+def sample_embedder(local_embedder: LocalE5Embedder) -> RememberingEmbedder:
+    """The embedder for fixtures that load the sample analyses (see RememberingEmbedder)."""
+    return RememberingEmbedder(local_embedder)
 
 
 @pytest.fixture

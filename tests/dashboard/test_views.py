@@ -6,15 +6,14 @@ import pytest
 
 from rag_core.context import AppContext
 from rag_core.dashboard import views
-from rag_core.embeddings.local import LocalE5Embedder
 from rag_core.knowledge.schemas import TopPerformerQuery
-from tests.appkit import app_context, app_settings, sample_records
+from tests.appkit import RememberingEmbedder, app_context, app_settings, sample_records
 from tests.azurite import Azurite
 
 
 @pytest.fixture(scope="module")
-def ctx(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory, local_embedder: LocalE5Embedder) -> AppContext:
-    context = app_context(app_settings(azurite, tmp_path_factory.mktemp("qdrant")), local_embedder)
+def ctx(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory, sample_embedder: RememberingEmbedder) -> AppContext:
+    context = app_context(app_settings(azurite, tmp_path_factory.mktemp("qdrant")), sample_embedder)
     with context.knowledge() as kb:
         for record in sample_records(72)[::4]:
             kb.ingest(record)

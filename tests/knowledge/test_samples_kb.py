@@ -11,10 +11,10 @@ import pytest
 
 from rag_core.analysis.record import AnalysisRecord, parse_analysis
 from rag_core.base.settings import load_settings
-from rag_core.embeddings.local import LocalE5Embedder
 from rag_core.knowledge.knowledge_base import KnowledgeBase
 from rag_core.knowledge.schemas import SearchRequest, TopPerformerQuery
 from rag_core.operations.backfill import LocalSource, run_backfill
+from tests.appkit import RememberingEmbedder
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
@@ -26,10 +26,10 @@ def records() -> list[AnalysisRecord]:
 
 @pytest.fixture(scope="module")
 def kb(
-    tmp_path_factory: pytest.TempPathFactory, local_embedder: LocalE5Embedder, records: list[AnalysisRecord]
+    tmp_path_factory: pytest.TempPathFactory, sample_embedder: RememberingEmbedder, records: list[AnalysisRecord]
 ) -> KnowledgeBase:
     settings = load_settings(qdrant_path=tmp_path_factory.mktemp("qdrant"), embedding_provider="local")
-    kb = KnowledgeBase(settings, embedder=local_embedder)
+    kb = KnowledgeBase(settings, embedder=sample_embedder)
     for record in records:
         kb.ingest(record)
     return kb

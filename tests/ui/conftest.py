@@ -21,8 +21,7 @@ from selenium.webdriver.chrome.service import Service
 from functions.api import create_api
 from rag_core.base.settings import ApiKey
 from rag_core.context import AppContext
-from rag_core.embeddings.local import LocalE5Embedder
-from tests.appkit import ROOT, app_context, app_settings, sample_records
+from tests.appkit import ROOT, RememberingEmbedder, app_context, app_settings, sample_records
 from tests.azurite import Azurite
 
 OPS_KEY = "k-ui-ops-0123456789abcdef"
@@ -32,9 +31,9 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 
 
 @pytest.fixture(scope="package")
-def ctx(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory, local_embedder: LocalE5Embedder) -> AppContext:
+def ctx(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory, sample_embedder: RememberingEmbedder) -> AppContext:
     keys = [ApiKey(name="ops", key=OPS_KEY), ApiKey(name="brand101", key=BRAND_KEY, brand_id=101)]
-    context = app_context(app_settings(azurite, tmp_path_factory.mktemp("qdrant"), api_keys=keys), local_embedder)
+    context = app_context(app_settings(azurite, tmp_path_factory.mktemp("qdrant"), api_keys=keys), sample_embedder)
     with context.knowledge() as kb:
         for record in sample_records(100):
             kb.ingest(record)
