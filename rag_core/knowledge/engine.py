@@ -611,9 +611,11 @@ def engine_is_thread_safe(engine: object) -> bool:
 
 @atexit.register
 def _close_all() -> None:
-    """Flush and close the edge shards before interpreter shutdown."""
+    """Flush and close the edge shards before interpreter shutdown. A store whose folder is
+    already gone (a temporary one, removed by its owner) has nothing left to keep."""
     for path in list(_engines):
-        close_local(path)
+        if path.exists():
+            close_local(path)
 
 
 def close_local(path: Path) -> None:
