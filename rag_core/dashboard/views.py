@@ -152,6 +152,26 @@ def phase_name(phase_type: str) -> str:
     return _PHASE_NAMES.get(phase_type, phase_type)
 
 
+_FIELD_NAMES = {
+    "gmv": "GMV", "orders": "注文数", "items_sold": "販売点数", "viewers": "視聴者数",
+    "peak_viewers": "最大同時視聴者数",
+    "avg_watch_time_sec": "平均視聴時間", "product_clicks": "商品クリック数", "ctr": "CTR", "cvr": "CVR", "gpm": "GPM",
+    "new_followers": "新規フォロワー", "likes": "いいね", "comments": "コメント", "shares": "シェア",
+    "impressions": "インプレッション", "product_impressions": "商品インプレッション", "tap_through_rate": "タップ率",
+    "comment_rate": "コメント率", "follower_ratio": "フォロワー比率", "duration_minutes": "配信時間",
+    "name": "商品名", "price": "価格", "original_price": "元の価格", "discount_rate": "割引率", "quantity": "数量",
+    "sold": "販売数", "set_revenue": "売上",
+}  # fmt: skip
+
+
+def field_name(field: str) -> str:
+    """The Japanese label of a sales field or ``set_products.<i>.<field>`` (商品1 価格)."""
+    parts = field.split(".")
+    if len(parts) == 3 and parts[1].isdigit():
+        return f"商品{int(parts[1]) + 1} {_FIELD_NAMES.get(parts[2], parts[2])}"
+    return _FIELD_NAMES.get(field, field)
+
+
 def _cite(p: PhaseExample) -> str:
     gmv = f"GMV ¥{p.gmv:,.0f}" if p.gmv is not None else "GMV 不明"
     return f"{p.video_id} #{p.phase_index}（{phase_name(p.phase_type)}、{gmv}）"
