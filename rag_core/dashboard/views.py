@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from qdrant_client import models as qm
 
 from rag_core.context import AppContext
+from rag_core.dashboard.advice import Suggestion, write_suggestions
 from rag_core.dashboard.video import PhaseOutcome, VideoDetail, video_detail
 from rag_core.jobs.records import JobRecord
 from rag_core.knowledge.schemas import (
@@ -115,13 +116,6 @@ def overview(ctx: AppContext, *, brand_id: int | None = None, sort: SortKey = "g
 # ------------------------------------------------------------------ liver ----
 
 
-class Suggestion(BaseModel):
-    """An improvement suggestion and the figures and phases it rests on."""
-
-    text: str
-    evidence: list[str]
-
-
 class Outlier(BaseModel):
     """A stream of the liver far from the liver's own median GMV, with its strongest phase."""
 
@@ -138,6 +132,7 @@ class LiverView(BaseModel):
     comparison: TopPerformerReport
     outliers: list[Outlier]
     suggestions: list[Suggestion]
+    suggestions_note: str | None = Field(None, description="why the rule text is shown though a model is set")
 
 
 _PHASE_NAMES = {
@@ -178,7 +173,8 @@ def _cite(p: PhaseExample) -> str:
 
 
 def suggestions(view_summary: LiverSummary, report: TopPerformerReport, limit: int = 3) -> list[Suggestion]:
-    """Rules over the contrasts with the top performers, each citing its numbers and phases.
+    """Rules over the contrasts with the top performers, each citing its numbers and phases
+    (:mod:`rag_core.dashboard.advice` may reword the text; the evidence stays).
 
     A phase type the top group gives a clearly larger share (≥ 5 points) or longer time (≥ 1.3x)
     than the liver becomes "do more of it", a clearly smaller share "do less"; the example phases
@@ -262,6 +258,9 @@ def liver(ctx: AppContext, liver_id: str, *, brand_id: int | None = None) -> Liv
     if len(points) >= 2:
         slope, intercept = linear_regression([float(i) for i, _ in points], [g for _, g in points])
         line = [round(intercept + slope * i, 0) for i in range(len(rows))]
+    written = write_suggestions(
+        ctx.settings, summary.liver_name or liver_id, suggestions(summary, report), report.contrasts
+    )
     return LiverView(
         summary=summary,
         streams=rows,
@@ -269,7 +268,8 @@ def liver(ctx: AppContext, liver_id: str, *, brand_id: int | None = None) -> Liv
         trend_line=line,
         comparison=report,
         outliers=_outliers(ctx, liver_id, rows, brand_id),
-        suggestions=suggestions(summary, report),
+        suggestions=written.items,
+        suggestions_note=written.note,
     )
 
 
