@@ -120,6 +120,8 @@ def _stored_value(record: dict[str, Any], field: str) -> object:
 
 
 def _sales_fields(stream: dict[str, Any], record: dict[str, Any]) -> list[SalesFieldSource]:
+    """The kept reads, each compared with the stored figure: a later analysis may have replaced it,
+    and the page must not present an OCR read as the source of a number it did not give."""
     out = []
     for raw in stream.get(SALES_PROVENANCE) or []:
         entry = FieldProvenance.model_validate(raw)
