@@ -107,6 +107,9 @@ param visionDeployment string = 'gpt-4o'
 
 param visionApiVersion string = '2024-10-21'
 
+@description('Chat deployment that writes the liver page\'s improvement suggestions from the rule-derived contrasts (AZURE_OPENAI_CHAT_DEPLOYMENT, e.g. gpt-4o); empty = the rule text only.')
+param chatDeployment string = ''
+
 // ---------------------------------------------------------------------------------------
 // Application behaviour
 // ---------------------------------------------------------------------------------------
@@ -279,6 +282,7 @@ module functionApp 'modules/functionapp.bicep' = {
     embeddingApiVersion: embeddingApiVersion
     visionDeployment: visionDeployment
     visionApiVersion: visionApiVersion
+    chatDeployment: chatDeployment
     uploadsContainer: storageLayout.uploadsContainer
     inboxContainer: storageLayout.inboxContainer
     rejectedContainer: storageLayout.rejectedContainer

@@ -50,7 +50,9 @@ def _minutes(seconds: float | None) -> str:
     return "—" if seconds is None else f"{seconds / 60:.1f}分"
 
 
-templates.env.filters.update(yen=_yen, pct=_pct, num=_num, minutes=_minutes, phase=views.phase_name)
+templates.env.filters.update(
+    yen=_yen, pct=_pct, num=_num, minutes=_minutes, phase=views.phase_name, field=views.field_name
+)
 
 
 def ui_caller(request: Request, ctx: Context) -> Caller:

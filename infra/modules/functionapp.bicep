@@ -22,6 +22,7 @@ param embeddingDeployment string
 param embeddingApiVersion string
 param visionDeployment string
 param visionApiVersion string
+param chatDeployment string
 param uploadsContainer string
 param inboxContainer string
 param rejectedContainer string
@@ -98,6 +99,7 @@ var appSettings = {
   SALES_OCR_PROVIDER: 'azure'
   VISION_MODEL: visionDeployment
   VISION_API_VERSION: visionApiVersion
+  AZURE_OPENAI_CHAT_DEPLOYMENT: chatDeployment
 
   // --- Backups ---------------------------------------------------------------------------
   SNAPSHOT_SCHEDULE: snapshotSchedule // also read by the timer trigger as %SNAPSHOT_SCHEDULE%

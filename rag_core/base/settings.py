@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     azure_openai_endpoint: str | None = None
     azure_openai_api_key: SecretStr | None = None
+    azure_openai_chat_deployment: str | None = Field(
+        None,
+        description=(
+            "Chat deployment (e.g. gpt-4o) that writes the liver page's improvement suggestions in Japanese "
+            "from the rule-derived contrasts (API version VISION_API_VERSION); unset = the rule text only"
+        ),
+    )
 
     # --- Vision / OCR (Pattern A) and screen recordings (Pattern B) ---------------------
     sales_ocr_provider: Literal["azure", "local"] | None = None
@@ -184,6 +191,8 @@ class Settings(BaseSettings):
         ):
             if provider == "azure" and not self.azure_openai_endpoint:
                 raise ValueError(f"{what}=azure needs AZURE_OPENAI_ENDPOINT")
+        if self.azure_openai_chat_deployment and not self.azure_openai_endpoint:
+            raise ValueError("AZURE_OPENAI_CHAT_DEPLOYMENT needs AZURE_OPENAI_ENDPOINT")
         if self.embedding_provider == "openai" and not self.openai_base_url:
             raise ValueError("EMBEDDING_PROVIDER=openai needs OPENAI_BASE_URL")
         if not self.storage_connection_string:  # "" counts as unset (as app settings write it)

@@ -1,8 +1,10 @@
 """One stored stream read back whole: its record, phases with outcome, sales with provenance.
 
 The API's ``GET /external/videos/{video_id}`` returns this model and the stream page renders it.
-Per-field OCR confidences are not persisted by the ingest worker (only its warnings are), so the
-provenance says which inputs the stored sales came from and what the readers warned about.
+Provenance comes at two grains: ``sales_sources`` says which inputs (analysis JSON, screenshot,
+recording) each job read and what it warned, and ``sales_fields`` says per field what a screenshot
+read (value, confidence, raw text, uncertain), which job read it, and whether the stored figure is
+that read's value (the analysis' own number wins over OCR, and a refused read keeps the old one).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pydantic import BaseModel, Field
 from rag_core.analysis.record import PhaseScreenSummary, Sales, ScreenMetricSample, SetProduct
 from rag_core.context import AppContext
 from rag_core.jobs.records import JobRecord, JobStatus
+from rag_core.knowledge.store import SALES_PROVENANCE
+from rag_core.sales.provenance import PRODUCT_PREFIX, FieldProvenance
 
 SourceKind = Literal["analysis_json", "screenshot_ocr", "screen_recording"]
 
@@ -46,6 +50,16 @@ class SalesSource(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
+class SalesFieldSource(FieldProvenance):
+    """One field's read with what became of it."""
+
+    stored: bool = Field(description="the stored figure is this read's value")
+    needs_check: bool = Field(description="refused, uncertain, or accepted below CHECK_CONFIDENCE")
+
+
+CHECK_CONFIDENCE = 0.8  # an accepted read below this (e.g. after a failed cross-check) is worth a look
+
+
 class VideoDetail(BaseModel):
     """Everything stored for one stream."""
 
@@ -62,6 +76,7 @@ class VideoDetail(BaseModel):
     sales: Sales | None = None
     set_products: list[SetProduct] = Field(default_factory=list)
     sales_sources: list[SalesSource] = Field(default_factory=list)
+    sales_fields: list[SalesFieldSource] = Field(default_factory=list)
     screen_metrics: list[ScreenMetricSample] = Field(default_factory=list)
     phases: list[PhaseOutcome]
     updated_at: dt.datetime | None = None
@@ -91,6 +106,31 @@ def _sources(jobs: list[JobRecord], record: dict[str, Any]) -> list[SalesSource]
     return sources
 
 
+def _stored_value(record: dict[str, Any], field: str) -> object:
+    """The stored figure a provenance field names (``gmv``, ``set_products.2.price``)."""
+    if field.startswith(PRODUCT_PREFIX):
+        parts = field.split(".", 2)
+        if len(parts) != 3:
+            return None
+        _, index, name = parts
+        products = record.get("set_products") or []
+        row = products[int(index)] if index.isdigit() and int(index) < len(products) else {}
+        return row.get(name) if isinstance(row, dict) else None
+    return (record.get("sales") or {}).get(field)
+
+
+def _sales_fields(stream: dict[str, Any], record: dict[str, Any]) -> list[SalesFieldSource]:
+    """The kept reads, each compared with the stored figure: a later analysis may have replaced it,
+    and the page must not present an OCR read as the source of a number it did not give."""
+    out = []
+    for raw in stream.get(SALES_PROVENANCE) or []:
+        entry = FieldProvenance.model_validate(raw)
+        stored = entry.value is not None and _stored_value(record, entry.field) == entry.value
+        check = entry.value is None or entry.uncertain or entry.confidence < CHECK_CONFIDENCE
+        out.append(SalesFieldSource(**entry.model_dump(), stored=stored, needs_check=check))
+    return out
+
+
 def video_detail(ctx: AppContext, video_id: str, *, brand_id: int | None = None) -> VideoDetail | None:
     """The stored stream, or None when there is none the caller may see (another brand's included)."""
     with ctx.knowledge() as kb:
@@ -115,6 +155,7 @@ def video_detail(ctx: AppContext, video_id: str, *, brand_id: int | None = None)
         sales=record.get("sales"),
         set_products=record.get("set_products") or [],
         sales_sources=_sources(jobs, record),
+        sales_fields=_sales_fields(stream, record),
         screen_metrics=record.get("screen_metrics") or [],
         phases=[
             PhaseOutcome.model_validate({k: p.get(k) for k in PhaseOutcome.model_fields if p.get(k) is not None})

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from qdrant_client import models as qm
 
 from rag_core.context import AppContext
+from rag_core.dashboard.advice import Suggestion, write_suggestions
 from rag_core.dashboard.video import PhaseOutcome, VideoDetail, video_detail
 from rag_core.jobs.records import JobRecord
 from rag_core.knowledge.schemas import (
@@ -115,13 +116,6 @@ def overview(ctx: AppContext, *, brand_id: int | None = None, sort: SortKey = "g
 # ------------------------------------------------------------------ liver ----
 
 
-class Suggestion(BaseModel):
-    """An improvement suggestion and the figures and phases it rests on."""
-
-    text: str
-    evidence: list[str]
-
-
 class Outlier(BaseModel):
     """A stream of the liver far from the liver's own median GMV, with its strongest phase."""
 
@@ -138,6 +132,7 @@ class LiverView(BaseModel):
     comparison: TopPerformerReport
     outliers: list[Outlier]
     suggestions: list[Suggestion]
+    suggestions_note: str | None = Field(None, description="why the rule text is shown though a model is set")
 
 
 _PHASE_NAMES = {
@@ -152,13 +147,34 @@ def phase_name(phase_type: str) -> str:
     return _PHASE_NAMES.get(phase_type, phase_type)
 
 
+_FIELD_NAMES = {
+    "gmv": "GMV", "orders": "注文数", "items_sold": "販売点数", "viewers": "視聴者数",
+    "peak_viewers": "最大同時視聴者数",
+    "avg_watch_time_sec": "平均視聴時間", "product_clicks": "商品クリック数", "ctr": "CTR", "cvr": "CVR", "gpm": "GPM",
+    "new_followers": "新規フォロワー", "likes": "いいね", "comments": "コメント", "shares": "シェア",
+    "impressions": "インプレッション", "product_impressions": "商品インプレッション", "tap_through_rate": "タップ率",
+    "comment_rate": "コメント率", "follower_ratio": "フォロワー比率", "duration_minutes": "配信時間",
+    "name": "商品名", "price": "価格", "original_price": "元の価格", "discount_rate": "割引率", "quantity": "数量",
+    "sold": "販売数", "set_revenue": "売上",
+}  # fmt: skip
+
+
+def field_name(field: str) -> str:
+    """The Japanese label of a sales field or ``set_products.<i>.<field>`` (商品1 価格)."""
+    parts = field.split(".")
+    if len(parts) == 3 and parts[1].isdigit():
+        return f"商品{int(parts[1]) + 1} {_FIELD_NAMES.get(parts[2], parts[2])}"
+    return _FIELD_NAMES.get(field, field)
+
+
 def _cite(p: PhaseExample) -> str:
     gmv = f"GMV ¥{p.gmv:,.0f}" if p.gmv is not None else "GMV 不明"
     return f"{p.video_id} #{p.phase_index}（{phase_name(p.phase_type)}、{gmv}）"
 
 
 def suggestions(view_summary: LiverSummary, report: TopPerformerReport, limit: int = 3) -> list[Suggestion]:
-    """Rules over the contrasts with the top performers, each citing its numbers and phases.
+    """Rules over the contrasts with the top performers, each citing its numbers and phases
+    (:mod:`rag_core.dashboard.advice` may reword the text; the evidence stays).
 
     A phase type the top group gives a clearly larger share (≥ 5 points) or longer time (≥ 1.3x)
     than the liver becomes "do more of it", a clearly smaller share "do less"; the example phases
@@ -242,6 +258,9 @@ def liver(ctx: AppContext, liver_id: str, *, brand_id: int | None = None) -> Liv
     if len(points) >= 2:
         slope, intercept = linear_regression([float(i) for i, _ in points], [g for _, g in points])
         line = [round(intercept + slope * i, 0) for i in range(len(rows))]
+    written = write_suggestions(
+        ctx.settings, summary.liver_name or liver_id, suggestions(summary, report), report.contrasts
+    )
     return LiverView(
         summary=summary,
         streams=rows,
@@ -249,7 +268,8 @@ def liver(ctx: AppContext, liver_id: str, *, brand_id: int | None = None) -> Liv
         trend_line=line,
         comparison=report,
         outliers=_outliers(ctx, liver_id, rows, brand_id),
-        suggestions=suggestions(summary, report),
+        suggestions=written.items,
+        suggestions_note=written.note,
     )
 
 

@@ -26,6 +26,9 @@ Delivery semantics (the queue is at-least-once):
   without running it again, and a job already ``failed`` (by a permanent fault,
   or by the stuck-job sweep) is not run by a stray redelivery.
 
+A screenshot's per-field readings (value, confidence, raw text, uncertain) are kept
+beside the stream record (:mod:`rag_core.sales.provenance`), not in the job record.
+
 A job record stays small whatever the job: the result lists at most
 ``MAX_LISTED_IDS`` point ids beside the counts (Table Storage entities are
 limited to 64 KiB per property), and :mod:`rag_core.jobs.records` caps the
@@ -55,6 +58,7 @@ from rag_core.context import AppContext
 from rag_core.jobs.records import JobMessage, JobRecord, JobStatus, now
 from rag_core.knowledge.schemas import IngestResult
 from rag_core.knowledge.store import VideoNotFoundError, VideoOwnershipError
+from rag_core.sales.provenance import provenance_of
 from rag_core.sales.reader import InvalidInputError, SalesExtraction, extract_sales_from_image
 from rag_core.screen.extractor import extract_screen_metrics
 
@@ -223,6 +227,13 @@ def run_job(ctx: AppContext, message: JobMessage, budget: Budget) -> JobOutcome:
                     sales=sales.sales if sales else None,
                     set_products=(sales.set_products or None) if sales else None,
                     screen_metrics=screen,
+                    brand_id=message.brand_id,
+                )
+            if sales is not None:
+                kb.record_sales_provenance(
+                    message.video_id,
+                    provenance_of(sales, job_id=message.job_id, read_at=now()),
+                    replaces_products=bool(sales.set_products) and not (record and record.set_products),
                     brand_id=message.brand_id,
                 )
     except VideoOwnershipError as exc:

@@ -32,7 +32,8 @@ from rag_core.knowledge.schemas import (
     TopPerformerQuery,
     TopPerformerReport,
 )
-from rag_core.knowledge.store import KnowledgeStore, brand_condition
+from rag_core.knowledge.store import SALES_PROVENANCE, KnowledgeStore, VideoNotFoundError, brand_condition
+from rag_core.sales.provenance import FieldProvenance, merge_provenance
 
 
 class KnowledgeBase:
@@ -84,6 +85,24 @@ class KnowledgeBase:
         return self.store.update_outcome(
             video_id, sales=sales, set_products=set_products, screen_metrics=screen_metrics, brand_id=brand_id
         )
+
+    def record_sales_provenance(
+        self,
+        video_id: str,
+        entries: list[FieldProvenance],
+        *,
+        replaces_products: bool,
+        brand_id: int | None = None,
+    ) -> list[FieldProvenance]:
+        """Merge one read's per-field provenance into what the stream record keeps (call it after
+        the read's figures were stored: a crash in between is repaired by the job's redelivery)."""
+        stream = self.store.get_stream(video_id, brand_id=brand_id)
+        if stream is None:
+            raise VideoNotFoundError(video_id)
+        old = [FieldProvenance.model_validate(e) for e in stream.get(SALES_PROVENANCE) or []]
+        merged = merge_provenance(old, entries, replaces_products=replaces_products)
+        self.store.set_stream_payload(video_id, {SALES_PROVENANCE: [e.model_dump(mode="json") for e in merged]})
+        return merged
 
     def apply_feedback(self, request: FeedbackRequest, *, brand_id: int | None = None) -> FeedbackResult:
         return feedback.apply_feedback(self.store, request, brand_id=brand_id)

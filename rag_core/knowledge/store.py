@@ -14,7 +14,8 @@ Ingest is idempotent and cheap to repeat: an unchanged record is recognised
 from the stream record's hash alone (zero embedding calls, zero writes); a
 changed record re-embeds only phases whose text changed, rewrites the payload
 of phases whose outcome changed, and deletes phases that disappeared. Feedback
-scores survive re-ingestion. The stream record is written last, so a crash
+scores survive re-ingestion, and so does the per-field sales provenance the
+worker writes beside the record (``sales_provenance``). The stream record is written last, so a crash
 half-way leaves a state the next delivery repairs without duplicates.
 """
 
@@ -44,6 +45,10 @@ _NAMESPACE = uuid.UUID("0f5a4c1e-7d3b-5c1a-9e2f-6b8d4a2c1e90")
 _META_ID = str(uuid.uuid5(_NAMESPACE, "__collection_meta__"))
 STREAM_PAGE = 10_000  # stream records are small; big pages spare the local mode re-scans
 QUALITY_FIELDS = ("quality_score", "quality_prior", "feedback_count", "feedback_sum")
+SALES_PROVENANCE = "sales_provenance"
+# Written beside the record by other steps than ingest (the worker's per-field sales provenance):
+# a re-ingest that rewrites the stream record carries them over instead of dropping them.
+KEPT_STREAM_FIELDS = (SALES_PROVENANCE,)
 
 PHASE_INDEXES: dict[str, qm.PayloadSchemaType] = {
     "video_id": qm.PayloadSchemaType.KEYWORD,
@@ -272,7 +277,9 @@ class KnowledgeStore:
             result.deleted = len(stale)
 
         scores = [p["quality_score"] for _, _, p in planned]
+        kept = {k: existing_stream[k] for k in KEPT_STREAM_FIELDS if existing_stream and k in existing_stream}
         stream = {
+            **kept,
             **stream_fields,
             **_phase_aggregates(record.phases),
             "quality_total": sum(scores),

@@ -21,6 +21,7 @@ import httpx
 from PIL import Image
 from pydantic import BaseModel, ValidationError
 
+from rag_core.base.azure_openai import azure_openai_client
 from rag_core.base.settings import Settings
 from rag_core.sales.fields import (
     PRODUCT_FIELDS,
@@ -98,20 +99,8 @@ class _Answer(BaseModel):
 
 
 def _client(settings: Settings, http_client: httpx.Client | None) -> Any:
-    from openai import AzureOpenAI
-
-    key = settings.azure_openai_api_key
-    token_provider = None
-    if key is None:  # managed identity, as the deployment is keyless
-        from azure.identity import DefaultAzureCredential, get_bearer_token_provider
-
-        token_provider = get_bearer_token_provider(
-            DefaultAzureCredential(), "https://cognitiveservices.azure.com/.default"
-        )
-    return AzureOpenAI(
-        azure_endpoint=str(settings.azure_openai_endpoint),
-        api_key=key.get_secret_value() if key is not None else None,
-        azure_ad_token_provider=token_provider,
+    return azure_openai_client(
+        settings,
         api_version=settings.vision_api_version,
         max_retries=VISION_MAX_RETRIES,
         timeout=VISION_TIMEOUT_SEC,

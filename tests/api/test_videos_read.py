@@ -6,14 +6,17 @@ import csv
 import io
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from functions.ui.session import COOKIE, sign_in
 from rag_core.base.settings import ApiKey
 from rag_core.context import AppContext
 from rag_core.embeddings.local import LocalE5Embedder
+from rag_core.sales.provenance import FieldProvenance
 from tests.appkit import analysis, app_context, app_settings, png, run_queue, sample_records
 from tests.azurite import Azurite
 
@@ -76,6 +79,70 @@ def test_provenance_names_the_screenshot_job_and_its_warning(
     assert set(kinds) == {"analysis_json", "screenshot_ocr"}
     assert kinds["screenshot_ocr"]["job_id"] == stored.json()["job_id"] and kinds["screenshot_ocr"]["status"] == "done"
     assert any("no sales figure" in w for w in kinds["screenshot_ocr"]["warnings"])  # a blank screenshot
+
+
+SHOT = Path(__file__).resolve().parents[1] / "data" / "sales_screenshots" / "00_cards_light_png.png"
+
+
+def test_per_field_ocr_confidence_reaches_the_read_back_and_the_stream_page(
+    client: TestClient, ctx: AppContext, functions: dict[str, Callable[..., Any]]
+) -> None:
+    """A real dashboard screenshot through the store route and the queue worker: every field it
+    read is kept with its confidence, raw text, provider and job; the analysis' own GMV wins over
+    the OCR's, and the page says so; a later read that refuses a field keeps the earlier read."""
+    truth = json.loads(SHOT.with_name(f"{SHOT.stem}.truth.json").read_text(encoding="utf-8"))
+    own_gmv = truth["sales"]["gmv"] + 12_345
+    form = {
+        "video_url": "https://www.tiktok.com/@t/live/read-ocr",
+        "liver_id": "liver_test",
+        "analysis": json.dumps(analysis("read-ocr", sales={"gmv": own_gmv}), ensure_ascii=False),
+    }
+    files = {"sales_image": (SHOT.name, SHOT.read_bytes(), "image/png")}
+    stored = client.post("/api/v1/external/analysis/store", data=form, files=files, headers={"X-API-Key": OPS})
+    assert stored.status_code == 202, stored.text
+    assert run_queue(ctx, functions) == 1
+    body = client.get("/api/v1/external/videos/read-ocr", headers={"X-API-Key": OPS}).json()
+    fields = {f["field"]: f for f in body["sales_fields"]}
+    for name, value in truth["sales"].items():
+        entry = fields[name]
+        assert entry["value"] == value and entry["provider"] == "local" and entry["job_id"] == stored.json()["job_id"]
+        assert 0 < entry["confidence"] <= 1 and entry["raw_text"] and entry["uncertain"] is False
+        assert entry["stored"] is (name != "gmv")  # the analysis' own GMV was kept
+    assert any(f.startswith("set_products.0.") and fields[f]["stored"] for f in fields)
+
+    # A second read of the same stream: orders refused as uncertain leaves the first read in place.
+    first_gmv = fields["gmv"]
+    with ctx.knowledge() as kb:
+        doubt = FieldProvenance(field="orders", value=None, confidence=0.4, uncertain=True, provider="local")
+        fresh = FieldProvenance(field="new_followers", value=None, confidence=0.3, raw_text="1.2", provider="local")
+        kb.record_sales_provenance("read-ocr", [doubt, fresh], replaces_products=False)
+    again = {
+        f["field"]: f
+        for f in client.get("/api/v1/external/videos/read-ocr", headers={"X-API-Key": OPS}).json()["sales_fields"]
+    }
+    assert (
+        again["orders"]["value"] == truth["sales"]["orders"] and again["gmv"]["confidence"] == first_gmv["confidence"]
+    )
+
+    with ctx.knowledge() as kb:  # a re-ingest rewrites the stream record: the provenance stays
+        record = kb.store.load_record("read-ocr")
+        assert record is not None
+        kb.ingest(record.model_copy(update={"title": "改題"}))
+    reread = client.get("/api/v1/external/videos/read-ocr", headers={"X-API-Key": OPS}).json()
+    assert reread["title"] == "改題" and {f["field"] for f in reread["sales_fields"]} == set(again)
+
+    client.cookies.set(COOKIE, sign_in(ctx.settings, OPS)[1])
+    try:
+        page = client.get("/ui/streams/read-ocr")
+    finally:
+        client.cookies.clear()
+    assert page.status_code == 200, page.text
+    html = page.text
+    assert 'id="ocr-fields"' in html and 'data-field="orders"' in html
+    assert f'data-field="gmv" data-confidence="{first_gmv["confidence"]:.2f}"' in html
+    assert "分析JSONなどの別の値を採用" in html  # the GMV row
+    assert 'data-field="new_followers" data-confidence="0.30"' in html  # never read before: the refusal shows
+    assert "より鮮明なスクリーンショットを再アップロード" in html
 
 
 def test_brand_scoped_key_reads_only_its_brand(client: TestClient, samples_by_brand: dict[int, list[str]]) -> None:

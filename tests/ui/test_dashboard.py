@@ -11,6 +11,7 @@ import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from rag_core.context import AppContext
@@ -160,7 +161,9 @@ def test_feedback_from_the_page_changes_the_quality_score(
     record = RECORDS[5]
     sign_in(browser, base_url, OPS_KEY, f"/ui/streams/{record.video_id}?phase=1")
     before = float(browser.find_element(By.ID, "quality").text)
+    page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.ID, "send-feedback").click()  # rating 5 is preselected
+    WebDriverWait(browser, 60).until(staleness_of(page))  # the old page also reads as settled
     settle(browser)
     assert "評価を受け付けました" in browser.page_source
     after = float(browser.find_element(By.ID, "quality").text)
