@@ -19,6 +19,7 @@ little and a name one candidate has weighs much, which is what a re-ranker needs
 from __future__ import annotations
 
 import math
+import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
@@ -33,9 +34,21 @@ K1 = 1.2
 B = 0.75
 
 
+_per_thread = threading.local()
+
+
 @lru_cache(maxsize=1)
+def _dictionary() -> Dictionary:
+    return Dictionary(dict="core")
+
+
 def _tokenizer() -> Tokenizer:
-    return Dictionary(dict="core").tokenizer(mode=SplitMode.B)
+    """This thread's tokenizer: a Sudachi tokenizer refuses concurrent use, and searches run
+    on the API's thread pool; the dictionary (the costly part) is loaded once and shared."""
+    tokenizer: Tokenizer | None = getattr(_per_thread, "tokenizer", None)
+    if tokenizer is None:
+        tokenizer = _per_thread.tokenizer = _dictionary().tokenizer(mode=SplitMode.B)
+    return tokenizer
 
 
 @lru_cache(maxsize=8192)

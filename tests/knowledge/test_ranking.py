@@ -188,3 +188,15 @@ def test_lexical_terms_fold_spelling_variants_and_drop_particles() -> None:
     assert terms("SoundPiece　３９８０円") == ("soundpiece", "3980", "円")
     scores = lexical_scores("ホタテのお値段", ["帆立1キロ4480円、お値段も送料込み", "イヤホンの音質", "こんばんは"])
     assert scores[0] == 1.0 and scores[2] == 0.0
+
+
+def test_terms_are_safe_from_many_threads_at_once() -> None:
+    """Searches run on the API's thread pool; Sudachi refuses a tokenizer shared by threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rag_core.knowledge.lexical import terms
+
+    texts = [f"今日は{i}番目の加湿器を紹介します、ほたてのお値段は{i}円" for i in range(400)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(terms, texts))
+    assert all("加湿器" in r for r in results)
