@@ -15,8 +15,10 @@ from the stream record's hash alone (zero embedding calls, zero writes); a
 changed record re-embeds only phases whose text changed, rewrites the payload
 of phases whose outcome changed, and deletes phases that disappeared. Feedback
 scores survive re-ingestion, and so does the per-field sales provenance the
-worker writes beside the record (``sales_provenance``). The stream record is written last, so a crash
-half-way leaves a state the next delivery repairs without duplicates.
+worker writes beside the record (``sales_provenance``). New and changed phases are embedded and
+written a chunk at a time and the stream record is written last, so a crash or a time budget that
+stops an ingest half-way leaves a state the next ingest repairs without duplicates, re-embedding
+only what was not written yet.
 """
 
 from __future__ import annotations

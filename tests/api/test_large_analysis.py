@@ -7,7 +7,9 @@ and holds no lock the reads need, so a read waits for at most one engine call, n
 job. ``LARGE_PHASES`` is the largest size that keeps this test near two minutes on a shared
 2-core machine (the local model embeds ~30 short texts/s there); the issue's 10,000 phases
 run the same scenario in ``benchmarks/large_ingest.py``, which prints phases/s and the read
-latencies.
+latencies. Measured here at load average 4-10 (other sessions sharing the cores): 3,000
+phases in 135-169 s (18-22 phases/s), ``/health`` and ``/external/stats`` p50 9-33 ms,
+max 497 ms.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def server(settings: Settings, tmp_path: Path) -> Iterator[LiveServer]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # ~2 minutes alone; more where other work shares the two cores
 def test_a_large_analysis_ends_done_while_reads_answer_within_a_second(settings: Settings, server: LiveServer) -> None:
     server.start()
     run = store_large_analysis(settings, server, "large-analysis", LARGE_PHASES)
