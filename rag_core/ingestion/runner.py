@@ -107,7 +107,7 @@ class Budget:
         spent = time.monotonic() - self.started
         if spent > self.seconds:
             raise JobTimeBudgetError(
-                f"the job ran {spent:.0f} s, past its time budget of {self.seconds:.0f} s "
+                f"the job ran {spent:.1f} s, past its time budget of {self.seconds:.0f} s "
                 f"(JOB_TIME_BUDGET_SEC), {where}"
             )
 
