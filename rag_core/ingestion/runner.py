@@ -20,7 +20,9 @@ Delivery semantics (the queue is at-least-once):
   ``RecursionError`` or ``OverflowError`` raised while reading or storing it, as
   a deeply nested or absurd value gives), the video belongs to another brand,
   or the attempt ran past ``JOB_TIME_BUDGET_SEC`` (checked between the stages of
-  a job). Only what is left (storage, Qdrant, the embedding API) is transient;
+  a job and inside the long ones: before each frame of a screen recording and each
+  chunk of phases embedded and written). Only what is left (storage, Qdrant, the
+  embedding API) is transient;
 * a message delivered more than ``MAX_DEQUEUE_COUNT`` times (every earlier
   attempt died with its process, so none could record anything) fails its job
   without running it again, and a job already ``failed`` (by a permanent fault,
@@ -90,17 +92,23 @@ def is_permanent(exc: BaseException) -> bool:
 
 @dataclass
 class Budget:
-    """The wall-clock allowance of one attempt, checked between the stages of a job."""
+    """The wall-clock allowance of one attempt.
+
+    :meth:`check` is called between the stages of a job and, handed down as a plain
+    callable (the lower layers know nothing of jobs), inside the long loops of a stage,
+    so one long stage cannot overrun the budget by its whole length.
+    """
 
     seconds: float
     started: float = field(default_factory=time.monotonic)
 
-    def check(self, stage: str) -> None:
+    def check(self, where: str) -> None:
+        """Raise :class:`JobTimeBudgetError` naming ``where`` the job stood once the budget is spent."""
         spent = time.monotonic() - self.started
         if spent > self.seconds:
             raise JobTimeBudgetError(
-                f"the job ran {spent:.0f} s, past its time budget of {self.seconds:.0f} s "
-                f"(JOB_TIME_BUDGET_SEC), before {stage}"
+                f"the job ran {spent:.1f} s, past its time budget of {self.seconds:.0f} s "
+                f"(JOB_TIME_BUDGET_SEC), {where}"
             )
 
 
@@ -208,17 +216,19 @@ def run_job(ctx: AppContext, message: JobMessage, budget: Budget) -> JobOutcome:
         with ctx.knowledge() as kb:  # before the costly extraction: retried until the analysis is stored
             if kb.get_video(message.video_id, brand_id=message.brand_id) is None:
                 raise VideoNotFoundError(f"video {message.video_id!r} is not stored yet: its analysis must come first")
-    budget.check("reading the sales screenshot")
+    budget.check("before reading the sales screenshot")
     sales = _read_sales(ctx, uploads, message.sales_image_blob, warnings) if message.sales_image_blob else None
-    budget.check("reading the screen recording")
+    budget.check("before reading the screen recording")
     screen = (
-        _read_screen(ctx, uploads, message.screen_recording_blob, warnings) if message.screen_recording_blob else None
+        _read_screen(ctx, uploads, message.screen_recording_blob, warnings, budget)
+        if message.screen_recording_blob
+        else None
     )
-    budget.check("storing the analysis")
+    budget.check("before storing the analysis")
     try:
         with ctx.knowledge() as kb:
             if record is not None:
-                result = kb.ingest(_merge(record, sales, screen), brand_id=message.brand_id)
+                result = kb.ingest(_merge(record, sales, screen), brand_id=message.brand_id, checkpoint=budget.check)
             elif sales is None and screen is None:
                 raise PermanentJobError("nothing could be read from the uploads: " + "; ".join(warnings))
             else:
@@ -228,6 +238,7 @@ def run_job(ctx: AppContext, message: JobMessage, budget: Budget) -> JobOutcome:
                     set_products=(sales.set_products or None) if sales else None,
                     screen_metrics=screen,
                     brand_id=message.brand_id,
+                    checkpoint=budget.check,
                 )
             if sales is not None:
                 kb.record_sales_provenance(
@@ -278,10 +289,10 @@ def _read_sales(ctx: AppContext, container: ContainerClient, name: str, warnings
 
 
 def _read_screen(
-    ctx: AppContext, container: ContainerClient, name: str, warnings: list[str]
+    ctx: AppContext, container: ContainerClient, name: str, warnings: list[str], budget: Budget
 ) -> list[ScreenMetricSample] | None:
     """The overlay series of a screen recording; None (with the reason as a warning) when empty."""
-    result = extract_screen_metrics(_download(container, name), settings=ctx.settings)
+    result = extract_screen_metrics(_download(container, name), settings=ctx.settings, checkpoint=budget.check)
     warnings.extend(f"screen recording: {w}" for w in result.warnings)
     if not result.samples:
         warnings.append(f"screen recording {name}: {result.reason}")

@@ -32,7 +32,13 @@ from rag_core.knowledge.schemas import (
     TopPerformerQuery,
     TopPerformerReport,
 )
-from rag_core.knowledge.store import SALES_PROVENANCE, KnowledgeStore, VideoNotFoundError, brand_condition
+from rag_core.knowledge.store import (
+    SALES_PROVENANCE,
+    Checkpoint,
+    KnowledgeStore,
+    VideoNotFoundError,
+    brand_condition,
+)
 from rag_core.sales.provenance import FieldProvenance, merge_provenance
 
 
@@ -64,9 +70,12 @@ class KnowledgeBase:
         return store
 
     # -- writes ---------------------------------------------------------------
-    def ingest(self, record: AnalysisRecord, *, brand_id: int | None = None) -> IngestResult:
-        """Store one analysed stream; idempotent (unchanged phases cost nothing)."""
-        return self.store.ingest(record, brand_id=brand_id)
+    def ingest(
+        self, record: AnalysisRecord, *, brand_id: int | None = None, checkpoint: Checkpoint | None = None
+    ) -> IngestResult:
+        """Store one analysed stream; idempotent (unchanged phases cost nothing). ``checkpoint``
+        stops a long ingest between its steps (see :meth:`KnowledgeStore.ingest`)."""
+        return self.store.ingest(record, brand_id=brand_id, checkpoint=checkpoint)
 
     def delete_video(self, video_id: str, *, brand_id: int | None = None) -> int:
         """Remove a video's phase points and stream record; returns points deleted."""
@@ -80,10 +89,16 @@ class KnowledgeBase:
         set_products: list[SetProduct] | None = None,
         screen_metrics: list[ScreenMetricSample] | None = None,
         brand_id: int | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> IngestResult:
         """Attach sales / products / screen metrics to a stored video without re-embedding."""
         return self.store.update_outcome(
-            video_id, sales=sales, set_products=set_products, screen_metrics=screen_metrics, brand_id=brand_id
+            video_id,
+            sales=sales,
+            set_products=set_products,
+            screen_metrics=screen_metrics,
+            brand_id=brand_id,
+            checkpoint=checkpoint,
         )
 
     def record_sales_provenance(

@@ -15,8 +15,10 @@ from the stream record's hash alone (zero embedding calls, zero writes); a
 changed record re-embeds only phases whose text changed, rewrites the payload
 of phases whose outcome changed, and deletes phases that disappeared. Feedback
 scores survive re-ingestion, and so does the per-field sales provenance the
-worker writes beside the record (``sales_provenance``). The stream record is written last, so a crash
-half-way leaves a state the next delivery repairs without duplicates.
+worker writes beside the record (``sales_provenance``). New and changed phases are embedded and
+written a chunk at a time and the stream record is written last, so a crash or a time budget that
+stops an ingest half-way leaves a state the next ingest repairs without duplicates, re-embedding
+only what was not written yet.
 """
 
 from __future__ import annotations
@@ -74,7 +76,14 @@ STREAM_INDEXES: dict[str, qm.PayloadSchemaType] = {
 }
 
 
+# New or changed phases embedded and written per step of an ingest: enough texts to keep every
+# local-model worker (or several API requests) busy, few enough that a step's vectors stay
+# small and a time budget is checked every few seconds.
+WRITE_CHUNK = 256
+
 T = TypeVar("T")
+# Called with where a long piece of work stands; raises to stop it (the job's time budget).
+Checkpoint = Callable[[str], None]
 
 
 class EmbeddingMismatchError(RuntimeError):
@@ -195,8 +204,17 @@ class KnowledgeStore:
             )
 
     # ----------------------------------------------------------------- ingest --
-    def ingest(self, record: AnalysisRecord, *, brand_id: int | None = None) -> IngestResult:
-        """Store ``record``; see the module docstring for what is (not) rewritten."""
+    def ingest(
+        self, record: AnalysisRecord, *, brand_id: int | None = None, checkpoint: Checkpoint | None = None
+    ) -> IngestResult:
+        """Store ``record``; see the module docstring for what is (not) rewritten.
+
+        ``checkpoint`` is called before each step of the writing with where the ingest stands
+        (e.g. ``while storing the analysis: 2,048 of 10,000 phases embedded and written``); it
+        raises to stop an ingest that has run out of time. Whatever was written by then is
+        keyed by the phases' deterministic ids and content hashes, so a later ingest of the
+        same record reuses those points instead of duplicating or re-embedding them.
+        """
         brand = brand_id if brand_id is not None else record.brand_id
         if brand_id is not None and record.brand_id not in (None, brand_id):
             raise VideoOwnershipError(f"record is for brand {record.brand_id}, caller is scoped to brand {brand_id}")
@@ -257,16 +275,11 @@ class KnowledgeStore:
                 result.unchanged += 1
         stale = [point_id(video_id, index) for index in current]
 
-        vectors = self.embedder.embed_passages([text for _, text, _ in to_embed])
-        result.embedded = len(vectors)
-        points = [
-            qm.PointStruct(id=pid, vector={DENSE: vector}, payload=payload)
-            for (pid, _, payload), vector in zip(to_embed, vectors, strict=True)
-        ]
+        result.embedded = self._embed_and_write(to_embed, checkpoint)
         size = self.settings.upsert_batch_size
-        for start in range(0, len(points), size):
-            self.client.upsert(self.phases, points[start : start + size], wait=True)
         for start in range(0, len(to_set), size):
+            if checkpoint is not None:
+                checkpoint(f"while storing the analysis: {start:,} of {len(to_set):,} phase payloads rewritten")
             ops: Sequence[qm.UpdateOperation] = [
                 qm.SetPayloadOperation(set_payload=qm.SetPayload(payload=payload, points=[pid]))
                 for pid, payload in to_set[start : start + size]
@@ -290,6 +303,28 @@ class KnowledgeStore:
         }
         self.client.upsert(self.streams, [qm.PointStruct(id=stream_id(video_id), vector={}, payload=stream)], wait=True)
         return result
+
+    def _embed_and_write(self, to_embed: list[tuple[str, str, dict[str, Any]]], checkpoint: Checkpoint | None) -> int:
+        """Embed the new and changed phases and upsert them, ``WRITE_CHUNK`` at a time; returns
+        how many were embedded.
+
+        One chunk's vectors are all that is held at once (all of a 10,000-phase analysis would
+        be ~120 MB of Python floats), every chunk is readable as soon as it is written, and
+        ``checkpoint`` can stop a long ingest between chunks.
+        """
+        size = self.settings.upsert_batch_size
+        for start in range(0, len(to_embed), WRITE_CHUNK):
+            if checkpoint is not None:
+                checkpoint(f"while storing the analysis: {start:,} of {len(to_embed):,} phases embedded and written")
+            chunk = to_embed[start : start + WRITE_CHUNK]
+            vectors = self.embedder.embed_passages([text for _, text, _ in chunk])
+            points = [
+                qm.PointStruct(id=pid, vector={DENSE: vector}, payload=payload)
+                for (pid, _, payload), vector in zip(chunk, vectors, strict=True)
+            ]
+            for offset in range(0, len(points), size):
+                self.client.upsert(self.phases, points[offset : offset + size], wait=True)
+        return len(to_embed)
 
     def _stream_fields(self, record: AnalysisRecord, brand: int | None) -> dict[str, Any]:
         """Stream-level fields: the record without its phases, plus flat copies we filter on."""
@@ -414,6 +449,7 @@ class KnowledgeStore:
         screen_metrics: list[ScreenMetricSample] | None = None,
         phases: list[Phase] | None = None,
         brand_id: int | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> IngestResult:
         """Attach outcome data to a stored video. Phase texts are unchanged, so this is a
         payload-only rewrite through the normal ingest path: no embedding calls."""
@@ -433,7 +469,7 @@ class KnowledgeStore:
             update["phases"] = [p.model_copy(update={"screen_summary": None}) for p in record.phases]
         if phases is not None:
             update["phases"] = phases
-        return self.ingest(record.model_copy(update=update), brand_id=brand_id)
+        return self.ingest(record.model_copy(update=update), brand_id=brand_id, checkpoint=checkpoint)
 
     def set_phase_payloads(self, updates: list[tuple[str, dict[str, Any]]]) -> None:
         """Merge payload changes into phase points (no re-embedding)."""

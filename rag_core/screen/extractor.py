@@ -28,7 +28,7 @@ import re
 import statistics
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
@@ -225,6 +225,7 @@ def extract_screen_metrics(
     layout: str | Path | ScreenLayout | None = None,
     settings: Settings | None = None,
     interval_sec: float | None = None,
+    checkpoint: Callable[[str], None] | None = None,
 ) -> ScreenExtractionResult:
     """Read the overlay of a screen recording (file path or bytes) into an outlier-filtered series.
 
@@ -232,6 +233,8 @@ def extract_screen_metrics(
     (default ``SCREEN_LAYOUT``); ``interval_sec`` defaults to
     ``SCREEN_SAMPLE_INTERVAL_SEC``. Raises only for configuration problems (unknown
     layout, missing OCR language data); anything wrong with the video is a ``reason``.
+    ``checkpoint`` is called before each sampled frame is read, with how far the reading
+    got; it raises to stop a recording that takes too long (a job's time budget).
     """
     settings = settings or get_settings()
     chosen = layout if isinstance(layout, ScreenLayout) else load_layout(layout or settings.screen_layout)
@@ -252,6 +255,11 @@ def extract_screen_metrics(
             )
         try:
             for frame in sampler:
+                if checkpoint is not None:
+                    checkpoint(
+                        f"while reading the screen recording: {stats.frames_sampled - 1:,} frames read, "
+                        f"up to {frame.t_sec:.0f} s of its {stats.duration_sec or 0:.0f} s"
+                    )
                 sample = reader.read(frame)
                 if sample is not None:
                     raw.append(sample)
