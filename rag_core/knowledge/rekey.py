@@ -12,8 +12,8 @@ exactly the brand-owned points whose id is not the one their payload calls for,
 so a repeated run (after a crash, or on a store already done) moves only those.
 A point whose new id already holds a point (a copy written just before a crash)
 is not copied again; only its old id is removed. Afterwards the number of
-brand-owned points is compared with the number before, and no point may be left
-at an old id; only then is the store marked current (the meta record's
+brand-owned points is compared with the number before (less those pairs), and no
+point may be left at an old id; only then is the store marked current (the meta record's
 ``id_scheme``), which is what :class:`~rag_core.knowledge.knowledge_base.KnowledgeBase`
 checks on open to run this by itself once.
 """
@@ -53,23 +53,29 @@ def _stream_key(payload: dict[str, Any]) -> str | None:
 class RekeyReport:
     """What one run did, per collection."""
 
-    moved: dict[str, int] = field(default_factory=dict)  # points moved to their new id in this run
+    moved: dict[str, int] = field(default_factory=dict)  # old points moved to their new id in this run
+    # of those, how many had their copy already (written by a run that crashed before deleting them)
+    copied_before: dict[str, int] = field(default_factory=dict)
     branded: dict[str, tuple[int, int]] = field(default_factory=dict)  # brand-owned points before, after
     left: dict[str, int] = field(default_factory=dict)  # brand-owned points still at an old id
 
     @property
     def ok(self) -> bool:
-        return all(before == after for before, after in self.branded.values()) and not any(self.left.values())
+        """Nothing left at an old id, and no point lost: after = before less the old points whose
+        copy already existed (the one pair counted twice before)."""
+        counts = all(after == before - self.copied_before[name] for name, (before, after) in self.branded.items())
+        return counts and not any(self.left.values())
 
 
 def _branded_count(store: KnowledgeStore, collection: str) -> int:
     return store.client.count(collection, count_filter=_BRANDED, exact=True).count
 
 
-def _move(store: KnowledgeStore, collection: str, key_of: KeyOf, page: int) -> int:
-    """Move every brand-owned point of ``collection`` that is not at its key; returns points moved."""
+def _move(store: KnowledgeStore, collection: str, key_of: KeyOf, page: int) -> tuple[int, int]:
+    """Move every brand-owned point of ``collection`` that is not at its key; returns the points
+    moved and how many of them already had their copy."""
     client = store.client
-    moved = 0
+    moved = copied_before = 0
     offset: qm.ExtendedPointId | None = None
     while True:
         points, offset = client.scroll(
@@ -87,8 +93,9 @@ def _move(store: KnowledgeStore, collection: str, key_of: KeyOf, page: int) -> i
                 client.upsert(collection, copies, wait=True)
             client.delete(collection, qm.PointIdsList(points=[p.id for p, _ in wrong]), wait=True)
             moved += len(wrong)
+            copied_before += len(wrong) - len(copies)
         if offset is None:
-            return moved
+            return moved, copied_before
 
 
 def _left_behind(store: KnowledgeStore, collection: str, key_of: KeyOf) -> int:
@@ -106,12 +113,12 @@ def rekey_brand_points(store: KnowledgeStore, *, page: int = PAGE) -> RekeyRepor
     report = RekeyReport()
     for collection, key_of in ((store.phases, _phase_key), (store.streams, _stream_key)):
         before = _branded_count(store, collection)
-        report.moved[collection] = _move(store, collection, key_of, page)
+        report.moved[collection], report.copied_before[collection] = _move(store, collection, key_of, page)
         report.branded[collection] = (before, _branded_count(store, collection))
         report.left[collection] = _left_behind(store, collection, key_of)
     if report.ok:
         store.mark_keys_current()
-    details = {"moved": report.moved, "branded": report.branded, "left": report.left}
+    details = {"moved": report.moved, "branded": report.branded, "left": report.left, "copied": report.copied_before}
     if not report.ok:
         log.error("re-keying brand-owned points did not verify; the next open tries again", extra=details)
     elif any(report.moved.values()):

@@ -234,8 +234,9 @@ def _tenant_ids(settings: Settings) -> int:
     report: RekeyReport = rekey_brand_points(store)
     for name, moved in report.moved.items():
         before, after = report.branded[name]
-        print(f"{name}: {moved} moved in this run; brand-owned points {before} before, {after} after; "
-              f"{report.left[name]} left at an old id")  # fmt: skip
+        resumed = report.copied_before[name]
+        print(f"{name}: {moved} moved in this run ({resumed} already copied by an interrupted run); "
+              f"brand-owned points {before} before, {after} after; {report.left[name]} left at an old id")  # fmt: skip
     print("verified: every brand-owned point is at its brand-scoped id" if report.ok else "verification FAILED")
     return 0 if report.ok else 1
 
