@@ -72,38 +72,46 @@ def records_in_document(name: str, text: str, *, max_depth: int = DEFAULT_MAX_DE
     """Split one file's text into records: a JSON object, a JSON array, or JSON Lines.
 
     Parsed with the API's guard (:func:`rag_core.analysis.record.load_json`): a record nested
-    deeper than ``max_depth`` (a whole-file array counts one level more, as in the inbox) is
+    deeper than ``max_depth`` (a whole-file array may be one level deeper, as in the inbox) is
     an error item naming the limit, never a RecursionError; NaN and Infinity are refused.
     """
     stripped = text.strip()
     if not stripped:
         yield SourceItem(name, error="empty file")
         return
-    try:
-        doc = load_json(stripped, max_depth=max_depth + 1)
-    except JsonDepthError as exc:
-        yield SourceItem(name, error=f"JSON {exc}")
-        return
-    except ValueError as exc:
-        if "\n" not in stripped:
-            yield SourceItem(name, error=f"invalid JSON: {exc}")
-            return
-        for lineno, line in enumerate(stripped.splitlines(), 1):
-            if line.strip():
-                try:
-                    yield SourceItem(f"{name}:{lineno}", load_json(line, max_depth=max_depth))
-                except JsonDepthError as line_exc:
-                    yield SourceItem(f"{name}:{lineno}", error=f"JSON {line_exc}")
-                except ValueError as line_exc:
-                    yield SourceItem(f"{name}:{lineno}", error=f"invalid JSON: {line_exc}")
-        return
-    if isinstance(doc, list):
-        for i, item in enumerate(doc):
-            yield SourceItem(f"{name}[{i}]", item)
-    elif (depth := json_depth(stripped)) > max_depth:  # one record: the extra level is not its to use
-        yield SourceItem(name, error=f"JSON nested {depth} levels deep; the limit is {max_depth} (MAX_JSON_DEPTH)")
+    depth = json_depth(stripped)  # measured without parsing: nothing recursive sees a deep file
+    too_deep = SourceItem(name, error=f"JSON nested {depth} levels deep; the limit is {max_depth} (MAX_JSON_DEPTH)")
+    doc: Any = None
+    problem: str | None = None
+    if depth <= max_depth + 1:
+        try:
+            doc = load_json(stripped, max_depth=max_depth + 1)
+        except ValueError as exc:
+            problem = f"invalid JSON: {exc}"
     else:
-        yield SourceItem(name, doc)
+        problem = too_deep.error
+    if problem is None:
+        if isinstance(doc, list):
+            yield from (SourceItem(f"{name}[{i}]", item) for i, item in enumerate(doc))
+        else:
+            yield too_deep if depth > max_depth else SourceItem(name, doc)
+        return
+    lines = list(_json_lines(name, stripped, max_depth)) if "\n" in stripped else []
+    if any(item.error is None or "(MAX_JSON_DEPTH)" in item.error for item in lines):
+        yield from lines  # JSON Lines: each line a record of its own
+    else:
+        yield SourceItem(name, error=problem)
+
+
+def _json_lines(name: str, text: str, max_depth: int) -> Iterator[SourceItem]:
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                yield SourceItem(f"{name}:{lineno}", load_json(line, max_depth=max_depth))
+            except JsonDepthError as exc:
+                yield SourceItem(f"{name}:{lineno}", error=f"JSON {exc}")
+            except ValueError as exc:
+                yield SourceItem(f"{name}:{lineno}", error=f"invalid JSON: {exc}")
 
 
 @dataclass
