@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 PAGE = 256
 _BRANDED = qm.Filter(must_not=[qm.IsEmptyCondition(is_empty=qm.PayloadField(key="brand_id"))])
 
+_KEY_FIELDS = ["kind", "video_id", "phase_index", "brand_id"]  # what a point's key is made of
 KeyOf = Callable[[dict[str, Any]], str | None]
 
 
@@ -79,15 +80,16 @@ def _move(store: KnowledgeStore, collection: str, key_of: KeyOf, page: int) -> t
     offset: qm.ExtendedPointId | None = None
     while True:
         points, offset = client.scroll(
-            collection, scroll_filter=_BRANDED, limit=page, offset=offset, with_payload=True, with_vectors=True
+            collection, scroll_filter=_BRANDED, limit=page, offset=offset, with_payload=_KEY_FIELDS, with_vectors=False
         )
         wrong = [(p, key) for p in points if (key := key_of(p.payload or {})) is not None and key != str(p.id)]
-        if wrong:
+        if wrong:  # only these are read whole (vectors, full payload)
             present = {str(r.id) for r in client.retrieve(collection, [k for _, k in wrong], with_payload=False)}
+            moving = [(p.id, key) for p, key in wrong if key not in present]
+            whole = {str(r.id): r for r in client.retrieve(collection, [i for i, _ in moving], with_vectors=True)}
             copies = [
-                qm.PointStruct(id=key, vector=p.vector or {}, payload=p.payload)
-                for p, key in wrong
-                if key not in present
+                qm.PointStruct(id=key, vector=whole[str(old)].vector or {}, payload=whole[str(old)].payload)
+                for old, key in moving
             ]
             if copies:
                 client.upsert(collection, copies, wait=True)
@@ -100,10 +102,9 @@ def _move(store: KnowledgeStore, collection: str, key_of: KeyOf, page: int) -> t
 
 def _left_behind(store: KnowledgeStore, collection: str, key_of: KeyOf) -> int:
     """Brand-owned points not at their key (payloads only, no vectors)."""
-    fields = ["kind", "video_id", "phase_index", "brand_id"]
     return sum(
         1
-        for p in store.scroll(collection, _BRANDED, fields)
+        for p in store.scroll(collection, _BRANDED, _KEY_FIELDS)
         if (key := key_of(p.payload or {})) is not None and key != str(p.id)
     )
 
