@@ -18,9 +18,10 @@ Delivery semantics (the queue is at-least-once):
 * a fault no retry can cure fails the job at once and the message is
   consumed: the input is gone or malformed (any ``ValueError``, ``TypeError``,
   ``RecursionError`` or ``OverflowError`` raised while reading or storing it, as
-  a deeply nested or absurd value gives), the video belongs to another brand,
-  or the attempt ran past ``JOB_TIME_BUDGET_SEC`` (checked between the stages of
-  a job and inside the long ones: before each frame of a screen recording and each
+  a deeply nested or absurd value gives), the record names another brand than
+  the job's, an unscoped extraction names a video id several brands hold, or
+  the attempt ran past ``JOB_TIME_BUDGET_SEC`` (checked between the stages of a
+  job and inside the long ones: before each frame of a screen recording and each
   chunk of phases embedded and written). Only what is left (storage, Qdrant, the
   embedding API) is transient;
 * a message delivered more than ``MAX_DEQUEUE_COUNT`` times (every earlier
@@ -59,7 +60,13 @@ from rag_core.base.storage import ContainerClient, ResourceNotFoundError
 from rag_core.context import AppContext
 from rag_core.jobs.records import JobMessage, JobRecord, JobStatus, now
 from rag_core.knowledge.schemas import IngestResult
-from rag_core.knowledge.store import VideoNotFoundError, VideoOwnershipError
+from rag_core.knowledge.store import (
+    AmbiguousVideoIdError,
+    BrandScope,
+    Owner,
+    VideoNotFoundError,
+    VideoOwnershipError,
+)
 from rag_core.sales.provenance import provenance_of
 from rag_core.sales.reader import InvalidInputError, SalesExtraction, extract_sales_from_image
 from rag_core.screen.extractor import extract_screen_metrics
@@ -87,7 +94,7 @@ def is_permanent(exc: BaseException) -> bool:
     """Whether no retry can cure ``exc``; everything else counts as an infrastructure fault."""
     if isinstance(exc, VideoNotFoundError):  # the analysis may still arrive: retried
         return False
-    return isinstance(exc, (PermanentJobError, VideoOwnershipError, *_MALFORMED))
+    return isinstance(exc, (PermanentJobError, VideoOwnershipError, AmbiguousVideoIdError, *_MALFORMED))
 
 
 @dataclass
@@ -212,9 +219,14 @@ def run_job(ctx: AppContext, message: JobMessage, budget: Budget) -> JobOutcome:
     warnings: list[str] = []
     depth = ctx.settings.max_json_depth
     record = _load_analysis(uploads, message.analysis_blob, depth) if message.analysis_blob else None
+    # The video the job writes: the analysis' own (under the job's brand, else the record's),
+    # or for an extraction the job's brand's video (any owner's, when the job has no brand).
+    address: BrandScope = message.brand_id
+    if record is not None:
+        address = Owner(message.brand_id if message.brand_id is not None else record.brand_id)
     if record is None:
         with ctx.knowledge() as kb:  # before the costly extraction: retried until the analysis is stored
-            if kb.get_video(message.video_id, brand_id=message.brand_id) is None:
+            if kb.get_video(message.video_id, brand_id=address) is None:
                 raise VideoNotFoundError(f"video {message.video_id!r} is not stored yet: its analysis must come first")
     budget.check("before reading the sales screenshot")
     sales = _read_sales(ctx, uploads, message.sales_image_blob, warnings) if message.sales_image_blob else None
@@ -237,7 +249,7 @@ def run_job(ctx: AppContext, message: JobMessage, budget: Budget) -> JobOutcome:
                     sales=sales.sales if sales else None,
                     set_products=(sales.set_products or None) if sales else None,
                     screen_metrics=screen,
-                    brand_id=message.brand_id,
+                    brand_id=address,
                     checkpoint=budget.check,
                 )
             if sales is not None:
@@ -245,7 +257,7 @@ def run_job(ctx: AppContext, message: JobMessage, budget: Budget) -> JobOutcome:
                     message.video_id,
                     provenance_of(sales, job_id=message.job_id, read_at=now()),
                     replaces_products=bool(sales.set_products) and not (record and record.set_products),
-                    brand_id=message.brand_id,
+                    brand_id=address,
                 )
     except VideoOwnershipError as exc:
         raise PermanentJobError(str(exc)) from None
