@@ -41,6 +41,11 @@ _MAX_LEVELS = 3  # nested Otsu splits: room | banner or badge | text
 _MAX_BORDER_SHARE = 0.8  # of the text-coloured class touching the box edge, above which it is split again
 _RETRY_SCALES = (0.7, 1.4)  # further text heights (x the region's): the cheaper one first
 _RIM_FRACTION = 8  # the OCR image keeps grey pixels within text height / this of a glyph pixel
+_SPECK_INK = 0.5  # pixels per text-height pixel: a column run at either end of a count with less ink is noise
+# Widest advance of each kind of count glyph, in text heights (a mono face's "." is as wide as a
+# digit; CJK multipliers are square): a read whose glyphs could not fill the width seen lost some.
+_MAX_ADVANCE = {"digit": 0.85, "separator": 0.85, "cjk": 1.25, "latin": 1.1, "+": 0.9}
+_MIN_FILL = 0.9  # of the glyph run's width that the widest reading of the text must reach
 _COUNT_SHAPE = re.compile(r"(?P<digits>[0-9][0-9.,]*)(?P<multiplier>[千万億兆KkMmBb])?\+?")
 _DECIMAL = re.compile(r"[0-9]+(?:[.,][0-9]{1,2})?")  # 1.7K, 45.4K, 1.25M, 12万
 _GROUPED = re.compile(r"[0-9]{1,3}(?:([.,])[0-9]{3}(?:\1[0-9]{3})*)?|[0-9]+")  # 1,234,567 or 1234567
@@ -161,10 +166,68 @@ def isolate_text(crop: np.ndarray, light: bool = True) -> TextPatch | None:
         candidates = ink
     if glyphs is None:
         return None
+    return _cut(glyphs, crop, light)
+
+
+def _cut(glyphs: np.ndarray, gray: np.ndarray, light: bool) -> TextPatch:
+    """The patch of ``glyphs`` (a non-empty mask over ``gray``) cut to their bounding box plus one pixel."""
     rows, cols = np.flatnonzero(glyphs.any(axis=1)), np.flatnonzero(glyphs.any(axis=0))
-    top, bottom = max(0, rows[0] - 1), min(crop.shape[0], rows[-1] + 2)
-    left, right = max(0, cols[0] - 1), min(crop.shape[1], cols[-1] + 2)
-    return TextPatch(mask=glyphs[top:bottom, left:right], gray=crop[top:bottom, left:right].copy(), light=light)
+    top, bottom = max(0, rows[0] - 1), min(gray.shape[0], rows[-1] + 2)
+    left, right = max(0, cols[0] - 1), min(gray.shape[1], cols[-1] + 2)
+    return TextPatch(mask=glyphs[top:bottom, left:right], gray=gray[top:bottom, left:right].copy(), light=light)
+
+
+def trim_end_specks(patch: TextPatch) -> TextPatch:
+    """A count's ``patch`` without the specks at either end of its glyph run.
+
+    A count never starts or ends with a separator, so a run of inked columns at
+    either end holding less ink than a one-pixel hairline half the text's height
+    is not text but a compression speck (at 150 kbit/s a glyph's edges ring into
+    ghosts beside it) or the rim of a stage light seen through a translucent
+    badge. Left in, tesseract reads it as a digit or a separator (``540`` as
+    ``5340``, ``7,827`` as ``7,827,``), and the read is wrong or refused. The
+    narrowest real glyph, a ``1``, has a stroke at least the text's height; a
+    serif's terminal cut off by the threshold (a light ``3``) has more ink than a
+    speck, as measured on the 150 kbit/s clips; separators between digits stay.
+    """
+    inked = np.flatnonzero(np.diff(np.concatenate(([0], patch.mask.any(axis=0).astype(np.int8), [0]))))
+    runs = list(zip(inked[::2], inked[1::2], strict=True))  # [start, end) of each run of inked columns
+    ink = [int(np.count_nonzero(patch.mask[:, start:end])) for start, end in runs]
+    least = _SPECK_INK * (patch.mask.shape[0] - 2)  # _cut's one-pixel margin
+    first, last = 0, len(runs) - 1
+    while first < last and ink[first] < least:
+        first += 1
+    while last > first and ink[last] < least:
+        last -= 1
+    if first == 0 and last == len(runs) - 1:
+        return patch
+    glyphs = np.zeros_like(patch.mask)
+    keep = slice(runs[first][0], runs[last][1])
+    glyphs[:, keep] = patch.mask[:, keep]
+    return _cut(glyphs, patch.gray, patch.light)
+
+
+def could_fill(text: str, patch: TextPatch) -> bool:
+    """Whether ``text`` can be what ``patch`` shows judged by width alone: no glyph is lost.
+
+    Each character's widest advance (in text heights) is summed; when even that falls
+    short of the glyph run's width, the read dropped characters (``983`` read as
+    ``8``, ``540`` as ``40``): a tenfold error that two reads can share, so such a
+    read never confirms a count.
+    """
+    height, width = patch.mask.shape[0] - 2, patch.mask.shape[1] - 2  # _cut's one-pixel margin
+    widest = 0.0
+    for char in unicodedata.normalize("NFKC", text):
+        if char.isdigit():
+            kind = "digit"
+        elif char in ",.":
+            kind = "separator"
+        elif char in "千万億兆":
+            kind = "cjk"
+        else:
+            kind = "+" if char == "+" else "latin"
+        widest += _MAX_ADVANCE[kind] * height
+    return widest >= _MIN_FILL * width
 
 
 def parse_count(text: str) -> float | None:
@@ -227,6 +290,8 @@ class RegionReader:
         """The region's text in this frame; None when the region shows no text."""
         x0, y0, x1, y1 = self.region.pixel_box(luma.shape[1], luma.shape[0])
         patch = isolate_text(luma[y0:y1, x0:x1], light=self.region.text == "light")
+        if patch is not None and self.region.kind == "count":
+            patch = trim_end_specks(patch)
         self.span = None if patch is None else patch.mask.shape[1]
         if patch is None:
             return None
@@ -256,7 +321,7 @@ class RegionReader:
         seen: list[float] = []
         for lang, scale in self._attempts:
             text = self._engine.read(patch.ocr_image(round(self.region.text_height_px * scale)), lang, self._charset)
-            value = parse_count(text)
+            value = parse_count(text) if could_fill(text, patch) else None
             if value is not None and value in seen:
                 return text
             if value is not None:
