@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import tesserocr
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from rag_core.analysis.numbers import NumberFormatError, parse_number
 from rag_core.ocr.imaging import otsu_threshold
@@ -40,6 +40,7 @@ _MIN_CONTRAST = 48  # grey levels between the darkest and brightest pixel of a c
 _MAX_LEVELS = 3  # nested Otsu splits: room | banner or badge | text
 _MAX_BORDER_SHARE = 0.8  # of the text-coloured class touching the box edge, above which it is split again
 _RETRY_SCALES = (0.7, 1.4)  # further text heights (x the region's): the cheaper one first
+_SOFTEN = 0.04  # Gaussian radius in text heights for the softened reads of a count
 _RIM_FRACTION = 8  # the OCR image keeps grey pixels within text height / this of a glyph pixel
 _SPECK_INK = 0.5  # pixels per text-height pixel: a column run at either end of a count with less ink is noise
 # Widest advance of each kind of count glyph, in text heights (a mono face's "." is as wide as a
@@ -115,7 +116,7 @@ class TextPatch:
         a, b = self.mask[:h, :w], other.mask[:h, :w]
         return int(np.count_nonzero(a ^ b)) <= _SAME_GLYPHS_MAX_XOR * max(int(a.sum()), int(b.sum()), 1)
 
-    def ocr_image(self, text_height_px: int) -> Image.Image:
+    def ocr_image(self, text_height_px: int, soften: bool = False) -> Image.Image:
         """Dark text on white, glyphs only, scaled to ``text_height_px`` and padded (what tesseract likes)."""
         gray = self.gray.astype(np.float32)
         glyph, around = gray[self.mask], gray[~self.mask]
@@ -130,6 +131,8 @@ class TextPatch:
         scale = text_height_px / page.shape[0]
         size = (max(1, round(page.shape[1] * scale)), max(1, round(page.shape[0] * scale)))
         image = Image.fromarray(page).resize(size, Image.Resampling.BICUBIC)
+        if soften:
+            image = image.filter(ImageFilter.GaussianBlur(text_height_px * _SOFTEN))
         pad = text_height_px // 2
         padded = Image.new("L", (image.width + 2 * pad, image.height + 2 * pad), 255)
         padded.paste(image, (pad, pad))
@@ -280,10 +283,11 @@ class RegionReader:
         # scale only (kanji need it), since chat lines drifting into the box never match and
         # each read of a long line costs what three counts do.
         singles = self._lang.split("+") if "+" in self._lang else []
-        self._attempts = (
-            [(self._lang, 1.0), *((self._lang, s) for s in _RETRY_SCALES), *((one, 1.0) for one in singles)]
+        sharp = [(self._lang, 1.0), *((self._lang, s) for s in _RETRY_SCALES), *((one, 1.0) for one in singles)]
+        self._attempts: list[tuple[str, float, bool]] = (
+            [*((lang, scale, False) for lang, scale in sharp), *((lang, scale, True) for lang, scale in sharp)]
             if region.kind == "count"
-            else [(self._lang, 1.0), (self._lang, max(_RETRY_SCALES))]
+            else [(self._lang, 1.0, False), (self._lang, max(_RETRY_SCALES), False)]
         )
 
     def read(self, luma: np.ndarray) -> str | None:
@@ -305,8 +309,9 @@ class RegionReader:
     def _matching(self, patch: TextPatch) -> str:
         """A pop-up's text: the first read that matches the pattern, else the last read."""
         text = ""
-        for lang, scale in self._attempts:
-            text = self._engine.read(patch.ocr_image(round(self.region.text_height_px * scale)), lang, self._charset)
+        for lang, scale, soften in self._attempts:
+            image = patch.ocr_image(round(self.region.text_height_px * scale), soften)
+            text = self._engine.read(image, lang, self._charset)
             if self.understood(text):
                 break
         return text
@@ -319,8 +324,9 @@ class RegionReader:
         reported when two agree, and is missing (uncertain) otherwise.
         """
         seen: list[float] = []
-        for lang, scale in self._attempts:
-            text = self._engine.read(patch.ocr_image(round(self.region.text_height_px * scale)), lang, self._charset)
+        for lang, scale, soften in self._attempts:
+            image = patch.ocr_image(round(self.region.text_height_px * scale), soften)
+            text = self._engine.read(image, lang, self._charset)
             value = parse_count(text) if could_fill(text, patch) else None
             if value is not None and value in seen:
                 return text
