@@ -60,6 +60,9 @@ SPLITS: dict[str, list[dict[str, Any]]] = {
          "viewer_scale": 8, "blackouts": True},
         {**_HD, "fps": 30.0, "gop_sec": 2.0, "seed": 104, "font": "sans-bold", "notation": "comma", "room": "bright",
          "viewer_scale": 3, "ui_shift": 0.002, "gifts": True},
+        {**_SD, "fps": 60.0, "gop_sec": None, "preset": "veryfast", "bitrate_kbps": 300, "seed": 105,
+         "font": "serif-regular", "notation": "k", "room": "dark", "viewer_scale": 300, "gifts": True,
+         "blackouts": True},
     ],
     "held-out": [
         {**_HD, **_PHONE, "seed": 201, "font": "serif-bold", "notation": "k", "room": "dark", "banner": "fit",

@@ -12,14 +12,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw
 
 from rag_core.analysis.record import ScreenMetricSample
 from rag_core.base.settings import Settings, load_settings
 from rag_core.ocr.imaging import otsu_threshold
+from rag_core.ocr.tessdata import find_tessdata
 from rag_core.screen.extractor import extract_screen_metrics, filter_outliers, read_frame
-from rag_core.screen.layout import load_layout
-from rag_core.screen.overlay_ocr import COUNT_CHARSET, _drop_border_blobs, isolate_text, parse_count
-from scripts.generate_screen_recording import RecordingSpec, generate, show_count, still_frame
+from rag_core.screen.layout import OverlayRegion, load_layout
+from rag_core.screen.overlay_ocr import (
+    COUNT_CHARSET,
+    RegionReader,
+    TesseractLines,
+    _drop_border_blobs,
+    could_fill,
+    isolate_text,
+    parse_count,
+    trim_end_specks,
+)
+from scripts.generate_screen_recording import RecordingSpec, _font, generate, show_count, still_frame
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +105,82 @@ def test_each_notation_reads_from_an_overlay_frame(settings: Settings, notation:
         assert expected_suffix in shown  # the frames really showed the notation under test
     if scale >= 400:
         assert "M" in shown
+
+
+# --- specks and dropped glyphs ------------------------------------------------------------
+
+
+def _badge_crop(text: str, specks: bool) -> np.ndarray:
+    """A count drawn light on a dark badge as the overlay draws it; ``specks``: two bright
+    pixels left of the first glyph, where a 150 kbit/s encoder leaves the ghost of the
+    previous value's digit (``540`` was read as ``5340`` with them)."""
+    image = Image.new("L", (220, 56), 35)
+    draw = ImageDraw.Draw(image)
+    draw.text((40, 28), text, font=_font(30, face="serif-regular"), fill=235, anchor="lm")
+    if specks:
+        left = int(draw.textbbox((40, 28), text, font=_font(30, face="serif-regular"), anchor="lm")[0])
+        for y in (19, 20, 35):
+            image.putpixel((left - 3, y), 150)
+    return np.asarray(image)
+
+
+@pytest.mark.parametrize("text", ["540", "45.4K", "1.2万", "1,234", "1万+"])
+def test_specks_beside_a_count_are_trimmed_and_its_glyphs_kept(text: str) -> None:
+    clean = isolate_text(_badge_crop(text, specks=False))
+    specked = isolate_text(_badge_crop(text, specks=True))
+    assert clean is not None and specked is not None
+    assert specked.mask.shape[1] > clean.mask.shape[1]  # the specks widen the glyph run...
+    trimmed = trim_end_specks(specked)
+    assert trimmed.mask.shape == clean.mask.shape  # ...and go, leaving exactly the glyphs
+    assert np.array_equal(trimmed.mask, clean.mask)
+    assert np.array_equal(trim_end_specks(clean).mask, clean.mask)  # a leading 1 or trailing + stays
+
+
+@pytest.mark.parametrize(("text", "value"), [("540", 540), ("45.4K", 45_400), ("1.2万", 12_000)])
+def test_a_specked_count_reads_as_shown(text: str, value: float) -> None:
+    """K-suffix and 万 counts too: the speck never becomes a digit or a separator."""
+    region = OverlayRegion(field="viewers", box=(0.0, 0.0, 1.0, 1.0), lang="jpn+eng")
+    engine = TesseractLines(find_tessdata(None, "jpn+eng"))
+    try:
+        read = RegionReader(region, engine, "jpn+eng").read(_badge_crop(text, specks=True))
+    finally:
+        engine.close()
+    assert read is not None and parse_count(read) == value
+
+
+def test_a_read_too_short_for_the_glyphs_never_confirms_a_count() -> None:
+    """``983`` read as ``8`` by two reads at 150 kbit/s: the glyphs are three digits wide, so
+    neither read can confirm a count (a tenfold error the series filters would have to catch)."""
+    patch = isolate_text(_badge_crop("983", specks=False))
+    assert patch is not None
+    assert could_fill("983", patch)
+    assert not could_fill("8", patch) and not could_fill("98", patch)
+    wide = isolate_text(_badge_crop("3.1万", specks=False))
+    assert wide is not None and could_fill("3.1万", wide) and not could_fill("1万", wide)
+
+
+def test_low_bitrate_dark_counts_are_read_and_never_wrong(tmp_path: Path, settings: Settings) -> None:
+    """150 kbit/s in a dark room with a light serif: glyphs break into blocks and ghosts. Reads
+    that disagree are retried on a softened image; whatever comes back is right."""
+    video = tmp_path / "low.mp4"
+    spec = RecordingSpec(
+        duration_sec=30, fps=15, width=720, height=1280, bitrate_kbps=150, gop_sec=4.0, room="dark",
+        font="serif-regular", notation="man", viewer_scale=5, live_before_sec=900.0, seed=61,
+    )  # fmt: skip
+    truth = json.loads(generate(video, spec).read_text(encoding="utf-8"))
+    times = [row["t_sec"] for row in truth["frames"]]
+    result = extract_screen_metrics(video, settings=settings)
+    read = right = 0
+    for sample in result.samples:
+        row = truth["frames"][max(0, int(np.searchsorted(times, sample.t_sec + 1e-6)) - 1)]
+        for field in ("viewers", "likes", "comments"):
+            value = getattr(sample, field)
+            if value is None:
+                continue
+            read += 1
+            right += abs(value - row[field]) <= 0.01 * max(row[field], 1)
+    assert right == read  # never a wrong value
+    assert read >= 0.9 * 3 * len(range(0, 30, 2))  # and nearly every counter sample read
 
 
 # --- dark rooms ---------------------------------------------------------------------------
