@@ -283,7 +283,12 @@ class RegionReader:
         # scale only (kanji need it), since chat lines drifting into the box never match and
         # each read of a long line costs what three counts do.
         singles = self._lang.split("+") if "+" in self._lang else []
-        sharp = [(self._lang, 1.0), *((self._lang, s) for s in _RETRY_SCALES), *((one, 1.0) for one in singles)]
+        sharp = [
+            (self._lang, 1.0),
+            *((self._lang, s) for s in _RETRY_SCALES),
+            *((one, 1.0) for one in singles),
+            *((one, s) for s in _RETRY_SCALES for one in singles),
+        ]
         self._attempts: list[tuple[str, float, bool]] = (
             [*((lang, scale, False) for lang, scale in sharp), *((lang, scale, True) for lang, scale in sharp)]
             if region.kind == "count"
@@ -317,21 +322,25 @@ class RegionReader:
         return text
 
     def _confirmed(self, patch: TextPatch) -> str:
-        """A count's text once two reads (other scales or models) give the same number; "" when none agree.
+        """A count's text once reads of two different images give the same number; "" when none agree.
 
         One read can be confidently wrong (``4,805`` read as ``4,305`` at 150 kbit/s); two reads
-        of differently scaled images rarely make the same mistake, so a count is only
-        reported when two agree, and is missing (uncertain) otherwise.
+        of differently scaled or softened images rarely make the same mistake, so a count is
+        only reported when two agree, and is missing (uncertain) otherwise. Two models
+        reading the same image do not count as two: ``jpn+eng`` and ``jpn`` both read one
+        ``283.5K`` as ``284.5K``. A read too short for the glyphs (:func:`could_fill`) never counts.
         """
-        seen: list[float] = []
+        seen: dict[float, set[tuple[float, bool]]] = {}
         for lang, scale, soften in self._attempts:
             image = patch.ocr_image(round(self.region.text_height_px * scale), soften)
             text = self._engine.read(image, lang, self._charset)
             value = parse_count(text) if could_fill(text, patch) else None
-            if value is not None and value in seen:
+            if value is None:
+                continue
+            images = seen.setdefault(value, set())
+            if images - {(scale, soften)}:
                 return text
-            if value is not None:
-                seen.append(value)
+            images.add((scale, soften))
         self.unconfirmed += 1
         return ""
 
