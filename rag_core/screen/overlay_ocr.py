@@ -40,6 +40,7 @@ _MIN_CONTRAST = 48  # grey levels between the darkest and brightest pixel of a c
 _MAX_LEVELS = 3  # nested Otsu splits: room | banner or badge | text
 _MAX_BORDER_SHARE = 0.8  # of the text-coloured class touching the box edge, above which it is split again
 _RETRY_SCALES = (0.7, 1.4)  # further text heights (x the region's): the cheaper one first
+_MARGIN = 2  # images that read a count's value, less those that read the likeliest other value
 _SOFTEN = 0.04  # Gaussian radius in text heights for the softened reads of a count
 _RIM_FRACTION = 8  # the OCR image keeps grey pixels within text height / this of a glyph pixel
 _SPECK_INK = 0.5  # pixels per text-height pixel: a column run at either end of a count with less ink is noise
@@ -337,10 +338,10 @@ class RegionReader:
             value = parse_count(text) if could_fill(text, patch) else None
             if value is None:
                 continue
-            images = seen.setdefault(value, set())
-            if images - {(scale, soften)}:
+            seen.setdefault(value, set()).add((scale, soften))
+            rivals = max((len(images) for other, images in seen.items() if other != value), default=0)
+            if len(seen[value]) - rivals >= _MARGIN:
                 return text
-            images.add((scale, soften))
         self.unconfirmed += 1
         return ""
 
