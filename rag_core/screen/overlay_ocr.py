@@ -295,6 +295,14 @@ class RegionReader:
             if region.kind == "count"
             else [(self._lang, 1.0, False), (self._lang, max(_RETRY_SCALES), False)]
         )
+        # A count last shown in ASCII (1,234 or 12.5K, no 万) is read second by the Latin model
+        # alone, at the first retry scale: it costs less than half of jpn+eng's read.
+        latin = ("eng", _RETRY_SCALES[0], False)
+        self._ascii_attempts = (
+            [self._attempts[0], latin, *(a for a in self._attempts[1:] if a != latin)]
+            if region.kind == "count" and "eng" in singles
+            else self._attempts
+        )
 
     def read(self, luma: np.ndarray) -> str | None:
         """The region's text in this frame; None when the region shows no text."""
@@ -332,7 +340,8 @@ class RegionReader:
         ``283.5K`` as ``284.5K``. A read too short for the glyphs (:func:`could_fill`) never counts.
         """
         seen: dict[float, set[tuple[float, bool]]] = {}
-        for lang, scale, soften in self._attempts:
+        ascii_before = self._last is not None and self._last[1].isascii() and self._last[1] != ""
+        for lang, scale, soften in self._ascii_attempts if ascii_before else self._attempts:
             image = patch.ocr_image(round(self.region.text_height_px * scale), soften)
             text = self._engine.read(image, lang, self._charset)
             value = parse_count(text) if could_fill(text, patch) else None
