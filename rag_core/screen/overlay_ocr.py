@@ -11,6 +11,11 @@ Why this shape (measured on the generated recordings, 540x960 and 720x1280):
 * The OCR input is the grey crop, normalised to dark text on white and scaled
   so the text is ~40 px tall; binarising first read 93-98 % of counts right,
   grey read 100 %.
+* A count is trusted only when reads of two different images (scales, or a
+  softened copy) agree and no rival value has as much support; a low blob at
+  either end of its glyph run (a compression ghost) is trimmed first, and a read
+  too short for the glyphs' width never counts. Otherwise it is missing
+  (uncertain), never a guess.
 * A region whose glyph mask matches the one last read (XOR under a few percent,
   which compression noise stays below and a changed digit does not) reuses
   the last text: a static counter costs no OCR at all.
@@ -279,10 +284,13 @@ class RegionReader:
         self.skipped = 0
         self.unconfirmed = 0  # counts whose reads never agreed: reported missing (uncertain)
         self.span: int | None = None  # width in pixels of the glyphs read last (None: no text)
-        # Counts: other scales, then each language of a combined model alone (at 150 kbit/s
-        # jpn+eng reads a blurred 万 as 5 where jpn alone reads it right). Pop-ups: one larger
-        # scale only (kanji need it), since chat lines drifting into the box never match and
-        # each read of a long line costs what three counts do.
+        # Counts: other scales, then each language of a combined model alone at each scale (at
+        # 150 kbit/s jpn+eng reads a blurred 万 as 5 where jpn alone reads it right), then all of
+        # that again on a softened image (a glyph the encoder broke into blocks reads whole once
+        # blurred by 4 % of its height). Most counts are confirmed by the first two reads; the
+        # rest only cost the hard ones. Pop-ups: one larger scale only (kanji need it), since chat
+        # lines drifting into the box never match and each read of a long line costs what three
+        # counts do.
         singles = self._lang.split("+") if "+" in self._lang else []
         sharp = [
             (self._lang, 1.0),
@@ -331,13 +339,15 @@ class RegionReader:
         return text
 
     def _confirmed(self, patch: TextPatch) -> str:
-        """A count's text once reads of two different images give the same number; "" when none agree.
+        """A count's text once two more images read its number than read any rival; "" otherwise.
 
         One read can be confidently wrong (``4,805`` read as ``4,305`` at 150 kbit/s); two reads
         of differently scaled or softened images rarely make the same mistake, so a count is
         only reported when two agree, and is missing (uncertain) otherwise. Two models
         reading the same image do not count as two: ``jpn+eng`` and ``jpn`` both read one
-        ``283.5K`` as ``284.5K``. A read too short for the glyphs (:func:`could_fill`) never counts.
+        ``283.5K`` as ``284.5K``. Nor do two against one: ``9,105`` read twice and ``5,105``
+        once at 150 kbit/s was wrong, so reading goes on until one value leads by two
+        images. A read too short for the glyphs (:func:`could_fill`) never counts.
         """
         seen: dict[float, set[tuple[float, bool]]] = {}
         ascii_before = self._last is not None and self._last[1].isascii() and self._last[1] != ""
