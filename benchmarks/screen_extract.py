@@ -104,8 +104,12 @@ class Tally:
 
 
 def _truth_row(frames: list[dict[str, Any]], times: list[float], t_sec: float) -> dict[str, Any]:
-    """The truth of the frame shown at ``t_sec`` (works for variable frame rates too)."""
-    return frames[max(0, bisect_right(times, t_sec + 1e-6) - 1)]
+    """The truth of the frame shown at ``t_sec`` (works for variable frame rates too).
+
+    Samples carry their time rounded to the millisecond (``17.933`` for the frame at
+    17.9333 s), so up to half a millisecond later still counts as that frame.
+    """
+    return frames[max(0, bisect_right(times, t_sec + 5e-4) - 1)]
 
 
 def score(result: ScreenExtractionResult, truth: dict[str, Any], tally: Tally) -> None:

@@ -249,7 +249,8 @@ def parse_count(text: str) -> float | None:
     most likely ``1.7K`` whose ``K`` was lost, and gives None instead of 17. With a
     multiplier the one separator is the decimal point (``1,7K`` read for ``1.7K``).
     A separator at either end (``211K.`` for ``21.1K``, ``191.`` for ``1,911``) is a
-    point read in the wrong place: None too (the reader then retries another scale).
+    point read in the wrong place, and a leading zero (``031``) a lost first digit:
+    None too (the reader then retries another scale).
     The canonical text goes through :func:`rag_core.analysis.numbers.parse_number`,
     the grammar every reader shares.
     """
@@ -258,6 +259,8 @@ def parse_count(text: str) -> float | None:
     if shape is None:
         return None
     digits, multiplier = shape.group("digits"), shape.group("multiplier")
+    if re.match(r"0[0-9]", digits):
+        return None  # no counter writes a leading zero: "031" is "1,031" with its "1," lost
     if multiplier:
         if not _DECIMAL.fullmatch(digits):
             return None

@@ -64,9 +64,12 @@ def test_each_count_notation_parses(text: str, value: float) -> None:
     assert parse_count(text) == value
 
 
-@pytest.mark.parametrize("text", ["1.7", "45.4", "1,23", "1.2.3K", "K", "+38", "1,234.5", "211K.", "191.", ".5K", ""])
+@pytest.mark.parametrize(
+    "text", ["1.7", "45.4", "1,23", "1.2.3K", "K", "+38", "1,234.5", "211K.", "191.", ".5K", "", "031", "08.2K"]
+)
 def test_a_count_that_lost_its_multiplier_is_missing_not_100x_off(text: str) -> None:
-    """``1.7K`` read without its ``K`` must not come back as 17 (the old reader's 100x error)."""
+    """``1.7K`` read without its ``K`` must not come back as 17 (the old reader's 100x error),
+    nor ``1,031`` read as ``031`` as 31: no counter writes a leading zero."""
     assert parse_count(text) is None
 
 
