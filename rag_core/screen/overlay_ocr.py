@@ -216,6 +216,33 @@ def trim_end_specks(patch: TextPatch) -> TextPatch:
     return _cut(glyphs, patch.gray, patch.light)
 
 
+def main_run(patch: TextPatch) -> TextPatch:
+    """A pop-up's ``patch`` cut to its line of text: the glyph columns without a gap as wide as the text is tall.
+
+    A pop-up pill as long as its text leaves the room visible beside it inside the
+    region, and a stage light there that touches no edge of the box joins the
+    glyphs: the same pop-up then reads with a trailing ``0`` or ``。`` and is
+    half as wide again in the next sample, so it was taken for a new one and
+    counted twice. Letters, the avatar and the words of one line sit closer than
+    a text height; of the groups so separated, the one with the most ink is the line.
+    """
+    inked = np.flatnonzero(np.diff(np.concatenate(([0], patch.mask.any(axis=0).astype(np.int8), [0]))))
+    runs = list(zip(inked[::2], inked[1::2], strict=True))  # [start, end) of each run of inked columns
+    gap = patch.mask.shape[0] - 2  # _cut's one-pixel margin
+    groups: list[tuple[int, int]] = []
+    for start, end in runs:
+        if groups and start - groups[-1][1] < gap:
+            groups[-1] = (groups[-1][0], end)
+        else:
+            groups.append((start, end))
+    if len(groups) == 1:
+        return patch
+    first, last = max(groups, key=lambda group: int(np.count_nonzero(patch.mask[:, group[0] : group[1]])))
+    glyphs = np.zeros_like(patch.mask)
+    glyphs[:, first:last] = patch.mask[:, first:last]
+    return _cut(glyphs, patch.gray, patch.light)
+
+
 def could_fill(text: str, patch: TextPatch) -> bool:
     """Whether ``text`` can be what ``patch`` shows judged by width alone: no glyph is lost.
 
@@ -319,8 +346,8 @@ class RegionReader:
         """The region's text in this frame; None when the region shows no text."""
         x0, y0, x1, y1 = self.region.pixel_box(luma.shape[1], luma.shape[0])
         patch = isolate_text(luma[y0:y1, x0:x1], light=self.region.text == "light")
-        if patch is not None and self.region.kind == "count":
-            patch = trim_end_specks(patch)
+        if patch is not None:
+            patch = trim_end_specks(patch) if self.region.kind == "count" else main_run(patch)
         self.span = None if patch is None else patch.mask.shape[1]
         if patch is None:
             return None

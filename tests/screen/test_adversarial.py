@@ -27,6 +27,7 @@ from rag_core.screen.overlay_ocr import (
     _drop_border_blobs,
     could_fill,
     isolate_text,
+    main_run,
     parse_count,
     trim_end_specks,
 )
@@ -210,6 +211,22 @@ def test_a_dark_room_banner_is_split_from_its_text() -> None:
     patch = isolate_text(crop, light=True)
     assert patch is not None
     assert patch.mask.shape[0] < crop.shape[0] - 2 and patch.mask.shape[1] < crop.shape[1] - 2
+
+
+def test_a_stage_light_beside_a_dark_room_popup_is_not_part_of_its_text() -> None:
+    """A light inside the pop-up's box but clear of its edges joins the glyphs; the same pop-up
+    then looks half as wide again in the next sample and was counted twice. Cut at a gap as
+    wide as the text is tall, the line is what is left, exactly."""
+    crop = _dark_popup_crop()
+    clean = isolate_text(crop, light=True)
+    assert clean is not None
+    lit = crop.copy()
+    height = crop.shape[0]
+    lit[height // 3 : 2 * height // 3, -height // 2 - 4 : -4] = 250  # a light right of the pill
+    with_light = isolate_text(lit, light=True)
+    assert with_light is not None and with_light.mask.shape[1] > clean.mask.shape[1]
+    line = main_run(with_light)
+    assert np.array_equal(line.mask, main_run(clean).mask)
 
 
 def test_dark_room_popups_are_counted(tmp_path: Path, settings: Settings) -> None:
