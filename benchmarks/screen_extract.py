@@ -63,6 +63,8 @@ SPLITS: dict[str, list[dict[str, Any]]] = {
         {**_SD, "fps": 60.0, "gop_sec": None, "preset": "veryfast", "bitrate_kbps": 300, "seed": 105,
          "font": "serif-regular", "notation": "k", "room": "dark", "viewer_scale": 300, "gifts": True,
          "blackouts": True},
+        {**_SD, "fps": 15.0, "vfr": True, "bitrate_kbps": 150, "gop_sec": 4.0, "seed": 106, "font": "sans-bold",
+         "notation": "man", "room": "dark", "banner": "fit", "viewer_scale": 2, "gifts": True},
     ],
     "held-out": [
         {**_HD, **_PHONE, "seed": 201, "font": "serif-bold", "notation": "k", "room": "dark", "banner": "fit",

@@ -46,6 +46,7 @@ _MAX_LEVELS = 3  # nested Otsu splits: room | banner or badge | text
 _MAX_BORDER_SHARE = 0.8  # of the text-coloured class touching the box edge, above which it is split again
 _RETRY_SCALES = (0.7, 1.4)  # further text heights (x the region's): the cheaper one first
 _MARGIN = 2  # images that read a count's value, less those that read the likeliest other value
+_MIN_STRETCH_INK = 0.1  # of a square text height: less ink is a gap between words, not a glyph to compare
 _SOFTEN = 0.04  # Gaussian radius in text heights for the softened reads of a count
 _RIM_FRACTION = 8  # the OCR image keeps grey pixels within text height / this of a glyph pixel
 _SPECK_INK = 0.5  # pixels per text-height pixel: a column run at either end of a count with less ink is noise
@@ -107,11 +108,40 @@ class TesseractLines:
 
 @dataclass(frozen=True)
 class TextPatch:
-    """The glyphs of one region: their mask and grey pixels, cut to their bounding box."""
+    """The glyphs of one region: their mask and grey pixels, cut to their bounding box (at ``top``, ``left``
+    in the region, so sightings in two frames can be laid over each other)."""
 
     mask: np.ndarray
     gray: np.ndarray
     light: bool
+    top: int = 0
+    left: int = 0
+
+    def overlap_differs(self, other: TextPatch) -> float | None:
+        """How much the two patches' glyphs differ where they overlap in the region; None if they hardly overlap.
+
+        The share of differing glyph pixels in the worst stretch one text height wide:
+        a different buyer's name, drawn where the other name was, differs in most
+        pixels of its stretch however long the rest of the line is, while encoder noise
+        on the same glyphs is spread thin. Only the overlap counts, so a blob that
+        joined the glyphs beyond either end of the other patch (a stage light beside a
+        pop-up) changes nothing.
+        """
+        (h1, w1), (h2, w2) = self.mask.shape, other.mask.shape
+        top, left = max(self.top, other.top), max(self.left, other.left)
+        bottom, right = min(self.top + h1, other.top + h2), min(self.left + w1, other.left + w2)
+        if bottom - top < min(h1, h2) // 2 or right - left < min(w1, w2) // 2:
+            return None
+        a = self.mask[top - self.top : bottom - self.top, left - self.left : right - self.left]
+        b = other.mask[top - other.top : bottom - other.top, left - other.left : right - other.left]
+        stretch = max(1, bottom - top)
+        kernel = np.ones(stretch)
+        differ = np.convolve(np.count_nonzero(a ^ b, axis=0), kernel, mode="valid")
+        ink = np.maximum(
+            np.convolve(a.sum(axis=0), kernel, mode="valid"), np.convolve(b.sum(axis=0), kernel, mode="valid")
+        )
+        inked = ink >= _MIN_STRETCH_INK * stretch * stretch  # stretches with a glyph's worth of ink, not gaps
+        return float((differ[inked] / ink[inked]).max()) if inked.any() else None
 
     def same_glyphs(self, other: TextPatch) -> bool:
         """Whether ``other`` shows the same text (so its OCR result can be reused)."""
@@ -178,12 +208,19 @@ def isolate_text(crop: np.ndarray, light: bool = True) -> TextPatch | None:
     return _cut(glyphs, crop, light)
 
 
-def _cut(glyphs: np.ndarray, gray: np.ndarray, light: bool) -> TextPatch:
-    """The patch of ``glyphs`` (a non-empty mask over ``gray``) cut to their bounding box plus one pixel."""
+def _cut(glyphs: np.ndarray, gray: np.ndarray, light: bool, at: tuple[int, int] = (0, 0)) -> TextPatch:
+    """The patch of ``glyphs`` (a non-empty mask over ``gray``, itself at ``at`` in the region) cut to
+    their bounding box plus one pixel."""
     rows, cols = np.flatnonzero(glyphs.any(axis=1)), np.flatnonzero(glyphs.any(axis=0))
     top, bottom = max(0, rows[0] - 1), min(gray.shape[0], rows[-1] + 2)
     left, right = max(0, cols[0] - 1), min(gray.shape[1], cols[-1] + 2)
-    return TextPatch(mask=glyphs[top:bottom, left:right], gray=gray[top:bottom, left:right].copy(), light=light)
+    return TextPatch(
+        mask=glyphs[top:bottom, left:right],
+        gray=gray[top:bottom, left:right].copy(),
+        light=light,
+        top=at[0] + int(top),
+        left=at[1] + int(left),
+    )
 
 
 def trim_end_specks(patch: TextPatch) -> TextPatch:
@@ -213,7 +250,7 @@ def trim_end_specks(patch: TextPatch) -> TextPatch:
     glyphs = np.zeros_like(patch.mask)
     keep = slice(runs[first][0], runs[last][1])
     glyphs[:, keep] = patch.mask[:, keep]
-    return _cut(glyphs, patch.gray, patch.light)
+    return _cut(glyphs, patch.gray, patch.light, (patch.top, patch.left))
 
 
 def main_run(patch: TextPatch) -> TextPatch:
@@ -240,7 +277,7 @@ def main_run(patch: TextPatch) -> TextPatch:
     first, last = max(groups, key=lambda group: int(np.count_nonzero(patch.mask[:, group[0] : group[1]])))
     glyphs = np.zeros_like(patch.mask)
     glyphs[:, first:last] = patch.mask[:, first:last]
-    return _cut(glyphs, patch.gray, patch.light)
+    return _cut(glyphs, patch.gray, patch.light, (patch.top, patch.left))
 
 
 def could_fill(text: str, patch: TextPatch) -> bool:
@@ -313,7 +350,7 @@ class RegionReader:
         self._last: tuple[TextPatch, str] | None = None
         self.skipped = 0
         self.unconfirmed = 0  # counts whose reads never agreed: reported missing (uncertain)
-        self.span: int | None = None  # width in pixels of the glyphs read last (None: no text)
+        self.glyphs: TextPatch | None = None  # the glyphs read last (None: no text)
         # Counts: other scales, then each language of a combined model alone at each scale (at
         # 150 kbit/s jpn+eng reads a blurred 万 as 5 where jpn alone reads it right), then all of
         # that again on a softened image (a glyph the encoder broke into blocks reads whole once
@@ -348,7 +385,7 @@ class RegionReader:
         patch = isolate_text(luma[y0:y1, x0:x1], light=self.region.text == "light")
         if patch is not None:
             patch = trim_end_specks(patch) if self.region.kind == "count" else main_run(patch)
-        self.span = None if patch is None else patch.mask.shape[1]
+        self.glyphs = patch
         if patch is None:
             return None
         if self._last is not None and patch.same_glyphs(self._last[0]):

@@ -18,12 +18,13 @@ from rag_core.analysis.record import ScreenMetricSample
 from rag_core.base.settings import Settings, load_settings
 from rag_core.ocr.imaging import otsu_threshold
 from rag_core.ocr.tessdata import find_tessdata
-from rag_core.screen.extractor import extract_screen_metrics, filter_outliers, read_frame
+from rag_core.screen.extractor import _same_popup, extract_screen_metrics, filter_outliers, read_frame
 from rag_core.screen.layout import OverlayRegion, load_layout
 from rag_core.screen.overlay_ocr import (
     COUNT_CHARSET,
     RegionReader,
     TesseractLines,
+    TextPatch,
     _drop_border_blobs,
     could_fill,
     isolate_text,
@@ -227,6 +228,35 @@ def test_a_stage_light_beside_a_dark_room_popup_is_not_part_of_its_text() -> Non
     assert with_light is not None and with_light.mask.shape[1] > clean.mask.shape[1]
     line = main_run(with_light)
     assert np.array_equal(line.mask, main_run(clean).mask)
+
+
+def _popup_glyphs(buyer: str, light: bool = False) -> TextPatch:
+    """A pale pill with ``〇〇さんが購入しました`` in a dark room, as the generator's ``fit`` banner draws
+    it; ``light``: a stage light in the box right of the pill."""
+    image = Image.new("L", (560, 56), 25)
+    draw = ImageDraw.Draw(image)
+    font = _font(26, face="sans-bold")
+    text = f"{buyer}さんが購入しました"
+    draw.rounded_rectangle((0, 0, 60 + int(draw.textlength(text, font=font)), 55), radius=28, fill=175)
+    draw.text((52, 28), text, font=font, fill=255, anchor="lm")
+    if light:
+        draw.ellipse((470, 16, 494, 40), fill=240)
+    patch = isolate_text(np.asarray(image), light=True)
+    assert patch is not None
+    return patch
+
+
+def test_the_same_popup_is_known_by_its_glyphs_in_place_and_a_new_buyer_is_not() -> None:
+    """Text read over a dark room varies between sightings (so it cannot decide here), and a
+    light beside the pill widens the glyph run: laid over each other in the region, the same
+    pop-up's glyphs still agree. Another buyer with a name as long differs where the name is
+    drawn, which the run's width alone could not tell."""
+    sakura, sakura_lit, aoi = _popup_glyphs("さくら"), _popup_glyphs("さくら", light=True), _popup_glyphs("あおい")
+    assert sakura_lit.mask.shape[1] > sakura.mask.shape[1]
+    widths = sakura.mask.shape[1], aoi.mask.shape[1]
+    assert abs(widths[0] - widths[1]) <= 0.03 * max(widths)  # as wide: the old width rule's blind spot
+    assert _same_popup(("坦 中きんが:暗人しました", sakura), ("井きんが障入しました (", sakura_lit))
+    assert not _same_popup(("坦 中きんが:暗人しました", sakura), ("井きんが障入しました (", aoi))
 
 
 def test_dark_room_popups_are_counted(tmp_path: Path, settings: Settings) -> None:
