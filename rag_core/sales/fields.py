@@ -89,7 +89,7 @@ SALES_FIELDS: dict[str, FieldSpec] = {
     "items_sold": FieldSpec("number", 1e9, integer=True),
     "viewers": FieldSpec("number", 1e9, integer=True),
     "peak_viewers": FieldSpec("number", 1e8, integer=True),
-    "avg_watch_time_sec": FieldSpec("duration", 24 * 3600),
+    "avg_watch_time_sec": FieldSpec("duration", 24 * 3600, typical=1800),
     "product_clicks": FieldSpec("number", 1e9, integer=True),
     "ctr": FieldSpec("percent", 100, typical=60),
     "cvr": FieldSpec("percent", 100, typical=40),
@@ -103,7 +103,7 @@ SALES_FIELDS: dict[str, FieldSpec] = {
     "tap_through_rate": FieldSpec("percent", 100, typical=80),
     "comment_rate": FieldSpec("percent", 100, typical=60),
     "follower_ratio": FieldSpec("percent", 100, typical=40),
-    "duration_minutes": FieldSpec("duration", 48 * 60, minutes=True),
+    "duration_minutes": FieldSpec("duration", 48 * 60, minutes=True, typical=12 * 60),
 }
 PRODUCT_FIELDS: dict[str, FieldSpec] = {
     "price": FieldSpec("money", 1e8),

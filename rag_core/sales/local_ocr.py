@@ -70,9 +70,7 @@ _NUMBER_GAP = 1.3  # line heights between two pieces of one number (full-width d
 _GROUP_GAP = 2.2  # ... when the right piece is a thousands group: a full-width comma's cell is empty ink
 _THOUSANDS_GROUP = re.compile(r"^\s*([,.，．;:'、]?)\s*\d{3}(?!\d)")  # group 1: a separator before it
 _SEPARATOR_END = re.compile(r"[,.，．;:'、]\s*$")
-_LATIN_CHARS = "0123456789,.%KM"
-_LEADING_MARK = re.compile(r"^[¥￥\\Y$]")
-_TRAILING_UNIT = re.compile(r"(万円|億円|円|人|件|万|億|千|回|個)$")
+_LATIN_CHARS = "0123456789,.:%KM"
 _CURRENCY_START = re.compile(r"^\s*[¥￥\\Y$]")
 _WORD_GAP = 1.0  # line heights between two words of one label
 _NUMERIC_TEXT = re.compile(r"^[\d,.，．;:'、¥￥\\Y円人万億KMk%+\s]+$")  # ";" "'": a full-width comma as read
@@ -82,6 +80,10 @@ _DISPUTED_CONFIDENCE = 0.3  # at most, for a value the reads disagree on (below 
 # What the jpn+eng model writes for a value's unit in big bold digits: "\\" or "Y" for a leading ¥,
 # "A" for a trailing 人, and the kana 了 for a lone 7. None of these can be meant in a value.
 _VALUE_SLIPS = ((re.compile(r"^[\\Y]"), "¥"), (re.compile(r"(?<=\d)A$"), "人"), (re.compile(r"了"), "7"))
+# A comma before one or two digits and a multiplier is a decimal point ("126,3K", "1,2万");
+# any other comma must start a group of exactly three digits.
+_ABBREVIATED_COMMA = re.compile(r"(?<=\d),(?=\d{1,2}[万億千KkMm])")
+_BROKEN_GROUP = re.compile(r"\d,(?:\d{4}|\d{1,2}(?!\d))")
 _WORD_SPACE = 0.3  # words further apart than this many line heights are joined with a space
 
 
@@ -108,6 +110,22 @@ class Box:
         return Box(min(self.x0, other.x0), min(self.y0, other.y0), max(self.x1, other.x1), max(self.y1, other.y1))
 
 
+class Glyph(NamedTuple):
+    """One character as a line read saw it, and its columns on the page."""
+
+    char: str
+    x0: int
+    x1: int
+
+
+class Line(NamedTuple):
+    """One line read: its text, lowest word confidence (0-1) and characters in image columns."""
+
+    text: str
+    confidence: float
+    glyphs: tuple[Glyph, ...]
+
+
 @dataclass(frozen=True, eq=False)
 class Phrase:
     """One text segment as read: a label, a value, a title, a table cell."""
@@ -115,6 +133,7 @@ class Phrase:
     text: str
     confidence: float  # the lowest word confidence, 0-1
     box: Box
+    glyphs: tuple[Glyph, ...] = ()  # page columns of each character read (values only need them)
 
 
 def _adjacent(
@@ -238,11 +257,14 @@ class _Engine:
     def has_latin(self) -> bool:
         return "latin" in self._apis
 
-    def read(self, image: Image.Image, line_height: int, reader: Reader = "text") -> tuple[str, float]:
-        """The line's text and its lowest word confidence (0-1); ``("", 0.0)`` when nothing is read."""
+    def read(self, image: np.ndarray, line_height: int, reader: Reader = "text") -> Line:
+        """The line (``image``: uint8 grey) as read; empty text with confidence 0 when nothing is
+        read. Raw bytes, not a PIL image: tesserocr would encode a PIL image as a BMP on every
+        call, a tenth of the reading time."""
         level = self._tesserocr.RIL.WORD
         api = self._apis[reader]
-        api.SetImage(image)
+        pixels = np.ascontiguousarray(image, dtype=np.uint8)
+        api.SetImageBytes(pixels.tobytes(), pixels.shape[1], pixels.shape[0], 1, pixels.shape[1])
         api.Recognize()
         text, confidences, last_right = "", [], None
         for item in self._tesserocr.iterate_level(api.GetIterator(), level):
@@ -257,7 +279,15 @@ class _Engine:
             text += word
             last_right = right
             confidences.append(item.Confidence(level) / 100)
-        return text, min(confidences, default=0.0)
+        symbol = self._tesserocr.RIL.SYMBOL
+        glyphs = tuple(
+            Glyph(char, box[0], box[2])
+            for item in self._tesserocr.iterate_level(api.GetIterator(), symbol)
+            if not item.Empty(symbol)
+            and (char := (item.GetUTF8Text(symbol) or "").strip())
+            and (box := item.BoundingBox(symbol))
+        )
+        return Line(text, min(confidences, default=0.0), glyphs)
 
 
 @lru_cache(maxsize=4)
@@ -326,14 +356,14 @@ class _Page:
 
     def __init__(self, image: Image.Image, engine: _Engine) -> None:
         self.image = image
+        self.pixels = np.asarray(image)  # once: converting the page per crop cost a tenth of the time
         self.engine = engine
         self._reads: dict[tuple[Box, Reader, int | None], tuple[str, float]] = {}
         self.phrases: list[Phrase] = []
         self.loose: set[int] = set()  # numbers (by id) with a piece beside them that may belong to them
         for box in segment(ink(image)):
-            text, confidence = engine.read(self.canvas(box), box.h)
-            if text:
-                self.phrases.append(Phrase(text, confidence, box))
+            if phrase := self._phrase(box):
+                self.phrases.append(phrase)
         self._join_numbers()
 
     def _join_numbers(self) -> None:
@@ -355,24 +385,33 @@ class _Page:
                     self.loose.add(id(left))  # a lone three-digit group: perhaps the rest of this number
                 continue
             box = left.box.union(right.box)
-            text, confidence = self.engine.read(self.canvas(box), box.h)
             self.phrases = [p for p in self.phrases if p is not left and p is not right]
-            self.phrases.append(Phrase(text or f"{left.text}{right.text}", confidence, box))
+            self.phrases.append(self._phrase(box) or Phrase(f"{left.text}{right.text}", 0.0, box))
         self.phrases.sort(key=lambda p: (p.box.y0, p.box.x0))
         self.loose.update(id(p) for p in self.phrases if _SEPARATOR_END.search(p.text))  # "¥62," goes on
 
-    def canvas(self, box: Box, scale: float = 1.0) -> Image.Image:
+    def _phrase(self, box: Box) -> Phrase | None:
+        """The box read at the page's own scale, its glyphs in page columns; None when empty."""
+        line = self.engine.read(self.canvas(box), box.h)
+        if not line.text:
+            return None
+        shift = box.x0 - _pad(box)
+        glyphs = tuple(Glyph(g.char, g.x0 + shift, g.x1 + shift) for g in line.glyphs)
+        return Phrase(line.text, line.confidence, box, glyphs)
+
+    def canvas(self, box: Box, scale: float = 1.0) -> np.ndarray:
         """The box alone with a white margin (no neighbouring ink for the line reader to see),
         black on white at the box's own Otsu threshold: the grey anti-aliasing of small light
         labels makes the jpn model read シェア as "DET"."""
-        pad = max(4, box.h // 6)
-        crop = np.asarray(self.image)[box.y0 : box.y1, box.x0 : box.x1]
+        pad = _pad(box)
+        crop = self.pixels[box.y0 : box.y1, box.x0 : box.x1]
         page = np.full((crop.shape[0] + 2 * pad, crop.shape[1] + 2 * pad), 255, dtype=np.uint8)
         page[pad:-pad, pad:-pad] = np.where(crop > otsu_threshold(crop), 255, 0)
+        if scale == 1.0:
+            return page
         image = Image.fromarray(page)
-        if scale != 1.0:
-            image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
-        return image
+        size = (round(image.width * scale), round(image.height * scale))
+        return np.asarray(image.resize(size, Image.Resampling.LANCZOS))
 
     def _read(self, box: Box, reader: Reader, height: int | None = None) -> tuple[str, float]:
         """One read of a box (scaled to ``height`` px), remembered: a candidate is tried for
@@ -380,7 +419,7 @@ class _Page:
         key = (box, reader, height)
         if key not in self._reads:
             scale = 1.0 if height is None else height / box.h
-            self._reads[key] = self.engine.read(self.canvas(box, scale=scale), height or box.h, reader)
+            self._reads[key] = self.engine.read(self.canvas(box, scale=scale), height or box.h, reader)[:2]
         return self._reads[key]
 
     def label(self, phrase: Phrase) -> tuple[list[str], str | None] | None:
@@ -401,11 +440,12 @@ class _Page:
         """The phrase as a value of the field, from three reads: the text read at the page's
         own scale, a digits read and a swapped-languages read at ``_VALUE_PX`` (plus a fourth
         when no two agree); :func:`decide` turns them into one reading. None when no read fits
-        the field. For counts, amounts and rates the digits read is :meth:`latin_read`."""
-        latin = self.engine.has_latin and spec.kind != "duration"
+        the field. The digits read is :meth:`latin_read` wherever the eng model is loaded."""
         reads = [
             (phrase.text, phrase.confidence),
-            self.latin_read(phrase) if latin else self._read(phrase.box, "digits", _VALUE_PX),
+            self.latin_read(phrase)
+            if self.engine.has_latin and phrase.glyphs
+            else self._read(phrase.box, "digits", _VALUE_PX),
             self._read(phrase.box, "swapped", _VALUE_PX),
         ]
         votes = [vote for text, confidence in reads if (vote := _vote(text, confidence, spec))]
@@ -417,25 +457,82 @@ class _Page:
         return Reading(reading.raw, min(reading.confidence, _DISPUTED_CONFIDENCE), disputed=True)
 
     def latin_read(self, phrase: Phrase) -> tuple[str, float]:
-        """The eng model alone on the digits, with the currency mark and unit the text read saw
-        cut off and put back: it does not share the jpn model's blind spots (IPA and VL Gothic's
-        "0" read as "6" or "9" by every jpn read), but writes a CJK unit as a digit."""
-        text = unicodedata.normalize("NFKC", phrase.text).replace(" ", "")
-        for slip, meant in _VALUE_SLIPS:
-            text = slip.sub(meant, text)
-        mark = _LEADING_MARK.match(text)
-        unit = _TRAILING_UNIT.search(text)
+        """The eng model alone on each run of digits, separators and Latin units the text read
+        saw, with what lies between them (currency mark, CJK units: ``¥``, ``万``, ``分``, ``秒``)
+        kept as the text read has it: the eng model does not share the jpn model's blind spots
+        (IPA and VL Gothic's "0" read as "6" or "9" by every jpn read), but writes a CJK unit as
+        a digit, so it never sees one. ``("", 0.0)`` when a run reads as nothing."""
         box = phrase.box
-        crop = np.asarray(self.image)[box.y0 : box.y1, box.x0 : box.x1]
-        glyphs = _runs(np.asarray((crop <= otsu_threshold(crop)).any(axis=0)), 1)  # ink column runs
-        if len(glyphs) < 1 + bool(mark) + bool(unit):
-            return "", 0.0
-        left = box.x0 + (glyphs[1][0] if mark else 0)  # the mark is the first glyph, the unit the last
-        right = box.x0 + (glyphs[-len(unit.group())][0] if unit else box.x1 - box.x0)
-        if right - left < box.h // 2:
-            return "", 0.0
-        digits, confidence = self._read(Box(left, box.y0, right, box.y1), "latin", _VALUE_PX)
-        return f"{'¥' if mark else ''}{digits}{unit.group() if unit else ''}", confidence
+        marks = [(_latin_char(g.char, i == 0), g) for i, g in enumerate(phrase.glyphs)]
+        crop = self.pixels[box.y0 : box.y1, box.x0 : box.x1]
+        blank = ~np.asarray((crop <= otsu_threshold(crop)).any(axis=0))
+        gaps = [(box.x0 + a, box.x0 + b) for a, b in _runs(blank, 1)]
+        out, confidences = "", []
+        i = 0
+        while i < len(marks):
+            char, glyph = marks[i]
+            if char is not None:
+                out += char
+                i += 1
+                continue
+            j = i
+            while j < len(marks) and marks[j][0] is None:
+                j += 1
+            # Cut in the blank columns just before the run's first glyph and just after its last:
+            # tesseract's glyph starts are close, its ends are not (a word's last digit ends where
+            # the word does), and a digit has no blank column inside it, where 時 or 分 may.
+            left = box.x0 if i == 0 else _cut_before(gaps, glyph.x0, box.h)
+            right = box.x1 if j == len(marks) else _cut_after(gaps, marks[j - 1][1].x0, box.h)
+            if right - left < 2:
+                return "", 0.0
+            text, confidence = self._read(Box(left, box.y0, right, box.y1), "latin", _VALUE_PX)
+            text = text.replace(" ", "")
+            if j < len(marks):
+                text = text.rstrip(",.:")  # the edge of the unit after it ("254.1.万")
+            if i > 0:
+                text = text.lstrip(",.:")
+            if not text:
+                return "", 0.0
+            out += text
+            confidences.append(confidence)
+            i = j
+        return (out, min(confidences)) if confidences else ("", 0.0)
+
+
+def _cut_before(gaps: list[tuple[int, int]], x: int, height: int) -> int:
+    """A column in the last blank run that ends by column ``x`` (+2), at most a quarter line
+    height from the ink; ``x`` when there is none."""
+    before = [gap for gap in gaps if gap[1] <= x + 2]
+    if not before:
+        return x
+    a, b = before[-1]
+    return max((a + b) // 2, b - height // 4)
+
+
+def _cut_after(gaps: list[tuple[int, int]], x: int, height: int) -> int:
+    """A column in the first blank run after column ``x``, at most a quarter line height from
+    the ink; ``x`` + a line height when there is none."""
+    after = [gap for gap in gaps if gap[0] > x]
+    if not after:
+        return x + height
+    a, b = after[0]
+    return min((a + b) // 2, a + height // 4)
+
+
+def _latin_char(char: str, first: bool) -> str | None:
+    """None for a character the eng model reads (a digit, a separator, ``%``, ``K``), else the
+    character the value means (the jpn model's slips undone: a leading ``\\`` or ``Y`` is ¥)."""
+    c = unicodedata.normalize("NFKC", char)
+    if c in _LATIN_CHARS or c == "了":  # 了: the jpn model's lone 7
+        return None
+    if first and c in "\\Y":
+        return "¥"
+    return "人" if c == "A" else c
+
+
+def _pad(box: Box) -> int:
+    """The white margin around a box read alone."""
+    return max(4, box.h // 6)
 
 
 class Vote(NamedTuple):
@@ -486,6 +583,9 @@ def _vote(text: str, confidence: float, spec: FieldSpec) -> Vote | None:
         s = slip.sub(meant, s)
     if kind == "percent":
         s = re.sub(r"(?<=\d),(?=\d{1,2}%$)", ".", s)  # "4,93%": a rate's point read as a comma
+    s = _ABBREVIATED_COMMA.sub(".", s)  # "126,3K": the point of an abbreviated count, read as a comma
+    if _BROKEN_GROUP.search(s):
+        return None  # "54,0429" (円 read as 9), "3,17人" (a digit lost): no number is written so
     if not s or not text_fits_kind(s, kind):
         return None
     try:
