@@ -26,6 +26,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from rag_core.base.settings import Settings, load_settings
+from rag_core.ocr.tessdata import find_tessdata
 from rag_core.sales import local_ocr as sales_ocr_local
 from rag_core.sales.azure_vision import VISION_MAX_RETRIES, response_schema
 from rag_core.sales.fields import SALES_FIELDS, ProductReading, Reading, build_extraction
@@ -46,6 +47,7 @@ from rag_core.sales.reader import (
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "tests" / "data" / "sales_screenshots"
 ACCURACY_BAR = 0.98
+TESSDATA = find_tessdata(None, "jpn+eng")
 
 
 def _load(path: Path, name: str) -> ModuleType:
@@ -571,15 +573,16 @@ NOTATION_IDS = [text for _, text, _ in NOTATIONS]
 LABEL_OF = {"orders": "注文数", "viewers": "視聴者数", "gmv": "GMV", "likes": "いいね数", "comments": "コメント数"}
 
 
-def _dashboard(cells: list[tuple[str, str]]) -> bytes:
-    """A minimal card dashboard: each (label, value) as a card, label above value (Noto Sans CJK)."""
+def _dashboard(cells: list[tuple[str, str]], face_index: int = 0) -> bytes:
+    """A minimal card dashboard: each (label, value) as a card, label above value (Noto Sans CJK;
+    ``face_index`` 0 is its Japanese face, 2 the Simplified Chinese one)."""
     face = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
     bold = "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"
     image = Image.new("RGB", (720, 60 + 130 * len(cells)), "white")
     draw = ImageDraw.Draw(image)
     for row, (label, value) in enumerate(cells):
         top = 30 + 130 * row
-        draw.text((40, top), label, font=ImageFont.truetype(face, 26), fill="#6d6f78")
+        draw.text((40, top), label, font=ImageFont.truetype(face, 26, index=face_index), fill="#6d6f78")
         draw.text((40, top + 44), value, font=ImageFont.truetype(bold, 44), fill="#161823")
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
@@ -619,6 +622,16 @@ def test_a_qualified_label_is_read() -> None:
     cells = [("総注文数(件)", "1,418"), ("Unique viewers", "60,321"), ("SKU注文数", "1,502")]
     sales = extract_sales_from_image(_dashboard(cells), _local_settings()).sales
     assert (sales.orders, sales.viewers) == (1_418, 60_321)  # and SKU orders are not orders
+
+
+@pytest.mark.skipif(
+    not (TESSDATA / f"{sales_ocr_local.CHINESE}.traineddata").is_file(), reason="tesseract-ocr-chi-sim not installed"
+)
+def test_chinese_labels_are_read() -> None:
+    """Simplified Chinese labels, which the jpn model turns into junk ("WBA" for 观看人数)."""
+    cells = [("成交金额", "¥12,345"), ("观看人数", "6,789"), ("成交订单数", "321"), ("点赞数", "4,567")]
+    sales = extract_sales_from_image(_dashboard(cells, face_index=2), _local_settings()).sales
+    assert (sales.gmv, sales.viewers, sales.orders, sales.likes) == (12_345, 6_789, 321, 4_567)
 
 
 # --- reads that disagree ------------------------------------------------------------------
