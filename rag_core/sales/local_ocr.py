@@ -459,9 +459,9 @@ class _Page:
             else self._read(phrase.box, "digits", _VALUE_PX),
             self._read(phrase.box, "swapped", _VALUE_PX),
         ]
-        votes = [vote for text, confidence in reads if (vote := _vote(text, confidence, spec))]
+        votes = [vote for text, confidence in reads if (vote := vote_of(text, confidence, spec))]
         if len({v.value for v in votes}) == len(votes) > 1:  # no two agree: one more opinion
-            votes += [v for v in [_vote(*self._read(phrase.box, "text", _VALUE_PX), spec)] if v]
+            votes += [v for v in [vote_of(*self._read(phrase.box, "text", _VALUE_PX), spec)] if v]
         reading = decide(votes)
         if reading is None or reading.disputed or id(phrase) not in self.loose:
             return reading  # (loose: a number piece beside it was not joined, the value may go on)
@@ -585,7 +585,7 @@ def decide(votes: list[Vote]) -> Reading | None:
     return Reading(text, max(confidence, _AGREEMENT_FLOOR[min(3, len(best))]))
 
 
-def _vote(text: str, confidence: float, spec: FieldSpec) -> Vote | None:
+def vote_of(text: str, confidence: float, spec: FieldSpec) -> Vote | None:
     """The :class:`Vote` of one read, or None when it is no value of the field
     (wrong units, a sign, a fraction of a count)."""
     kind = spec.kind

@@ -573,11 +573,15 @@ NOTATION_IDS = [text for _, text, _ in NOTATIONS]
 LABEL_OF = {"orders": "注文数", "viewers": "視聴者数", "gmv": "GMV", "likes": "いいね数", "comments": "コメント数"}
 
 
-def _dashboard(cells: list[tuple[str, str]], face_index: int = 0) -> bytes:
-    """A minimal card dashboard: each (label, value) as a card, label above value (Noto Sans CJK;
-    ``face_index`` 0 is its Japanese face, 2 the Simplified Chinese one)."""
-    face = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
-    bold = "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"
+NOTO = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
+IPA_GOTHIC = "/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf"  # a thin zero the jpn model reads as 9
+
+
+def _dashboard(cells: list[tuple[str, str]], face_index: int = 0, face: str = NOTO) -> bytes:
+    """A minimal card dashboard: each (label, value) as a card, label above value (Noto Sans CJK
+    unless ``face`` says otherwise; ``face_index`` 0 is its Japanese face, 2 the Simplified Chinese
+    one)."""
+    bold = "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc" if face == NOTO else face
     image = Image.new("RGB", (720, 60 + 130 * len(cells)), "white")
     draw = ImageDraw.Draw(image)
     for row, (label, value) in enumerate(cells):
@@ -634,6 +638,15 @@ def test_chinese_labels_are_read() -> None:
     assert (sales.gmv, sales.viewers, sales.orders, sales.likes) == (12_345, 6_789, 321, 4_567)
 
 
+def test_a_thin_zero_is_read_by_the_latin_model_or_left_empty() -> None:
+    """IPA Gothic's 0, which every jpn read takes for a 9 ("03:22" as 93:22, 5,602 s), in a clock,
+    a count with a unit and a duration with CJK units: right, or uncertain - never wrong."""
+    cells = [("平均視聴時間", "03:22"), ("新規フォロワー", "109人"), ("視聴者数", "50,904"), ("配信時間", "1時間40分")]
+    sales = extract_sales_from_image(_dashboard(cells, face=IPA_GOTHIC), _local_settings()).sales
+    assert (sales.avg_watch_time_sec, sales.viewers) == (202, 50_904)
+    assert sales.new_followers in (109, None) and sales.duration_minutes in (100, None)
+
+
 # --- reads that disagree ------------------------------------------------------------------
 
 
@@ -645,6 +658,22 @@ def test_reads_that_disagree_are_not_voted_into_confidence() -> None:
     assert reading.confidence < 0.6 and set((reading.text, *reading.alternatives)) == {"4.4%", "44%"}
     agreeing = sales_ocr_local.decide([sales_ocr_local.Vote(4.4, "4.4%", 0.5)] * 3)
     assert agreeing is not None and not agreeing.disputed and agreeing.confidence == 0.9
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "value"),
+    [
+        ("viewers", "126,3K", 126_300),  # the point of an abbreviated count read as a comma: not 1,263,000
+        ("viewers", "1,2万", 12_000),
+        ("gmv", "54,0429", None),  # "54,042円" with 円 read as 9: no number is written so
+        ("viewers", "3,17人", None),  # "3,017人" with a digit lost
+        ("viewers", "1,234人", 1_234),
+        ("gmv", "¥1,234,567", 1_234_567),
+    ],
+)
+def test_a_read_whose_digit_groups_cannot_be_a_number_is_no_vote(field: str, text: str, value: float | None) -> None:
+    vote = sales_ocr_local.vote_of(text, 0.9, SALES_FIELDS[field])
+    assert (vote.value if vote else None) == value
 
 
 def test_a_decimal_point_disagreement_comes_back_uncertain() -> None:
