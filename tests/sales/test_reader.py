@@ -707,12 +707,31 @@ def test_a_disagreement_is_settled_by_evidence_only() -> None:
     assert value is None
 
 
+@pytest.mark.parametrize(
+    ("reads", "value"),
+    [
+        (("1,188,546円", "1,188,540円"), 1_188_540),  # IPA Gothic's 0円 read as 6円
+        (("199人", "109人", "189人"), 109),  # a 0 read as 9 by one model, as 8 by another
+        (("2,516", "2,510"), 2_510),
+        (("1,188,541円", "1,188,540円"), None),  # 1 or 0: no looped digit, nothing decides
+        (("1,096", "1,690"), None),  # a 0 on each side: nothing decides
+        (("17,000", "1,700"), None),  # not the same digits
+    ],
+)
+def test_a_zero_read_as_a_looped_digit_is_settled_for_the_zero(reads: tuple[str, ...], value: float | None) -> None:
+    name = "new_followers" if "人" in reads[0] else "gmv" if "円" in reads[0] else "orders"
+    reading = Reading(reads[0], 0.3, reads[1:], disputed=True)
+    extraction = build_extraction({name: reading}, [], provider="local", min_confidence=0.6, strict_text=True)
+    assert getattr(extraction.sales, name) == value
+    assert extraction.fields[name].uncertain is (value is None)
+
+
 def test_a_disputed_gmv_is_settled_by_a_table_that_adds_up_exactly() -> None:
     rows = [
         ProductReading(name=None, numbers={"set_revenue": Reading("¥10,000", 0.9)}),
         ProductReading(name=None, numbers={"set_revenue": Reading("¥1,178,540", 0.9)}),
     ]
-    gmv = Reading("1,188,546円", 0.3, ("1,188,540円",), disputed=True)  # 0円 read as 6円 by two reads
+    gmv = Reading("1,188,541円", 0.3, ("1,188,540円",), disputed=True)  # 0 or 1: no glyph evidence decides
     settled = build_extraction({"gmv": gmv}, rows, provider="local", min_confidence=0.6, strict_text=True)
     assert settled.sales.gmv == 1_188_540
     partial = build_extraction({"gmv": gmv}, rows[1:], provider="local", min_confidence=0.6, strict_text=True)
