@@ -74,13 +74,18 @@ _SEPARATOR_END = re.compile(r"[,.，．;:'、]\s*$")
 _LATIN_CHARS = "0123456789,.:%KM"
 _CURRENCY_START = re.compile(r"^\s*[¥￥\\Y$]")
 _WORD_GAP = 1.0  # line heights between two words of one label
-_NUMERIC_TEXT = re.compile(r"^[\d,.，．;:'、¥￥\\Y円人万億KMk%+\s]+$")  # ";" "'": a full-width comma as read
+_NUMERIC_TEXT = re.compile(r"^[\d,.，．;:'、¥￥\\Y円人万億KMkO%+\s]+$")  # ";" "'": a full-width comma; O: a ０
 _DISAGREE_FACTOR = 0.6  # confidence factor of a value no two reads agree on
 _AGREEMENT_FLOOR = {2: 0.7, 3: 0.9}  # confidence of a value that 2 or 3 of the reads agree on
 _DISPUTED_CONFIDENCE = 0.3  # at most, for a value the reads disagree on (below any sensible threshold)
 # What the jpn+eng model writes for a value's unit in big bold digits: "\\" or "Y" for a leading ¥,
 # "A" for a trailing 人, and the kana 了 for a lone 7. None of these can be meant in a value.
-_VALUE_SLIPS = ((re.compile(r"^[\\Y]"), "¥"), (re.compile(r"(?<=\d)A$"), "人"), (re.compile(r"了"), "7"))
+_VALUE_SLIPS = (
+    (re.compile(r"^[\\Y]"), "¥"),
+    (re.compile(r"(?<=\d)A$"), "人"),
+    (re.compile(r"了"), "7"),
+)
+_COUNT_UNIT_END = re.compile(r"[人件回個]\s*$")
 # A comma before one or two digits and a multiplier is a decimal point ("126,3K", "1,2万");
 # any other comma must start a group of exactly three digits.
 _ABBREVIATED_COMMA = re.compile(r"(?<=\d),(?=\d{1,2}[万億千KkMm])")
@@ -384,7 +389,10 @@ class _Page:
         while pair := _adjacent(self.phrases, _GROUP_GAP, lambda p: bool(_NUMERIC_TEXT.match(p.text)), refused):
             left, right = pair
             gap = (right.box.x0 - left.box.x1) / max(left.box.h, right.box.h)
-            next_value = any(ch.isdigit() for ch in left.text) and _CURRENCY_START.match(right.text)
+            next_value = any(ch.isdigit() for ch in left.text) and (
+                _CURRENCY_START.match(right.text)  # "¥1,234 ¥567": two amounts
+                or (_CURRENCY_START.match(left.text) and _COUNT_UNIT_END.search(right.text))  # "¥32,889 491人"
+            )
             thousands = _THOUSANDS_GROUP.match(right.text)
             group = thousands and (thousands.group(1) or _SEPARATOR_END.search(left.text))
             if next_value or (gap > _NUMBER_GAP and not group):
@@ -534,7 +542,7 @@ def _latin_char(char: str, first: bool) -> str | None:
     """None for a character the eng model reads (a digit, a separator, ``%``, ``K``), else the
     character the value means (the jpn model's slips undone: a leading ``\\`` or ``Y`` is ¥)."""
     c = unicodedata.normalize("NFKC", char)
-    if c in _LATIN_CHARS or c == "了":  # 了: the jpn model's lone 7
+    if c in _LATIN_CHARS or c in "了Oo":  # 了: the jpn model's lone 7; O: a ０ or a 9 (the eng read says which)
         return None
     if first and c in "\\Y":
         return "¥"
