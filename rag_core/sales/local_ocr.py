@@ -70,6 +70,7 @@ _BELOW_REACH = 2.5  # a value "below" a label starts within this many label heig
 _NUMBER_GAP = 1.3  # line heights between two pieces of one number (full-width digits are set wide)
 _GROUP_GAP = 2.2  # ... when the right piece is a thousands group: a full-width comma's cell is empty ink
 _THOUSANDS_GROUP = re.compile(r"^\s*([,.，．;:'、]?)\s*\d{3}(?!\d)")  # group 1: a separator before it
+_GROUPED = re.compile(r"\d\s*[,，]\s*\d{3}\s*$")  # ends with a separated group of three
 _SEPARATOR_END = re.compile(r"[,.，．;:'、]\s*$")
 _LATIN_CHARS = "0123456789,.:%KM"
 _CURRENCY_START = re.compile(r"^\s*[¥￥\\Y$]")
@@ -397,8 +398,10 @@ class _Page:
             group = thousands and (thousands.group(1) or _SEPARATOR_END.search(left.text))
             if next_value or (gap > _NUMBER_GAP and not group):
                 refused.add((id(left), id(right)))  # a currency mark or a far number is the next value
-                if thousands and not next_value:
-                    self.loose.add(id(left))  # a lone three-digit group: perhaps the rest of this number
+                if thousands and not next_value and not _GROUPED.search(left.text):
+                    # a lone three-digit group: perhaps the rest of this number, unless the number
+                    # shows its separators ("¥2,286,800"), so that one missing before it is no gap
+                    self.loose.add(id(left))
                 continue
             box = left.box.union(right.box)
             self.phrases = [p for p in self.phrases if p is not left and p is not right]
