@@ -70,6 +70,7 @@ _BELOW_REACH = 2.5  # a value "below" a label starts within this many label heig
 _NUMBER_GAP = 1.3  # line heights between two pieces of one number (full-width digits are set wide)
 _GROUP_GAP = 2.2  # ... when the right piece is a thousands group: a full-width comma's cell is empty ink
 _THOUSANDS_GROUP = re.compile(r"^\s*([,.，．;:'、]?)\s*\d{3}(?!\d)")  # group 1: a separator before it
+_MULTIPLIER = re.compile(r"(?<=\d)[万億千KkMm]")
 _GROUPED = re.compile(r"\d\s*[,，]\s*\d{3}\s*$")  # ends with a separated group of three
 _SEPARATOR_END = re.compile(r"[,.，．;:'、]\s*$")
 _LATIN_CHARS = "0123456789,.:%KM"
@@ -565,6 +566,15 @@ class Vote(NamedTuple):
     confidence: float
 
 
+def _unit_seen(votes: list[Vote]) -> list[Vote]:
+    """The votes without those that read a multiplier as digits: when one read shows ``36.6万``,
+    another's ``36.645`` (a point taken for a thousands separator) is the 万 misread, not
+    36,645 - dashboards never separate thousands with a point, only OCR turns a comma into one."""
+    if not any(_MULTIPLIER.search(v.text) for v in votes):
+        return votes
+    return [v for v in votes if _MULTIPLIER.search(v.text) or "." not in v.text]
+
+
 def decide(votes: list[Vote]) -> Reading | None:
     """One reading from the reads of a value (the first is the read at the page's own scale).
 
@@ -577,8 +587,10 @@ def decide(votes: list[Vote]) -> Reading | None:
     most-supported text first (the full-size read's on a tie) and every other as an
     alternative; :func:`rag_core.sales.fields.build_extraction` settles it by evidence (the
     field's plausible range, CVR = orders / viewers, price × sold = revenue) or reports it as
-    uncertain.
+    uncertain. A read that turned a multiplier into digits (``36.645`` beside ``36.6万``) is
+    no vote (:func:`_unit_seen`).
     """
+    votes = _unit_seen(votes)
     if not votes:
         return None
     groups: dict[float, list[int]] = {}

@@ -676,6 +676,15 @@ def test_a_read_whose_digit_groups_cannot_be_a_number_is_no_vote(field: str, tex
     assert (vote.value if vote else None) == value
 
 
+def test_a_multiplier_read_as_digits_is_no_vote() -> None:
+    """万 read as "45" by a smaller re-read: "36.645" is not 36,645 when another read shows 36.6万."""
+    vote = sales_ocr_local.Vote
+    reading = sales_ocr_local.decide([vote(366_000, "36.6万", 0.9), vote(36_645, "36.645", 0.8)])
+    assert reading is not None and not reading.disputed and reading.text == "36.6万"
+    alone = sales_ocr_local.decide([vote(36_645, "36.645", 0.8), vote(36_645, "36,645", 0.9)])
+    assert alone is not None and not alone.disputed and alone.confidence >= 0.7  # no multiplier seen: both count
+
+
 def test_a_decimal_point_disagreement_comes_back_uncertain() -> None:
     """CTR 5.4 % or 54 %: both plausible, no other field decides: uncertain, never a value."""
     extraction = build_extraction(
