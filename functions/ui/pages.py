@@ -140,9 +140,10 @@ def ambiguous(request: Request, ctx: Context, caller: Caller, exc: AmbiguousVide
     rows = [r for r in views.holders(ctx, exc.video_id) if r.brand_id in exc.brands]
     if request.method == "GET":
         kept = [(k, v) for k, v in request.query_params.multi_items() if k != "brand_id"]
+        path = quote(request.scope["path"])  # decoded: an id may hold spaces, "%" or Japanese
         links = [
-            f"{request.url.path}?" + "&".join(f"{quote(k, safe='')}={quote(v, safe='')}"
-                                              for k, v in [("brand_id", owner_token(r.brand_id)), *kept])
+            f"{path}?" + "&".join(f"{quote(k, safe='')}={quote(v, safe='')}"
+                                  for k, v in [("brand_id", owner_token(r.brand_id)), *kept])
             for r in rows
         ]  # fmt: skip
     else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from html.parser import HTMLParser
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -195,6 +195,20 @@ def test_an_ambiguous_id_without_owner_gets_a_page_listing_the_owners(admin: Tes
     assert absent.status_code == 404 and "見つかりません" in absent.text
     api = admin.get(f"/api/v1/external/videos/{SHARED.video_id}", headers={"X-API-Key": OPS_KEY})
     assert api.status_code == 409 and api.json()["error"]["code"] == "ambiguous_video_id"  # the API keeps its JSON
+
+
+def test_the_owners_page_links_an_id_with_spaces_percent_and_japanese(admin: TestClient, ctx: AppContext) -> None:
+    odd = "配信 100% 限定"
+    with ctx.knowledge() as kb:
+        for brand in (101, 102):
+            kb.ingest(SHARED.model_copy(update={"video_id": odd, "brand_id": brand}))
+    page = admin.get(f"/ui/streams/{quote(odd)}", params={"phase": 1})
+    assert page.status_code == 409
+    links = _stream_links(page.text, quote(odd))
+    assert [_owner_of(link) for link in links] == ["101", "102"]
+    for link in links:
+        opened = admin.get(link)
+        assert opened.status_code == 200 and f"{odd} ・ ブランド {_owner_of(link)} ・" in opened.text
 
 
 @pytest.mark.usefixtures("clashed")
