@@ -4,8 +4,8 @@ Brand 101's ``aoi-20260113-01`` is also stored for brand 102 and as unscoped dat
 own liver, date and GMV. An unscoped (admin) session's links name each video's owner and open
 exactly that video; the id opened with no owner gets a page listing the owners (409); ratings
 go to the video the page shows. A brand-scoped session's pages are byte for byte the same
-whether the other owners exist or not. Plain HTTP through the app's test client: nothing here
-needs a browser (tests/ui/test_dashboard.py drives one over the pages themselves).
+whether the other owners exist or not. Plain HTTP through the app's test client, but for one
+browser test of the new page (axe-core, and a real form post from the page it links).
 """
 
 from __future__ import annotations
@@ -16,6 +16,10 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
 
 from functions.api import create_api
 from rag_core.analysis.record import AnalysisRecord
@@ -24,7 +28,8 @@ from rag_core.context import AppContext
 from rag_core.knowledge.store import Owner, point_id
 from tests.appkit import RememberingEmbedder, app_context, app_settings, sample_records
 from tests.azurite import Azurite
-from tests.ui.conftest import BRAND_KEY, OPS_KEY
+from tests.ui.conftest import BRAND_KEY, OPS_KEY, serve
+from tests.ui.test_dashboard import AXE, settle, shot, sign_in
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -275,3 +280,35 @@ def test_a_brand_scoped_session_is_unaffected_by_other_owners_of_its_ids(scoped:
     assert (free.status_code, free.content) == alone[-3] == alone[-2]
     assert rate("102") == rate("none") == rate(None, "no-such-video") and rate("102")[0] == 404
     assert rate(None)[0] == rate("101")[0] == 303
+
+
+@pytest.mark.usefixtures("clashed")
+def test_in_a_browser_the_owners_page_is_accessible_and_its_link_rates_that_video(
+    browser: webdriver.Chrome, ctx: AppContext
+) -> None:
+    """The one browser test here: axe-core on the new page, and a real form post from the page
+    an owner link opens (the rating goes to brand 102's video, nobody else's)."""
+    with serve(ctx) as base_url:
+        sign_in(browser, base_url, OPS_KEY, f"/ui/streams/{SHARED.video_id}?phase=1")
+        assert "配信を選んでください" in browser.title
+        browser.execute_script(AXE.read_text(encoding="utf-8"))
+        result = browser.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "axe.run(document).then(r => done({passes: r.passes.length,"
+            " serious: r.violations.filter(v => ['serious', 'critical'].includes(v.impact)).map(v => v.id)}));"
+        )
+        assert result["passes"] > 10 and result["serious"] == []
+        shot(browser, "ambiguous")
+        browser.find_element(By.CSS_SELECTOR, "#owners a[href*='brand_id=102']").click()
+        settle(browser)
+        with ctx.knowledge() as kb:
+            phase = point_id(SHARED.video_id, 1, 102)
+            before = kb.client.retrieve(kb.store.phases, [phase], with_payload=["feedback_count"])[0].payload or {}
+        page = browser.find_element(By.TAG_NAME, "html")
+        browser.find_element(By.ID, "send-feedback").click()
+        WebDriverWait(browser, 60).until(staleness_of(page))
+        settle(browser)
+        assert "評価を受け付けました" in browser.page_source and "brand_id=102" in browser.current_url
+        with ctx.knowledge() as kb:
+            after = kb.client.retrieve(kb.store.phases, [phase], with_payload=["feedback_count"])[0].payload or {}
+        assert after["feedback_count"] == (before.get("feedback_count") or 0) + 1
