@@ -19,6 +19,7 @@ from rag_core.context import AppContext
 from rag_core.dashboard.advice import Suggestion, write_suggestions
 from rag_core.dashboard.video import PhaseOutcome, VideoDetail, video_detail
 from rag_core.jobs.records import JobRecord
+from rag_core.knowledge.knowledge_base import KnowledgeBase
 from rag_core.knowledge.schemas import (
     KnowledgeStats,
     LiverSummary,
@@ -32,16 +33,18 @@ from rag_core.knowledge.schemas import (
     TopPerformerReport,
     TrendPoint,
 )
+from rag_core.knowledge.store import BrandScope, Owner
 
 SortKey = Literal["gmv", "gpm", "cvr", "orders", "stream_date"]
 _STREAM_FIELDS = [
-    "video_id", "liver_id", "liver_name", "stream_date", "gmv", "gpm", "cvr", "orders", "viewers",
+    "video_id", "brand_id", "liver_id", "liver_name", "stream_date", "gmv", "gpm", "cvr", "orders", "viewers",
     "phase_count", "source_pattern",
 ]  # fmt: skip
 
 
 class StreamRow(BaseModel):
     video_id: str
+    brand_id: int | None = Field(None, description="the owner: video ids are unique per brand, not globally")
     liver_id: str | None = None
     liver_name: str | None = None
     stream_date: dt.date | None = None
@@ -133,6 +136,10 @@ class LiverView(BaseModel):
     outliers: list[Outlier]
     suggestions: list[Suggestion]
     suggestions_note: str | None = Field(None, description="why the rule text is shown though a model is set")
+    phase_owners: dict[str, int | None] = Field(
+        default_factory=dict,
+        description="the owner of each of the liver's video ids that one owner holds (example phases name no brand)",
+    )
 
 
 _PHASE_NAMES = {
@@ -218,7 +225,7 @@ def suggestions(view_summary: LiverSummary, report: TopPerformerReport, limit: i
     return out
 
 
-def _outliers(ctx: AppContext, liver_id: str, rows: list[StreamRow], brand_id: int | None) -> list[Outlier]:
+def _outliers(ctx: AppContext, rows: list[StreamRow]) -> list[Outlier]:
     """Streams selling ≥ 1.5x or ≤ 2/3 of the liver's median, with each one's best-rated phase."""
     gmvs = [r.gmv for r in rows if r.gmv]
     if len(gmvs) < 3:
@@ -228,7 +235,9 @@ def _outliers(ctx: AppContext, liver_id: str, rows: list[StreamRow], brand_id: i
     out = []
     with ctx.knowledge() as kb:
         for row, ratio in sorted(far, key=lambda x: -x[1]):
-            phases = [p for p in kb.video_phases(row.video_id, brand_id=brand_id) if p.get("phase_type") != "idle"]
+            # The row's own owner: an unscoped caller naming no owner would be refused an id several brands hold.
+            owned = kb.video_phases(row.video_id, brand_id=Owner(row.brand_id))
+            phases = [p for p in owned if p.get("phase_type") != "idle"]
             best = max(
                 phases, key=lambda p: (p.get("quality_score") or 0.0, p.get("duration_sec") or 0.0), default=None
             )
@@ -267,10 +276,19 @@ def liver(ctx: AppContext, liver_id: str, *, brand_id: int | None = None) -> Liv
         trend_per_stream=round(slope, 0) if slope is not None else None,
         trend_line=line,
         comparison=report,
-        outliers=_outliers(ctx, liver_id, rows, brand_id),
+        outliers=_outliers(ctx, rows),
         suggestions=written.items,
         suggestions_note=written.note,
+        phase_owners=_single_owners(rows),
     )
+
+
+def _single_owners(rows: list[StreamRow]) -> dict[str, int | None]:
+    """video id → owner, for the ids among ``rows`` that exactly one owner holds."""
+    owners: dict[str, set[int | None]] = defaultdict(set)
+    for r in rows:
+        owners[r.video_id].add(r.brand_id)
+    return {video_id: next(iter(held)) for video_id, held in owners.items() if len(held) == 1}
 
 
 # ----------------------------------------------------------------- stream ----
@@ -280,12 +298,21 @@ class StreamView(BaseModel):
     detail: VideoDetail
     selected: PhaseOutcome
     prompt: PromptBlock = Field(description="what the downstream LLM would get for the selected phase")
+    similar_owners: dict[str, int | None] = Field(
+        default_factory=dict, description="point id → owner of each similar phase (unscoped callers only)"
+    )
 
 
 def stream(
-    ctx: AppContext, video_id: str, *, phase_index: int | None = None, brand_id: int | None = None
+    ctx: AppContext, video_id: str, *, phase_index: int | None = None, brand_id: BrandScope = None
 ) -> StreamView | None:
-    """One stream's page with the similar past phases of one phase (the first non-idle by default)."""
+    """One stream's page with the similar past phases of one phase (the first non-idle by default).
+
+    ``brand_id`` addresses the video (:data:`BrandScope`); the similar phases come from what the
+    caller sees: its own brand when scoped, every brand for an unscoped caller (who may name an
+    ``Owner``). AmbiguousVideoIdError when an unscoped caller names no owner of a shared id.
+    """
+    caller_brand = brand_id if isinstance(brand_id, int) else None
     detail = video_detail(ctx, video_id, brand_id=brand_id)
     if detail is None:
         return None
@@ -303,13 +330,37 @@ def stream(
     )
     with ctx.knowledge() as kb:
         block = (
-            kb.build_prompt(request, brand_id=brand_id)
+            kb.build_prompt(request, brand_id=caller_brand)
             if (chosen.speech_text or chosen.description)
             else PromptBlock(text="", chars=0, similar=[])
         )
-    return StreamView(detail=detail, selected=chosen, prompt=block)
+        owners = _hit_owners(kb, block.similar) if brand_id is None or isinstance(brand_id, Owner) else {}
+    return StreamView(detail=detail, selected=chosen, prompt=block, similar_owners=owners)
 
 
 def search(ctx: AppContext, request: SearchRequest, *, brand_id: int | None = None) -> list[SearchHit]:
     with ctx.knowledge() as kb:
         return kb.search(request, brand_id=brand_id)
+
+
+def hit_owners(ctx: AppContext, hits: list[SearchHit]) -> dict[str, int | None]:
+    """point id → owner of each hit, so an unscoped caller's links open the very video a hit is from
+    (a hit names its video id, which several brands may hold, but not its brand)."""
+    with ctx.knowledge() as kb:
+        return _hit_owners(kb, hits)
+
+
+def _hit_owners(kb: KnowledgeBase, hits: list[SearchHit]) -> dict[str, int | None]:
+    if not hits:
+        return {}
+    found = kb.client.retrieve(kb.store.phases, [h.point_id for h in hits], with_payload=["brand_id"])
+    return {str(p.id): (p.payload or {}).get("brand_id") for p in found}
+
+
+def holders(ctx: AppContext, video_id: str) -> list[StreamRow]:
+    """Every owner's stream with this id (unscoped data first, then by brand): what an unscoped
+    caller chooses from when an id is held by several brands."""
+    cond = qm.FieldCondition(key="video_id", match=qm.MatchValue(value=video_id))
+    with ctx.knowledge() as kb:
+        rows = _rows(kb.store.streams_matching(cond, fields=_STREAM_FIELDS))
+    return sorted(rows, key=lambda r: -1 if r.brand_id is None else r.brand_id)

@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,13 @@ def ctx(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory, sample_embed
 @pytest.fixture(scope="package")
 def base_url(ctx: AppContext) -> Iterator[str]:
     """The app under uvicorn on a free local port, stopped after the package's tests."""
+    with serve(ctx) as url:
+        yield url
+
+
+@contextmanager
+def serve(ctx: AppContext) -> Iterator[str]:
+    """The app over ``ctx`` under uvicorn on a free local port, for as long as the block runs."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -53,9 +61,11 @@ def base_url(ctx: AppContext) -> Iterator[str]:
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture
