@@ -1,5 +1,9 @@
 """CSV exports of streams and phases for one brand (or all), as Excel in Japan opens them.
 
+An unscoped (admin) export spans brands, and video ids are unique only per brand, so it leads
+with a ``brand_id`` column (empty for unscoped data) that tells two brands' same id apart; a
+brand's own export has no such column, so it is the same whatever other brands store.
+
 UTF-8 with a BOM: without it Excel on a Japanese Windows reads the file as Shift_JIS and turns every
 liver name and phase text into mojibake. CRLF line ends, the csv module's default, are what Excel
 writes itself.
@@ -34,6 +38,10 @@ def _csv(columns: list[str], rows: list[dict[str, Any]]) -> bytes:
     return out.getvalue().encode("utf-8-sig")
 
 
+def _columns(columns: list[str], brand_id: int | None) -> list[str]:
+    return ["brand_id", *columns] if brand_id is None else columns
+
+
 def _liver(liver_id: str | None) -> list[qm.Condition]:
     return [qm.FieldCondition(key="liver_id", match=qm.MatchValue(value=liver_id))] if liver_id else []
 
@@ -41,16 +49,18 @@ def _liver(liver_id: str | None) -> list[qm.Condition]:
 def streams_csv(ctx: AppContext, *, brand_id: int | None = None, liver_id: str | None = None) -> bytes:
     """One row per stream, newest first."""
     with ctx.knowledge() as kb:
-        rows = kb.store.streams_matching(*_liver(liver_id), brand_id=brand_id, fields=STREAM_COLUMNS)
+        columns = _columns(STREAM_COLUMNS, brand_id)
+        rows = kb.store.streams_matching(*_liver(liver_id), brand_id=brand_id, fields=columns)
     rows.sort(key=lambda r: (r.get("stream_date") or "", r.get("video_id") or ""), reverse=True)
-    return _csv(STREAM_COLUMNS, rows)
+    return _csv(columns, rows)
 
 
 def phases_csv(ctx: AppContext, *, brand_id: int | None = None, liver_id: str | None = None) -> bytes:
     """One row per phase (``gmv`` is its stream's), by stream and phase order."""
     must = [*_liver(liver_id), *brand_condition(brand_id)]
+    columns = _columns(PHASE_COLUMNS, brand_id)
     with ctx.knowledge() as kb:
-        records = kb.store.scroll(kb.store.phases, qm.Filter(must=must) if must else None, PHASE_COLUMNS)
+        records = kb.store.scroll(kb.store.phases, qm.Filter(must=must) if must else None, columns)
         rows = [r.payload or {} for r in records]
     rows.sort(key=lambda r: (r.get("stream_date") or "", r.get("video_id") or "", r.get("phase_index") or 0))
-    return _csv(PHASE_COLUMNS, rows)
+    return _csv(columns, rows)

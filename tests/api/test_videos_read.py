@@ -174,6 +174,17 @@ def test_csv_exports_are_brand_scoped(client: TestClient, samples_by_brand: dict
     assert {r["liver_id"] for r in one} == {liver}
 
 
+def test_an_admin_export_names_each_rows_brand(client: TestClient, samples_by_brand: dict[int, list[str]]) -> None:
+    """Video ids are unique per brand only, so the export spanning brands says whose each row is."""
+    streams = _rows(client.get("/api/v1/external/export/streams.csv", headers={"X-API-Key": OPS}))
+    assert list(streams[0])[:2] == ["brand_id", "video_id"]
+    owners = {(int(r["brand_id"] or 0), r["video_id"]) for r in streams}
+    samples = {(brand, video) for brand, videos in samples_by_brand.items() for video in videos}
+    assert samples <= owners and all(brand for brand, _ in samples)  # (other tests add unscoped videos)
+    phases = _rows(client.get("/api/v1/external/export/phases.csv", headers={"X-API-Key": OPS}))
+    assert samples <= {(int(r["brand_id"] or 0), r["video_id"]) for r in phases}
+
+
 def test_routes_are_in_openapi(client: TestClient) -> None:
     paths = client.get("/api/openapi.json").json()["paths"]
     assert "get" in paths["/api/v1/external/videos/{video_id}"]
