@@ -167,6 +167,10 @@ class ProductReading:
     numbers: dict[str, Reading]
 
 
+# A leading sign as OCR writes a comparison's minus too: the em and en dashes, the minus sign, a hyphen.
+_SIGNS = "+-−–—‐"
+
+
 def text_fits_kind(text: str, kind: NumberKind) -> bool:
     """Whether OCR/vision text is written the way a field of ``kind`` is (units, no sign).
 
@@ -174,7 +178,7 @@ def text_fits_kind(text: str, kind: NumberKind) -> bool:
     or a clock; a leading sign marks a comparison ("前回比 +12%"), not a total.
     """
     s = unicodedata.normalize("NFKC", text).strip()
-    if s[:1] in "+-":
+    if s[:1] and s[:1] in _SIGNS:
         return False
     if kind == "percent":
         return s.endswith("%")

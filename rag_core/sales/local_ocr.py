@@ -77,7 +77,9 @@ _SEPARATOR_END = re.compile(r"[,.，．;:'、]\s*$")
 _LATIN_CHARS = "0123456789,.:%KM"
 _CURRENCY_START = re.compile(r"^\s*[¥￥\\Y$]")
 _WORD_GAP = 1.0  # line heights between two words of one label
-_NUMERIC_TEXT = re.compile(r"^[\d,.，．;:'、¥￥\\Y円人万億KMkO%+\s]+$")  # ";" "'": a full-width comma; O: a ０
+# ";" "'": a full-width comma; O: a ０; a currency mark may have one stray glyph after it (a
+# full-width ￥'s wide cell read as "¥i")
+_NUMERIC_TEXT = re.compile(r"^(?:[¥￥\\Y][^\d\s])?[\d,.，．;:'、¥￥\\Y円人万億KMkO%+\s]+$")
 _DISAGREE_FACTOR = 0.6  # confidence factor of a value no two reads agree on
 _AGREEMENT_FLOOR = {2: 0.7, 3: 0.9}  # confidence of a value that 2 or 3 of the reads agree on
 _DISPUTED_CONFIDENCE = 0.3  # at most, for a value the reads disagree on (below any sensible threshold)
@@ -89,6 +91,14 @@ _VALUE_SLIPS = (
     (re.compile(r"了"), "7"),
 )
 _COUNT_UNIT_END = re.compile(r"[人件回個]\s*$")
+# How an amount's yen marks come out of some faces: a full-width ￥ as a stray character and a
+# backslash ("ぎ\\1,153,400"), a trailing 円 as "F" and one more character ("14,119,080F3",
+# "1,188,540F9"), only ever after a complete thousands group.
+_MONEY_SLIPS = (
+    (re.compile(r"^[^\d\s+\-−–—‐][\\Y¥](?=\d)"), "¥"),
+    (re.compile(r"^[\\Y¥][^\d\s,.](?=\d)"), "¥"),
+    (re.compile(r"(?<=\d,\d{3})F\S?$"), "円"),
+)
 _UNIT_END = re.compile(r"(?<=\d)\s*[円人件回個万億%KkMm]\s*$")  # a number that ends in its unit is complete
 # A comma before one or two digits and a multiplier is a decimal point ("126,3K", "1,2万");
 # any other comma must start a group of exactly three digits.
@@ -230,7 +240,9 @@ def _split_label(phrase: Phrase) -> tuple[list[str], str | None] | None:
     for k in range(len(tokens), 0, -1):  # the longest label prefix
         fields = sales_labels().match("".join(tokens[:k]))
         if fields:
-            return fields, "".join(tokens[k:]) or None
+            rest = "".join(tokens[k:])
+            # a rest without a digit is a misread qualifier ("Shop GMV (円)" read "Shop GMV (FQ)"), no value
+            return fields, rest if any(ch.isdigit() for ch in rest) else None
     return None
 
 
@@ -616,7 +628,7 @@ def vote_of(text: str, confidence: float, spec: FieldSpec) -> Vote | None:
     (wrong units, a sign, a fraction of a count)."""
     kind = spec.kind
     s = unicodedata.normalize("NFKC", text).replace(" ", "")
-    for slip, meant in _VALUE_SLIPS:
+    for slip, meant in _VALUE_SLIPS + (_MONEY_SLIPS if kind == "money" else ()):
         s = slip.sub(meant, s)
     if kind == "percent":
         s = re.sub(r"(?<=\d),(?=\d{1,2}%$)", ".", s)  # "4,93%": a rate's point read as a comma
