@@ -21,8 +21,13 @@ So the screenshots vary in what real ones vary in:
 
 Two splits, drawn at benchmark time (nothing but the small fixture set is
 committed): ``dev``, tuned on, and ``test``, never tuned on, with another seed,
-and label wordings, qualifiers, a layout (the two-column list) and faces (VL
-Gothic, Noto Serif) that ``dev`` never shows. ``fixture`` is the 14 committed
+and label wordings, qualifiers, a layout (the two-column list), a theme (dim) and
+faces (VL Gothic, Noto Serif) that ``dev`` never shows. So that a reader tuned on
+dev is not tuned to one look, dev has styles of its own that test never shows:
+faces Noto Sans Mono CJK JP, IPA PGothic and Noto Sans CJK set bold throughout;
+a washed-out grey theme (labels barely darker than the card) and a navy one; and
+"tiles", a three-column grid that sets the number over its caption. Test's draw
+(seed, faces, themes, layouts, wordings) is unchanged by them: same bytes. ``fixture`` is the 14 committed
 screenshots in tests/data/sales_screenshots (dev styles, fixed seed).
 Chinese wordings are in the lexicon but not drawn yet; the offline reader's Chinese
 re-read (``tesseract-ocr-chi-sim``) is covered by a Simplified Chinese dashboard in
