@@ -21,8 +21,13 @@ So the screenshots vary in what real ones vary in:
 
 Two splits, drawn at benchmark time (nothing but the small fixture set is
 committed): ``dev``, tuned on, and ``test``, never tuned on, with another seed,
-and label wordings, qualifiers, a layout (the two-column list) and faces (VL
-Gothic, Noto Serif) that ``dev`` never shows. ``fixture`` is the 14 committed
+and label wordings, qualifiers, a layout (the two-column list), a theme (dim) and
+faces (VL Gothic, Noto Serif) that ``dev`` never shows. So that a reader tuned on
+dev is not tuned to one look, dev has styles of its own that test never shows:
+faces Noto Sans Mono CJK JP, IPA PGothic and Noto Sans CJK set bold throughout;
+a washed-out grey theme (labels barely darker than the card) and a navy one; and
+"tiles", a three-column grid that sets the number over its caption. Test's draw
+(seed, faces, themes, layouts, wordings) is unchanged by them: same bytes. ``fixture`` is the 14 committed
 screenshots in tests/data/sales_screenshots (dev styles, fixed seed).
 Chinese wordings are in the lexicon but not drawn yet; the offline reader's Chinese
 re-read (``tesseract-ocr-chi-sim``) is covered by a Simplified Chinese dashboard in
@@ -126,7 +131,22 @@ FONT_FILES = {
         "/usr/share/fonts/truetype/vlgothic/VL-Gothic-Regular.ttf",
         "/usr/share/fonts/truetype/vlgothic/VL-Gothic-Regular.ttf",
     ),
+    # dev only, so that dev is not one face's look: a monospaced and a proportional Gothic, and
+    # Noto Sans set bold throughout (labels too)
+    "noto-sans-mono": (
+        "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+        "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
+    ),
+    "ipa-pgothic": (
+        "/usr/share/fonts/opentype/ipafont-gothic/ipagp.ttf",
+        "/usr/share/fonts/opentype/ipafont-gothic/ipagp.ttf",
+    ),
+    "noto-sans-bold": (
+        "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
+        "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
+    ),
 }  # fonts-noto-cjk, fonts-ipafont-gothic, fonts-vlgothic: installed by scripts/setup.sh
+FACE_INDEX = {"noto-sans-mono": 5}  # a .ttc's face 0 is Noto Sans CJK JP; 5 is Noto Sans Mono CJK JP
 
 
 @dataclass(frozen=True)
@@ -142,7 +162,10 @@ class Split:
 SPLITS = {
     "fixture": Split(("cards", "list", "desktop"), ("noto-sans",), ("light", "dark"), held_out=False),
     "dev": Split(
-        ("cards", "desktop", "list", "cropped"), ("noto-sans", "ipa-gothic"), ("light", "dark"), held_out=False
+        ("cards", "desktop", "list", "cropped", "tiles"),
+        ("noto-sans", "ipa-gothic", "noto-sans-mono", "ipa-pgothic", "noto-sans-bold"),
+        ("light", "dark", "grey", "navy"),
+        held_out=False,
     ),
     "test": Split(
         ("cards", "desktop", "list", "cropped", "list2", "list2"),
@@ -169,6 +192,10 @@ THEMES = {
     "light": Theme("#ffffff", "#f4f5f7", "#6d6f78", "#161823", "#8a8b91", "#e3e4e8", "#12a150", "#e0294a"),
     "dark": Theme("#121212", "#1f2026", "#a3a4ab", "#ffffff", "#7c7d84", "#2e2f36", "#35d07f", "#ff4d6a"),
     "dim": Theme("#2b2d33", "#363941", "#b9bbc2", "#f2f3f5", "#8d9099", "#44474f", "#4ad991", "#ff6f86"),
+    # dev only: a washed-out grey (low contrast: labels barely darker than the card) and a
+    # coloured dark card background
+    "grey": Theme("#e6e7eb", "#d9dbe0", "#8b8e97", "#4a4d55", "#9a9ca4", "#c9cbd1", "#3f9f6a", "#c8576a"),
+    "navy": Theme("#0f213d", "#1a3459", "#8fa6c8", "#e9eff9", "#7389ab", "#2a456c", "#49c98a", "#ff7a8c"),
 }
 
 
@@ -189,7 +216,7 @@ def _font(face: str, size: int, bold: bool) -> ImageFont.FreeTypeFont:
     path = Path(FONT_FILES[face][int(bold)])
     if not path.is_file():
         raise SystemExit(f"{path} missing: run scripts/setup.sh (installs the CJK fonts)")
-    return ImageFont.truetype(str(path), size, index=0)  # a .ttc's face 0 is the Japanese one
+    return ImageFont.truetype(str(path), size, index=FACE_INDEX.get(face, 0))
 
 
 @lru_cache(maxsize=1)
@@ -422,9 +449,18 @@ class Page:
 
 
 def draw_cards(
-    shot: Shot, theme: Theme, rng: random.Random, style: Style, *, width: int, columns: int, phone: bool
+    shot: Shot,
+    theme: Theme,
+    rng: random.Random,
+    style: Style,
+    *,
+    width: int,
+    columns: int,
+    phone: bool,
+    value_first: bool = False,
 ) -> Page:
-    """Card grid: each metric in a rounded card, label on top, big value below, comparison under it."""
+    """Card grid: each metric in a rounded card, label on top, big value below, comparison under it
+    (``value_first``: the value on top and the label under it, as some tools draw tiles)."""
     img = Image.new("RGB", (width, 3000), theme.background)
     draw = ImageDraw.Draw(img)
     pad, gap = (32, 20) if phone else (40, 18)
@@ -445,11 +481,13 @@ def draw_cards(
         rows[-1][1].append(name)
         draw.rounded_rectangle((x, top, x + card_w, top + card_h), 18, fill=theme.card)
         label_px = _shrink(draw, shot.labels[name], style, lp, card_w - 40)
-        draw.text((x + 20, top + 20 + lp - label_px), shot.labels[name], font=style.font(label_px), fill=theme.label)
         value_px = vp
         while value_px > 16 and draw.textlength(shot.display[name], font=style.font(value_px, True)) > card_w - 40:
             value_px -= 2  # a long full-width number is set smaller, as apps do, never cut off
-        value_y = top + 36 + lp + (vp - value_px)
+        label_y, value_y = top + 20 + lp - label_px, top + 36 + lp + (vp - value_px)
+        if value_first:
+            value_y, label_y = top + 20 + (vp - value_px), top + 36 + vp + lp - label_px
+        draw.text((x + 20, label_y), shot.labels[name], font=style.font(label_px), fill=theme.label)
         draw.text((x + 20, value_y), shot.display[name], font=style.font(value_px, True), fill=theme.value)
         change = shot.changes[name]
         draw.text(
@@ -499,6 +537,7 @@ def render(layout: str, theme_name: str, shot: Shot, rng: random.Random, style: 
         "desktop": lambda: draw_cards(shot, theme, rng, style, width=1280, columns=4, phone=False),
         "list": lambda: draw_list(shot, theme, rng, style, width=750, columns=1),
         "list2": lambda: draw_list(shot, theme, rng, style, width=1280, columns=2),
+        "tiles": lambda: draw_cards(shot, theme, rng, style, width=1080, columns=3, phone=False, value_first=True),
     }
     return draws[layout]()
 

@@ -19,6 +19,7 @@ base stores, in one place, so every source gets the same rules:
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -166,6 +167,10 @@ class ProductReading:
     numbers: dict[str, Reading]
 
 
+# A leading sign as OCR writes a comparison's minus too: the em and en dashes, the minus sign, a hyphen.
+_SIGNS = "+-−–—‐"
+
+
 def text_fits_kind(text: str, kind: NumberKind) -> bool:
     """Whether OCR/vision text is written the way a field of ``kind`` is (units, no sign).
 
@@ -173,7 +178,7 @@ def text_fits_kind(text: str, kind: NumberKind) -> bool:
     or a clock; a leading sign marks a comparison ("前回比 +12%"), not a total.
     """
     s = unicodedata.normalize("NFKC", text).strip()
-    if s[:1] in "+-":
+    if s[:1] and s[:1] in _SIGNS:
         return False
     if kind == "percent":
         return s.endswith("%")
@@ -284,6 +289,30 @@ def _cross_check(builder: _Builder, values: dict[str, float]) -> None:
         )
 
 
+_SCALES = {"万": 1e4, "億": 1e8, "千": 1e3, "K": 1e3, "M": 1e6, "B": 1e9}
+_SHOWN_MULTIPLIER = re.compile(r"\d(?:\.(\d+))?\s*([万億千KkMmBb])")
+
+
+def _shown_range(value: float, text: str) -> tuple[float, float]:
+    """The values a shown count may stand for: itself, or for an abbreviated one ("5.9万") all
+    that round or truncate to it (58,500 to 59,999)."""
+    found = _SHOWN_MULTIPLIER.search(unicodedata.normalize("NFKC", text))
+    if found is None:
+        return value, value
+    step = 10.0 ** -len(found.group(1) or "") * _SCALES[found.group(2).upper()]
+    return value - step / 2, value + step
+
+
+def _half_unit(rate_text: str) -> float:
+    """Half a unit of the last digit ``rate_text`` shows ("0.7%": 0.05); a multiplier's scale
+    ("¥5.8万") is not known here, so such a text vouches for nothing finer than the 3 % slack."""
+    text = unicodedata.normalize("NFKC", rate_text)
+    if _MULTIPLIER.search(text):
+        return math.inf
+    digits = re.search(r"\.(\d+)", text)
+    return 0.5 * 10.0 ** -(len(digits.group(1)) if digits else 0)
+
+
 def _slack(rate: float, expected: float, rate_text: str | None, abbreviated: bool) -> bool:
     """Whether a shown rate matches the one derived: within 3 % (12 % when a count is abbreviated,
     "1.2万" may stand for up to 12,999) or half a unit of the rate's last shown digit ("0.7%" may
@@ -320,9 +349,15 @@ def _choices(name: str, reading: Reading) -> dict[float, str]:
     return out
 
 
-def _agrees(name: str, value: float, settled: Mapping[str, tuple[float, str]]) -> bool | None:
-    """Whether ``value`` of ``name`` fits the rates it takes part in (CVR = orders / viewers,
-    CTR, GPM); None when no rate can be derived from the other, settled fields."""
+def _agrees(name: str, value: float, text: str, settled: Mapping[str, tuple[float, str]]) -> bool | None:
+    """Whether ``value`` of ``name`` (read as ``text``) fits the rates it takes part in (CVR =
+    orders / viewers, CTR, GPM); None when no rate can be derived from the other, settled fields.
+
+    A disputed rate itself must fit the derived one to its own shown digits, with an abbreviated
+    count standing for the whole range it may round or truncate ("5.9万": 58,500-59,999), and
+    only exact counts vouch for it (an abbreviated one can only refute it): within 3 % (12 %
+    when abbreviated) of 4.41 % is 4.49 % too, a misread the slack would vouch for (a "4.4%"
+    read as "4.49%" and "44%" came back as 4.49 with confidence 0.7)."""
     verdicts = []
     for rate, numerator, factor in _RATIOS:
         keys = (rate, numerator, "viewers")
@@ -335,6 +370,15 @@ def _agrees(name: str, value: float, settled: Mapping[str, tuple[float, str]]) -
         expected = values[numerator] / values["viewers"] * factor
         rate_text = None if name == rate else settled[rate][1]
         abbreviated = any(_MULTIPLIER.search(t) for t in texts)
+        if name == rate:
+            top, bottom = _shown_range(*settled[numerator]), _shown_range(*settled["viewers"])
+            if bottom[0] > 0:
+                low, high = top[0] / bottom[1] * factor, top[1] / bottom[0] * factor
+                half = _half_unit(text)
+                fits = value + half >= low - 1e-9 and value - half <= high + 1e-9
+                if not fits or (top[0] == top[1] and bottom[0] == bottom[1]):
+                    verdicts.append(fits)  # an abbreviated count can refute a rate, never vouch for its digits
+                continue
         verdicts.append(_slack(values[rate], expected, rate_text, abbreviated))
     return all(verdicts) if verdicts else None
 
@@ -352,15 +396,23 @@ def _plausible(name: str, value: float, settled: Mapping[str, tuple[float, str]]
     return True
 
 
+def _digit_string(text: str) -> str:
+    return re.sub(r"\D", "", unicodedata.normalize("NFKC", text))
+
+
+def _digits_shared(text: str, choices: Mapping[float, str]) -> bool:
+    """Whether another read has the same digits as ``text`` (``4.4%`` / ``44%``): then only the
+    magnitude is in dispute, which the field's plausible range may settle; digits that one read
+    alone shows (``4.49%`` beside ``44%``, the ``%`` read as 9) have nothing to back them."""
+    return sum(_digit_string(other) == _digit_string(text) for other in choices.values()) > 1
+
+
 def _zero_choice(choices: Mapping[float, str]) -> tuple[float, str] | None:
     """The one choice whose digits differ from every other's only by a ``0`` where that one reads
     a 6, 8 or 9, if there is exactly one. A thin or compressed zero is read as a looped digit (the
     jpn model reads IPA and VL Gothic's 0 as 6 or 9, the eng model as 8), never the other way
     round: on the dev screenshots every such substitution was a misread 0 (70 of 70), and no
     6, 8 or 9 was ever read as 0, since that means losing a stroke the glyph has."""
-
-    def digits(text: str) -> str:
-        return re.sub(r"\D", "", unicodedata.normalize("NFKC", text))
 
     def zero_over_loops(mine: str, other: str) -> bool:
         pairs = [(a, b) for a, b in zip(mine, other, strict=True) if a != b]
@@ -370,7 +422,8 @@ def _zero_choice(choices: Mapping[float, str]) -> tuple[float, str] | None:
         (value, text)
         for value, text in choices.items()
         if all(
-            len(digits(text)) == len(digits(other)) and zero_over_loops(digits(text), digits(other))
+            len(_digit_string(text)) == len(_digit_string(other))
+            and zero_over_loops(_digit_string(text), _digit_string(other))
             for v, other in choices.items()
             if v != value
         )
@@ -425,24 +478,24 @@ def _settle(readings: Mapping[str, Reading], notes: list[str], table_total: floa
                 continue
             choices = _choices(name, reading)
             plausible = {v: t for v, t in choices.items() if _plausible(name, v, settled)}
-            confirmed = {v: t for v, t in plausible.items() if _agrees(name, v, settled)}
+            confirmed = {v: t for v, t in plausible.items() if _agrees(name, v, t, settled)}
             if len(choices) < 2:
                 continue  # nothing to choose between: a rate within 3 % cannot vouch for every digit
             summed = {v: t for v, t in plausible.items() if name == "gmv" and v == table_total}
-            if len(summed) == 1 and _agrees(name, next(iter(summed)), settled) is not False:
+            total_choice = next(iter(summed.items()), None)
+            if len(summed) == 1 and total_choice and _agrees(name, *total_choice, settled) is not False:
                 (value, text), confidence, why = next(iter(summed.items())), CONSISTENT_CONFIDENCE, _BY_TABLE
             elif len(confirmed) == 1:
                 (value, text), confidence, why = next(iter(confirmed.items())), CONSISTENT_CONFIDENCE, _BY_RATES
             elif (
-                (zero := _zero_choice(choices))
-                and zero[0] in plausible
-                and _agrees(name, zero[0], settled) is not False
+                (zero := _zero_choice(choices)) and zero[0] in plausible and _agrees(name, *zero, settled) is not False
             ):
                 (value, text), confidence, why = zero, RANGE_CONFIDENCE, _BY_ZERO
             elif (
                 len(plausible) == 1
                 and len(choices) > 1
-                and not any(_agrees(name, v, settled) is False for v in plausible)
+                and _digits_shared(next(iter(plausible.values())), choices)
+                and not any(_agrees(name, v, t, settled) is False for v, t in plausible.items())
             ):
                 (value, text), confidence, why = next(iter(plausible.items())), RANGE_CONFIDENCE, _BY_RANGE
             else:

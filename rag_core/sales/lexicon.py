@@ -83,11 +83,21 @@ class Vocabulary:
         all_cores = {t.norm for t in self.terms}
         every = {w for tokens in self._tokens.values() for w in tokens} - all_cores
         self._qualifiers = tuple(sorted(every, key=len, reverse=True))  # cut off the ends before a fuzzy compare
+        self._qualifier_tokens = {
+            field: tuple(t for t in tokens if t not in all_cores) for field, tokens in self._tokens.items()
+        }
         self._inner = tuple(w for w in (normalise(q) for q in qualifiers["any"]) if len(w) >= 3)
 
     def explained(self, part: str, field: str) -> bool:
-        """Whether ``part`` (normalised) is made only of the field's qualifiers and core terms."""
-        return _explained(part, self._tokens[field])
+        """Whether ``part`` (normalised) is made only of the field's qualifiers and core terms, or
+        is one qualifier of 3+ characters with a character misread (``成約金額(JPY)`` read as
+        ``成約金額UPY)``): a label's core term must not be lost to its qualifier's misread, after
+        which only a fuzzy match of a shorter piece (``成約`` as ``成約率``) was left."""
+        if _explained(part, self._tokens[field]):
+            return True
+        return len(part) >= 3 and any(
+            len(token) >= 3 and Levenshtein.distance(part, token) <= 1 for token in self._qualifier_tokens[field]
+        )
 
     def match(self, text: str) -> list[str]:
         """The fields the label ``text`` may name, best first; [] when none (or an ``other`` metric)."""

@@ -67,6 +67,7 @@ _INK_MARGIN = 45  # a pixel this much darker than the page's background is text;
 _PHRASE_GAP = 0.8  # a column gap wider than this many line heights separates two segments
 _MIN_TEXT_PX, _MAX_TEXT_PX = 8, 200
 _BELOW_REACH = 2.5  # a value "below" a label starts within this many label heights
+_ABOVE_REACH = 1.5  # a value "above" a label (tiles: big number, caption under it) ends within this many
 _NUMBER_GAP = 1.3  # line heights between two pieces of one number (full-width digits are set wide)
 _GROUP_GAP = 2.2  # ... when the right piece is a thousands group: a full-width comma's cell is empty ink
 _THOUSANDS_GROUP = re.compile(r"^\s*([,.，．;:'、]?)\s*\d{3}(?!\d)")  # group 1: a separator before it
@@ -76,7 +77,9 @@ _SEPARATOR_END = re.compile(r"[,.，．;:'、]\s*$")
 _LATIN_CHARS = "0123456789,.:%KM"
 _CURRENCY_START = re.compile(r"^\s*[¥￥\\Y$]")
 _WORD_GAP = 1.0  # line heights between two words of one label
-_NUMERIC_TEXT = re.compile(r"^[\d,.，．;:'、¥￥\\Y円人万億KMkO%+\s]+$")  # ";" "'": a full-width comma; O: a ０
+# ";" "'": a full-width comma; O: a ０; a currency mark may have one stray glyph after it (a
+# full-width ￥'s wide cell read as "¥i")
+_NUMERIC_TEXT = re.compile(r"^(?:[¥￥\\Y][^\d\s])?[\d,.，．;:'、¥￥\\Y円人万億KMkO%+\s]+$")
 _DISAGREE_FACTOR = 0.6  # confidence factor of a value no two reads agree on
 _AGREEMENT_FLOOR = {2: 0.7, 3: 0.9}  # confidence of a value that 2 or 3 of the reads agree on
 _DISPUTED_CONFIDENCE = 0.3  # at most, for a value the reads disagree on (below any sensible threshold)
@@ -88,6 +91,15 @@ _VALUE_SLIPS = (
     (re.compile(r"了"), "7"),
 )
 _COUNT_UNIT_END = re.compile(r"[人件回個]\s*$")
+# How an amount's yen marks come out of some faces: a full-width ￥ as a stray character and a
+# backslash ("ぎ\\1,153,400"), a trailing 円 as "F" and one more character ("14,119,080F3",
+# "1,188,540F9"), only ever after a complete thousands group.
+_MONEY_SLIPS = (
+    (re.compile(r"^[^\d\s+\-−–—‐][\\Y¥](?=\d)"), "¥"),
+    (re.compile(r"^[\\Y¥][^\d\s,.](?=\d)"), "¥"),
+    (re.compile(r"(?<=\d,\d{3})F\S?$"), "円"),
+)
+_UNIT_END = re.compile(r"(?<=\d)\s*[円人件回個万億%KkMm]\s*$")  # a number that ends in its unit is complete
 # A comma before one or two digits and a multiplier is a decimal point ("126,3K", "1,2万");
 # any other comma must start a group of exactly three digits.
 _ABBREVIATED_COMMA = re.compile(r"(?<=\d),(?=\d{1,2}[万億千KkMm])")
@@ -228,7 +240,9 @@ def _split_label(phrase: Phrase) -> tuple[list[str], str | None] | None:
     for k in range(len(tokens), 0, -1):  # the longest label prefix
         fields = sales_labels().match("".join(tokens[:k]))
         if fields:
-            return fields, "".join(tokens[k:]) or None
+            rest = "".join(tokens[k:])
+            # a rest without a digit is a misread qualifier ("Shop GMV (円)" read "Shop GMV (FQ)"), no value
+            return fields, rest if any(ch.isdigit() for ch in rest) else None
     return None
 
 
@@ -399,9 +413,10 @@ class _Page:
             group = thousands and (thousands.group(1) or _SEPARATOR_END.search(left.text))
             if next_value or (gap > _NUMBER_GAP and not group):
                 refused.add((id(left), id(right)))  # a currency mark or a far number is the next value
-                if thousands and not next_value and not _GROUPED.search(left.text):
+                if thousands and not next_value and not _GROUPED.search(left.text) and not _UNIT_END.search(left.text):
                     # a lone three-digit group: perhaps the rest of this number, unless the number
-                    # shows its separators ("¥2,286,800"), so that one missing before it is no gap
+                    # shows its separators ("¥2,286,800"), so that one missing before it is no gap,
+                    # or ends in its unit ("1,188,540円" beside a card's "606": nothing follows a unit)
                     self.loose.add(id(left))
                 continue
             box = left.box.union(right.box)
@@ -613,7 +628,7 @@ def vote_of(text: str, confidence: float, spec: FieldSpec) -> Vote | None:
     (wrong units, a sign, a fraction of a count)."""
     kind = spec.kind
     s = unicodedata.normalize("NFKC", text).replace(" ", "")
-    for slip, meant in _VALUE_SLIPS:
+    for slip, meant in _VALUE_SLIPS + (_MONEY_SLIPS if kind == "money" else ()):
         s = slip.sub(meant, s)
     if kind == "percent":
         s = re.sub(r"(?<=\d),(?=\d{1,2}%$)", ".", s)  # "4,93%": a rate's point read as a comma
@@ -697,7 +712,10 @@ def _read_products(page: _Page, table: _Table) -> tuple[list[ProductReading], se
 
 
 def _candidates(label: Phrase, others: list[Phrase], labels: list[Phrase]) -> list[Phrase]:
-    """Value candidates of a label: the nearest on its row to the right, then the nearest two below."""
+    """Value candidates of a label: the nearest on its row to the right, then the nearest two below,
+    then the nearest just above (tiles that set the number over its caption), each only when no
+    other label stands between. Above comes last and must be close (``_ABOVE_REACH``), so that
+    in a card grid it never reaches the card above (its comparison line is further)."""
     box = label.box
     right = [
         p
@@ -713,7 +731,18 @@ def _candidates(label: Phrase, others: list[Phrase], labels: list[Phrase]) -> li
         and abs(p.box.x0 - box.x0) <= 2 * box.h
         and not any(box.y1 <= q.box.y0 < p.box.y0 and q.box.x0 < p.box.x1 and q.box.x1 > p.box.x0 for q in labels)
     ]
-    return sorted(right, key=lambda p: p.box.x0)[:1] + sorted(below, key=lambda p: p.box.y0)[:2]
+    above = [
+        p
+        for p in others
+        if box.y0 - _ABOVE_REACH * box.h <= p.box.y1 <= box.y0 + box.h // 4
+        and abs(p.box.x0 - box.x0) <= 2 * box.h
+        and not any(p.box.y1 <= q.box.y1 <= box.y0 and q.box.x0 < p.box.x1 and q.box.x1 > p.box.x0 for q in labels)
+    ]
+    return (
+        sorted(right, key=lambda p: p.box.x0)[:1]
+        + sorted(below, key=lambda p: p.box.y0)[:2]
+        + sorted(above, key=lambda p: -p.box.y1)[:1]
+    )
 
 
 def _pair(

@@ -128,3 +128,9 @@ def test_a_misread_neighbour_is_kept_as_runner_up() -> None:
 def test_normalise_folds_width_brackets_and_case() -> None:
     assert normalise("ＧＭＶ（円）") == normalise("gmv(円)") == "GMV円"
     assert normalise("Avg. viewing-duration") == "AVGVIEWINGDURATION"
+
+
+def test_a_misread_qualifier_does_not_lose_the_core_term() -> None:
+    """ "成約金額(JPY)" read as "成約金額UPY)": still GMV, not CVR by a fuzzy "成約" -> "成約率"."""
+    assert sales_labels().match("成約金額UPY)") == ["gmv"]
+    assert sales_labels().match("成約") == ["cvr"]  # alone, the fuzzy match stands

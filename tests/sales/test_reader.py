@@ -745,3 +745,92 @@ def test_a_disputed_gmv_is_settled_by_a_table_that_adds_up_exactly() -> None:
     assert settled.sales.gmv == 1_188_540
     partial = build_extraction({"gmv": gmv}, rows[1:], provider="local", min_confidence=0.6, strict_text=True)
     assert partial.sales.gmv is None and partial.fields["gmv"].uncertain  # a partial table says nothing
+
+
+# --- layouts and misreads the wider dev split showed ----------------------------------------------
+
+
+NOTO_BOLD = "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"
+
+
+def _tiles(cells: list[tuple[str, str]]) -> bytes:
+    """Tiles that set the big number over its caption, three to a row (Noto Sans CJK)."""
+    image = Image.new("RGB", (1080, 60 + 190 * -(-len(cells) // 3)), "white")
+    draw = ImageDraw.Draw(image)
+    for i, (label, value) in enumerate(cells):
+        x, top = 40 + 340 * (i % 3), 30 + 190 * (i // 3)
+        draw.text((x, top), value, font=ImageFont.truetype(NOTO_BOLD, 44), fill="#161823")
+        draw.text((x, top + 64), label, font=ImageFont.truetype(NOTO, 26), fill="#6d6f78")
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_a_value_above_its_caption_is_read() -> None:
+    """Tiles with the number over its label; a label with no number of its own kind near it stays empty."""
+    cells = [("GMV", "¥1,234,567"), ("注文数", "812"), ("視聴者数", "45,120"), ("在庫数", "77"), ("いいね数", "3,456")]
+    sales = extract_sales_from_image(_tiles(cells), _local_settings()).sales
+    assert (sales.gmv, sales.orders, sales.viewers, sales.likes) == (1_234_567, 812, 45_120, 3_456)
+    read = {k for k, v in sales.model_dump().items() if v not in (None, [], "JPY")}
+    assert read == {"gmv", "orders", "viewers", "likes"}  # 77 has no known label: no field
+
+
+def test_a_number_that_ends_in_its_unit_is_not_held_open_by_the_next_card() -> None:
+    """ "1,188,540円" with a three-digit value 1.5 line heights to its right: the unit ends the
+    amount, so the 606 beside it cannot be its missing group (it was left uncertain)."""
+    image = Image.new("RGB", (900, 200), "white")
+    draw = ImageDraw.Draw(image)
+    label, value = ImageFont.truetype(NOTO, 26), ImageFont.truetype(NOTO_BOLD, 44)
+    draw.text((40, 30), "GMV", font=label, fill="#6d6f78")
+    draw.text((40, 74), "1,188,540円", font=value, fill="#161823")
+    right = 40 + draw.textlength("1,188,540円", font=value) + 70
+    draw.text((right, 30), "注文数", font=label, fill="#6d6f78")
+    draw.text((right, 74), "606", font=value, fill="#161823")
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    sales = extract_sales_from_image(buffer.getvalue(), _local_settings()).sales
+    assert (sales.gmv, sales.orders) == (1_188_540, 606)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("ぎ\\1,153,400", 1_153_400),  # a full-width ￥ read as a stray glyph and a backslash
+        ("¥i1,409,710", 1_409_710),  # ... or as ¥ and a stray glyph
+        ("14,119,080F3", 14_119_080),  # 円 read as "F3" after a complete group
+        ("1,188,540F9", 1_188_540),
+        ("-¥1,234", None),  # a comparison's sign is no stray glyph
+        ("1,18F9", None),  # no complete group before the "F": no 円 is meant
+    ],
+)
+def test_yen_marks_as_some_faces_read_them(text: str, value: float | None) -> None:
+    vote = sales_ocr_local.vote_of(text, 0.9, SALES_FIELDS["gmv"])
+    assert (vote.value if vote else None) == value
+
+
+@pytest.mark.parametrize("text", ["—25.3%", "−4.1%", "–12%", "-3.3%", "+8.0%"])
+def test_a_comparison_with_any_dash_is_no_value(text: str) -> None:
+    assert sales_ocr_local.vote_of(text, 0.9, SALES_FIELDS["ctr"]) is None
+
+
+def test_a_label_with_a_misread_qualifier_has_no_inline_value() -> None:
+    """ "Shop GMV (円)" read as "Shop GMV (FQ)": the label, and its value still to be looked for."""
+    phrase = sales_ocr_local.Phrase("Shop GMV (FQ)", 0.9, sales_ocr_local.Box(0, 0, 200, 30))
+    assert sales_ocr_local._split_label(phrase) == (["gmv"], None)
+    inline = sales_ocr_local.Phrase("GMV ¥1,234", 0.9, sales_ocr_local.Box(0, 0, 200, 30))
+    assert sales_ocr_local._split_label(inline) == (["gmv"], "¥1,234")
+
+
+def _ctr(reads: tuple[str, ...], **counts: str) -> float | None:
+    readings = {"ctr": Reading(reads[0], 0.3, reads[1:], disputed=True)} | _sure(**counts)
+    return build_extraction(readings, [], provider="local", min_confidence=0.6, strict_text=True).sales.ctr
+
+
+def test_a_rate_is_vouched_for_only_to_its_shown_digits() -> None:
+    """ "4.4%" read as "4.49%" and "44%": 44 % is implausible, but 4.49 is a single read's digits,
+    within 3 % (or an abbreviated count's range) of the derived rate: uncertain, never taken."""
+    assert _ctr(("44%", "4.49%"), product_clicks="2,627", viewers="5.9万") is None
+    assert _ctr(("44%", "4.49%"), product_clicks="2,627", viewers="59,170") is None  # 4.44 %: refuted
+    assert _ctr(("44%", "4.44%"), product_clicks="2,627", viewers="59,170") == 4.44  # exact counts confirm
+    assert _ctr(("74%", "7.4%")) == 7.4  # the same digits: only the point in dispute, 74 % implausible
+    assert _ctr(("74%", "7.49%")) is None  # digits one read alone shows
