@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -317,4 +318,46 @@ def test_context_locks_only_an_engine_that_is_not_thread_safe(tmp_path: Path, ki
     for t in threads:
         t.join()
     assert all(met) is concurrent
+    engine.close()
+
+
+def _indexable_engine(folder: Path, **options: object) -> EdgeEngine:
+    """An edge engine whose segments are indexed from a few kilobytes, holding 3,000 points."""
+    engine = EdgeEngine(folder, indexing_threshold_kb=10, **options)  # type: ignore[arg-type]
+    engine.create_collection(PHASES, vectors_config={"dense": qm.VectorParams(size=DIM, distance=qm.Distance.COSINE)})
+    engine.create_collection(STREAMS, vectors_config={})
+    rng = random.Random(3)
+    for start in range(0, 3000, 500):
+        points = [
+            qm.PointStruct(id=i, vector={"dense": _vector(rng)}, payload={"i": i}) for i in range(start, start + 500)
+        ]
+        engine.upsert(PHASES, points)
+    return engine
+
+
+def test_optimize_indexes_new_points_without_changing_answers(tmp_path: Path) -> None:
+    engine = _indexable_engine(tmp_path / "opt", optimize_when_idle=None)
+    probes = [_vector(random.Random(seed)) for seed in range(5)]
+
+    def answers() -> list[list[str]]:
+        return [
+            [str(p.id) for p in engine.query_points(PHASES, query=v, using="dense", limit=3).points] for v in probes
+        ]
+
+    before = answers()
+    assert engine.unindexed(PHASES) == 3000 and engine.unindexed(STREAMS) == 0
+    assert engine.optimize(PHASES, min_unindexed=5000) is False  # under the threshold: left alone
+    assert engine.optimize_all(min_unindexed=1000) == [PHASES]
+    assert engine.unindexed(PHASES) == 0
+    assert answers() == before
+    assert engine.count(PHASES, exact=True).count == 3000
+    engine.close()
+
+
+def test_idle_engine_optimizes_in_the_background(tmp_path: Path) -> None:
+    engine = _indexable_engine(tmp_path / "idle", optimize_when_idle=0.2, optimize_min_unindexed=1000)
+    deadline = time.monotonic() + 60
+    while engine.unindexed(PHASES) and time.monotonic() < deadline:
+        time.sleep(0.5)  # longer than the idle time: each check is a call that restarts the idle clock
+    assert engine.unindexed(PHASES) == 0
     engine.close()
