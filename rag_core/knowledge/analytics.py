@@ -13,6 +13,8 @@ top of an arbitrary page (a defect of the old service).
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import weakref
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from statistics import mean
@@ -20,6 +22,7 @@ from typing import Any
 
 from qdrant_client import models as qm
 
+from rag_core.knowledge.engine import EdgeEngine
 from rag_core.knowledge.quality import HIGH_QUALITY
 from rag_core.knowledge.schemas import (
     KnowledgeStats,
@@ -51,6 +54,53 @@ def stats(store: KnowledgeStore, *, brand_id: int | None = None) -> KnowledgeSta
     return store.memo(("stats", brand_id), lambda: _stats(store, brand_id))
 
 
+# Per store and brand scope: the engine version they were read at, and each stream's numbers by id.
+_numbers: weakref.WeakKeyDictionary[KnowledgeStore, dict[int | None, tuple[int, dict[str, dict[str, Any]]]]] = (
+    weakref.WeakKeyDictionary()
+)
+_numbers_lock = threading.Lock()
+
+
+def _stream_numbers(store: KnowledgeStore, brand_id: int | None) -> list[dict[str, Any]]:
+    """The ``_SUM_FIELDS`` of every stream record in scope.
+
+    A stream point carries its whole record, and the engine parses a whole payload to
+    return any field of it, so reading 10k streams takes about a second. On the embedded
+    engine the numbers are therefore kept between calls and refreshed by re-reading only
+    the streams written since (``EdgeEngine.changes_since``); a full read happens the first
+    time, after a write by filter, or after more writes than the engine's change log keeps.
+    """
+    client = store.client
+    if not isinstance(client, EdgeEngine):
+        return store.streams_matching(brand_id=brand_id, fields=_SUM_FIELDS)
+    version = client.writes  # read first: a write during the refresh is re-read next time
+    with _numbers_lock:
+        cached = _numbers.get(store, {}).get(brand_id)
+    changed = client.changes_since(store.streams, cached[0]) if cached is not None else None
+    if cached is None or changed is None:
+        selector = [*_SUM_FIELDS, "kind", "brand_id"]
+        by_id = {
+            str(p.id): p.payload or {}
+            for p in store.scroll(store.streams, qm.Filter(must=brand_condition(brand_id)) or None, selector)
+        }
+    else:
+        by_id = dict(cached[1])
+        fields = [*_SUM_FIELDS, "kind", "brand_id"]
+        found = {
+            str(r.id): r.payload or {} for r in client.retrieve(store.streams, sorted(changed), with_payload=fields)
+        }
+        for pid in changed:
+            payload = found.get(pid)
+            if payload is None or (brand_id is not None and payload.get("brand_id") != brand_id):
+                by_id.pop(pid, None)
+            else:
+                by_id[pid] = payload
+    by_id = {pid: r for pid, r in by_id.items() if r.get("kind") == "stream"}
+    with _numbers_lock:
+        _numbers.setdefault(store, {})[brand_id] = (version, by_id)
+    return list(by_id.values())
+
+
 def _stats(store: KnowledgeStore, brand_id: int | None) -> KnowledgeStats:
     """Counts and distributions come from the engine (counts and facets over indexed fields);
     only what it cannot aggregate (sums, means, the date span) reads the streams' numbers."""
@@ -70,7 +120,7 @@ def _stats(store: KnowledgeStore, brand_id: int | None) -> KnowledgeStats:
     sources = Counter(facet(store.streams, "source_pattern", streams))
     if videos > sum(sources.values()):
         sources["unknown"] += videos - sum(sources.values())
-    numbers = store.streams_matching(brand_id=brand_id, fields=_SUM_FIELDS)
+    numbers = _stream_numbers(store, brand_id)
     gmvs = _num(s.get("gmv") for s in numbers)
     cvrs = _num(s.get("cvr") for s in numbers)
     quality_total = sum(float(s.get("quality_total") or 0.0) for s in numbers)

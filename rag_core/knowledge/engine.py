@@ -36,6 +36,7 @@ the old folder kept as ``collection.migrated``).
 from __future__ import annotations
 
 import atexit
+import collections
 import fcntl
 import itertools
 import json
@@ -64,6 +65,7 @@ _NO_VECTOR = "_none"  # an edge shard needs a vector; vector-less collections ge
 _SIDECAR = "collection.json"
 OPTIMIZE_MIN_UNINDEXED = 20_000  # unindexed vectors worth building HNSW for (brute force is ~3 ms below)
 OPTIMIZE_IDLE_SEC = 60.0  # no engine call for this long: the background optimizer may hold the shards
+CHANGE_LOG = 4096  # recent writes whose point ids are kept for changes_since()
 
 WithPayload: TypeAlias = bool | list[str] | qm.PayloadSelectorInclude | qm.PayloadSelectorExclude
 WithVectors: TypeAlias = bool | list[str]
@@ -303,6 +305,9 @@ class EdgeEngine:
         self._held = _hold_store(root)
         self._write_counter = itertools.count(1)
         self.writes = 0  # bumped by every change: readers can tell whether anything changed
+        # (version, collection, ids written or None for "any"), newest last: what changed since a version
+        self._log: collections.deque[tuple[int, str, frozenset[str] | None]] = collections.deque(maxlen=CHANGE_LOG)
+        self._log_lock = threading.Lock()
         self._last_call = time.monotonic()
         self._closed = threading.Event()
         self._idle_optimizer: threading.Thread | None = None
@@ -312,12 +317,32 @@ class EdgeEngine:
             )
             self._idle_optimizer.start()
 
-    def _changed(self) -> None:
-        self.writes = next(self._write_counter)  # one atomic step under the GIL
+    def _changed(self, collection_name: str, ids: Sequence[qm.ExtendedPointId] | None = None) -> None:
+        """Count a write (after it is applied) and log which points of which collection it touched."""
+        with self._log_lock:
+            self.writes = next(self._write_counter)
+            self._log.append((self.writes, collection_name, None if ids is None else frozenset(map(str, ids))))
 
-    def _update(self, collection_name: str, operation: Any) -> None:
+    def changes_since(self, collection_name: str, version: int) -> set[str] | None:
+        """Ids of the points of ``collection_name`` written after ``version`` (a value of
+        :attr:`writes` read before the caller's last full read), or None when that is not known
+        (a write by filter, a new or deleted collection, or more writes than the log keeps).
+        Lets a reader refresh what it derived from a collection by re-reading only those points."""
+        with self._log_lock:
+            log = list(self._log)
+        if version < self.writes and (not log or log[0][0] > version + 1):
+            return None  # writes after ``version`` fell out of the log
+        changed: set[str] = set()
+        for when, name, ids in log:
+            if when > version and name == collection_name:
+                if ids is None:
+                    return None
+                changed |= ids
+        return changed
+
+    def _update(self, collection_name: str, operation: Any, ids: Sequence[qm.ExtendedPointId] | None = None) -> None:
         self._shard(collection_name).update(operation)
-        self._changed()
+        self._changed(collection_name, ids)
 
     # -------------------------------------------------------------- collections --
     def _dir(self, name: str) -> Path:
@@ -372,7 +397,7 @@ class EdgeEngine:
         (folder / _SIDECAR).write_text(json.dumps(sidecar))
         with self._lock:
             self._shards[collection_name] = shard
-        self._changed()
+        self._changed(collection_name)
         return True
 
     def delete_collection(self, collection_name: str) -> bool:
@@ -384,7 +409,7 @@ class EdgeEngine:
         if not folder.exists():
             return False
         shutil.rmtree(folder)
-        self._changed()
+        self._changed(collection_name)
         return True
 
     def _vectors_config(self, collection_name: str) -> dict[str, qm.VectorParams]:
@@ -423,7 +448,9 @@ class EdgeEngine:
 
     # -------------------------------------------------------------------- writes --
     def upsert(self, collection_name: str, points: Sequence[qm.PointStruct], wait: bool = True) -> qm.UpdateResult:
-        self._update(collection_name, qe.UpdateOperation.upsert_points([_edge_point(p) for p in points]))
+        self._update(
+            collection_name, qe.UpdateOperation.upsert_points([_edge_point(p) for p in points]), [p.id for p in points]
+        )
         return _DONE
 
     def delete(self, collection_name: str, points_selector: Selector, wait: bool = True) -> qm.UpdateResult:
@@ -432,13 +459,13 @@ class EdgeEngine:
             op = qe.UpdateOperation.delete_points([_id_in(i) for i in ids])
         else:
             op = qe.UpdateOperation.delete_points_by_filter(_edge_filter_of(points_selector))
-        self._update(collection_name, op)
+        self._update(collection_name, op, ids)
         return _DONE
 
     def set_payload(
         self, collection_name: str, payload: dict[str, Any], points: Selector, *, wait: bool = True
     ) -> qm.UpdateResult:
-        self._update(collection_name, _set_payload_op(payload, points))
+        self._update(collection_name, _set_payload_op(payload, points), _ids_of(points))
         return _DONE
 
     def batch_update_points(
@@ -451,10 +478,13 @@ class EdgeEngine:
                 selector: Selector = (
                     list(sp.points) if sp.points is not None else sp.filter if sp.filter is not None else []
                 )
-                self._update(collection_name, _set_payload_op(sp.payload, selector))
+                self._update(collection_name, _set_payload_op(sp.payload, selector), _ids_of(selector))
             elif isinstance(op, qm.UpsertOperation) and isinstance(op.upsert, qm.PointsList):
+                points = op.upsert.points
                 self._update(
-                    collection_name, qe.UpdateOperation.upsert_points([_edge_point(p) for p in op.upsert.points])
+                    collection_name,
+                    qe.UpdateOperation.upsert_points([_edge_point(p) for p in points]),
+                    [p.id for p in points],
                 )
             elif isinstance(op, qm.DeleteOperation):
                 self.delete(collection_name, op.delete)  # type: ignore[arg-type]
@@ -540,7 +570,7 @@ class EdgeEngine:
         points = self._shard(collection_name).query(request)
         return hm.QueryResponse(
             points=[
-                qm.ScoredPoint(
+                qm.ScoredPoint.model_construct(  # the engine's own values: validating them costs ~3 ms a search
                     id=_id_out(p.id),
                     version=p.version,
                     score=p.score,
@@ -656,7 +686,9 @@ def _set_payload_op(payload: dict[str, Any], points: Selector) -> Any:
 
 
 def _record(record: Any, with_vectors: WithVectors) -> qm.Record:
-    return qm.Record(
+    """A record in qdrant-client's type, unvalidated: the engine's own values (a scroll of 10k
+    streams spent 0.2 s validating them)."""
+    return qm.Record.model_construct(
         id=_id_out(record.id),
         payload=record.payload,
         vector=_vector_out(record.vector) if with_vectors else None,
