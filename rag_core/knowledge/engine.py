@@ -124,9 +124,10 @@ class VectorEngine(Protocol):
     def query_points(
         self,
         collection_name: str,
-        query: list[float] | None = None,
+        query: list[float] | qm.FormulaQuery | None = None,
         using: str | None = None,
         *,
+        prefetch: qm.Prefetch | list[qm.Prefetch] | None = None,
         query_filter: qm.Filter | None = None,
         limit: int = 10,
         offset: int | None = None,
@@ -230,6 +231,56 @@ def _edge_match(match: Any) -> Any:
     if isinstance(match, qm.MatchPhrase):
         return qe.MatchPhrase(match.phrase)
     raise NotImplementedError(f"edge engine: unsupported match {type(match).__name__}")
+
+
+def _edge_query(query: list[float] | qm.FormulaQuery | qm.NearestQuery | None, using: str | None) -> Any:
+    if query is None:
+        return None
+    if isinstance(query, qm.FormulaQuery):
+        return qe.Formula(_edge_expression(query.formula), defaults=query.defaults or None)
+    if isinstance(query, qm.NearestQuery):
+        query = query.nearest  # type: ignore[assignment]
+    if isinstance(query, list):
+        return qe.Query.Nearest([float(x) for x in query], using=using)
+    raise NotImplementedError(f"edge engine: unsupported query {type(query).__name__}")
+
+
+def _edge_prefetch(prefetch: qm.Prefetch) -> Any:
+    nested = prefetch.prefetch
+    listed = None if nested is None else nested if isinstance(nested, list) else [nested]
+    return qe.Prefetch(
+        limit=prefetch.limit if prefetch.limit is not None else 10,
+        query=_edge_query(prefetch.query, prefetch.using),  # type: ignore[arg-type]
+        prefetches=None if listed is None else [_edge_prefetch(p) for p in listed],
+        filter=edge_filter(prefetch.filter),
+        score_threshold=prefetch.score_threshold,
+    )
+
+
+def _edge_expression(expr: Any) -> Any:
+    """A scoring-formula expression of qdrant-client as the edge engine's (the operators
+    the ranking formula uses: constants, payload variables and ``$score``, sum, product,
+    division, natural log, negation)."""
+    if isinstance(expr, bool):
+        raise NotImplementedError("edge engine: a boolean is not a formula term")
+    if isinstance(expr, int | float):
+        return qe.Expression.Constant(float(expr))
+    if isinstance(expr, str):
+        return qe.Expression.Variable(expr)
+    if isinstance(expr, qm.SumExpression):
+        return qe.Expression.Sum([_edge_expression(e) for e in expr.sum])
+    if isinstance(expr, qm.MultExpression):
+        return qe.Expression.Mult([_edge_expression(e) for e in expr.mult])
+    if isinstance(expr, qm.DivExpression):
+        div = expr.div
+        return qe.Expression.Div(
+            _edge_expression(div.left), _edge_expression(div.right), by_zero_default=div.by_zero_default
+        )
+    if isinstance(expr, qm.LnExpression):
+        return qe.Expression.Ln(_edge_expression(expr.ln))
+    if isinstance(expr, qm.NegExpression):
+        return qe.Expression.Neg(_edge_expression(expr.neg))
+    raise NotImplementedError(f"edge engine: unsupported formula expression {type(expr).__name__}")
 
 
 def _id_in(pid: qm.ExtendedPointId) -> int | str:
@@ -547,9 +598,10 @@ class EdgeEngine:
     def query_points(
         self,
         collection_name: str,
-        query: list[float] | None = None,
+        query: list[float] | qm.FormulaQuery | None = None,
         using: str | None = None,
         *,
+        prefetch: qm.Prefetch | list[qm.Prefetch] | None = None,
         query_filter: qm.Filter | None = None,
         limit: int = 10,
         offset: int | None = None,
@@ -557,11 +609,14 @@ class EdgeEngine:
         with_vectors: WithVectors = False,
         score_threshold: float | None = None,
     ) -> hm.QueryResponse:
-        """Nearest neighbours of a dense ``query`` vector (``using`` names it) under the filter."""
+        """Nearest neighbours of a dense ``query`` vector (``using`` names it) under the filter,
+        or a :class:`~qdrant_client.models.FormulaQuery` re-scoring what ``prefetch`` found."""
+        prefetches = None if prefetch is None else prefetch if isinstance(prefetch, list) else [prefetch]
         request = qe.QueryRequest(
             limit=limit,
             offset=offset,
-            query=None if query is None else qe.Query.Nearest([float(x) for x in query], using=using),
+            query=_edge_query(query, using),
+            prefetches=None if prefetches is None else [_edge_prefetch(p) for p in prefetches],
             filter=edge_filter(query_filter),
             with_payload=_payload_selector(with_payload),
             with_vector=with_vectors,

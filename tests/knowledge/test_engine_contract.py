@@ -7,6 +7,7 @@ that differs from the other fails on its own.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -203,6 +204,45 @@ def test_query_ranks_by_cosine_like_brute_force(engine: VectorEngine) -> None:
     for h in hits:
         assert h.score == pytest.approx(cosine(_dense(want[str(h.id)])), abs=1e-5)
         assert h.payload == want[str(h.id)].payload
+
+
+def test_formula_rescores_the_prefetched_candidates(engine: VectorEngine) -> None:
+    """The outcome formula's shape (search.outcome_formula): similarity plus log GMV plus a
+    payload number with a default, over a dense prefetch; checked against brute force."""
+    query = _vector(random.Random(5))
+    want = _by_id()
+    formula = qm.FormulaQuery(
+        formula=qm.SumExpression(
+            sum=[
+                qm.MultExpression(mult=[0.7, "$score"]),
+                qm.MultExpression(
+                    mult=[
+                        qm.DivExpression(div=qm.DivParams(left=0.2, right=math.log1p(2900.0))),
+                        qm.LnExpression(ln=qm.SumExpression(sum=[1.0, "gmv"])),
+                    ]
+                ),
+                qm.MultExpression(mult=[0.1, "quality_score"]),
+            ]
+        ),
+        defaults={"quality_score": 0.5},
+    )
+    prefetch = qm.Prefetch(query=query, using="dense", limit=12)
+    hits = engine.query_points(PHASES, query=formula, prefetch=prefetch, limit=5, with_payload=True).points
+
+    def cosine(v: list[float]) -> float:
+        a, b = _unit(v), _unit(query)
+        return sum(x * y for x, y in zip(a, b, strict=True))
+
+    pool = sorted(want, key=lambda pid: -cosine(_dense(want[pid])))[:12]
+    payloads = {pid: want[pid].payload or {} for pid in pool}
+    expected = {
+        pid: 0.7 * cosine(_dense(want[pid])) + 0.2 * math.log1p(payloads[pid]["gmv"]) / math.log1p(2900.0) + 0.05
+        for pid in pool
+    }
+    ranked = sorted(pool, key=lambda pid: -expected[pid])
+    assert [str(h.id) for h in hits] == ranked[:5]
+    for h in hits:
+        assert h.score == pytest.approx(expected[str(h.id)], abs=1e-5)
 
 
 def test_writes(engine: VectorEngine) -> None:
