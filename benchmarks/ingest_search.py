@@ -267,7 +267,9 @@ def main() -> None:
             report(size, figures["edge"], figures["local"])
         else:
             for kind, f in figures.items():
-                print(size, kind, f.ingest, {k: pct(v, 50) for k, v in f.times.items()})
+                times = {k: f"{pct(v, 50):.2f} / {pct(v, 95):.2f}" for k, v in f.times.items()}
+                print(f"{size} phases, {kind}: ingest {f.ingest:.0f} phases/s, optimize {f.optimize:.0f} s;")
+                print(f"  p50 / p95 ms: {times}")
 
 
 if __name__ == "__main__":
