@@ -37,16 +37,20 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import fcntl
+import io
 import itertools
 import json
 import logging
 import shutil
+import tarfile
 import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import IO, Any, Protocol, TypeAlias
 
@@ -66,6 +70,8 @@ _SIDECAR = "collection.json"
 OPTIMIZE_MIN_UNINDEXED = 20_000  # unindexed vectors worth building HNSW for (brute force is ~3 ms below)
 OPTIMIZE_IDLE_SEC = 60.0  # no engine call for this long: the background optimizer may hold the shards
 CHANGE_LOG = 4096  # recent writes whose point ids are kept for changes_since()
+STORE_FORMAT = 1  # of export_store archives
+STORE_MANIFEST = "edge-store.json"
 
 WithPayload: TypeAlias = bool | list[str] | qm.PayloadSelectorInclude | qm.PayloadSelectorExclude
 WithVectors: TypeAlias = bool | list[str]
@@ -359,6 +365,9 @@ class EdgeEngine:
         # (version, collection, ids written or None for "any"), newest last: what changed since a version
         self._log: collections.deque[tuple[int, str, frozenset[str] | None]] = collections.deque(maxlen=CHANGE_LOG)
         self._log_lock = threading.Lock()
+        self._gate = threading.Condition()  # writes in flight, and a pause that holds new ones off
+        self._writers = 0
+        self._paused = False
         self._last_call = time.monotonic()
         self._closed = threading.Event()
         self._idle_optimizer: threading.Thread | None = None
@@ -391,9 +400,45 @@ class EdgeEngine:
                 changed |= ids
         return changed
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Around every write: waits while the store is paused (:meth:`paused`)."""
+        with self._gate:
+            while self._paused:
+                self._gate.wait()
+            self._writers += 1
+        try:
+            yield
+        finally:
+            with self._gate:
+                self._writers -= 1
+                self._gate.notify_all()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold every write (and the optimizer) off for the block, once those in flight are
+        done, and flush the open shards first: the store's files stay as they are until the
+        block ends. Reads go on."""
+        with self._gate:
+            while self._paused:
+                self._gate.wait()
+            self._paused = True
+            while self._writers:
+                self._gate.wait()
+        try:
+            # After the writers: one of them may be deleting a collection, which waits for the optimizer.
+            with self._optimizing:
+                self.flush()
+                yield
+        finally:
+            with self._gate:
+                self._paused = False
+                self._gate.notify_all()
+
     def _update(self, collection_name: str, operation: Any, ids: Sequence[qm.ExtendedPointId] | None = None) -> None:
-        self._shard(collection_name).update(operation)
-        self._changed(collection_name, ids)
+        with self._writing():
+            self._shard(collection_name).update(operation)
+            self._changed(collection_name, ids)
 
     # -------------------------------------------------------------- collections --
     def _dir(self, name: str) -> Path:
@@ -425,6 +470,12 @@ class EdgeEngine:
     ) -> bool:
         """A new shard. ``vectors_config`` as qdrant-client takes it: one unnamed vector,
         named vectors, or none (``{}``: a collection of payload-only records)."""
+        with self._writing():
+            return self._create_collection(collection_name, vectors_config)
+
+    def _create_collection(
+        self, collection_name: str, vectors_config: qm.VectorParams | Mapping[str, qm.VectorParams] | None
+    ) -> bool:
         folder = self._dir(collection_name)
         if self.collection_exists(collection_name):
             raise ValueError(f"Collection {collection_name} already exists")
@@ -452,6 +503,10 @@ class EdgeEngine:
         return True
 
     def delete_collection(self, collection_name: str) -> bool:
+        with self._writing():
+            return self._delete_collection(collection_name)
+
+    def _delete_collection(self, collection_name: str) -> bool:
         with self._optimizing, self._lock:  # never close a shard under the optimizer
             shard = self._shards.pop(collection_name, None)
         if shard is not None:
@@ -682,6 +737,55 @@ class EdgeEngine:
                 log.exception("background optimization of the edge store failed")
             self._last_call = time.monotonic()  # checked again only after the next idle period
 
+    # ---------------------------------------------------------------- archives --
+    def export_store(self, names: Sequence[str], out: IO[bytes]) -> None:
+        """Write the named collections' folders (segments, payload indexes, HNSW graphs, the
+        write-ahead log) as a gzipped tar to ``out``, with writes paused for the whole copy:
+        a consistent image of the store, restorable by :meth:`import_store` without
+        re-embedding or re-indexing."""
+        manifest = {"format": STORE_FORMAT, "qdrant_edge": _edge_version(), "collections": list(names)}
+        with self.paused(), tarfile.open(fileobj=out, mode="w:gz") as tar:
+            data = json.dumps(manifest).encode()
+            info = tarfile.TarInfo(STORE_MANIFEST)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+            for name in names:
+                if not self.collection_exists(name):
+                    raise ValueError(f"Collection {name} not found")
+                tar.add(self._dir(name), arcname=name)
+
+    def import_store(self, archive: IO[bytes]) -> list[str]:
+        """Replace the collections of an :meth:`export_store` archive with its content (writes
+        paused meanwhile; the shards reopen on their next use). Returns the collections."""
+        with tarfile.open(fileobj=archive, mode="r:gz") as tar:
+            manifest_file = tar.extractfile(STORE_MANIFEST)
+            if manifest_file is None:
+                raise ValueError("not an edge store archive (no manifest)")
+            manifest = json.loads(manifest_file.read())
+            made_by = manifest.get("qdrant_edge")
+            if manifest.get("format") != STORE_FORMAT or _minor(made_by) != _minor(_edge_version()):
+                raise ValueError(
+                    f"edge store archive of qdrant-edge {made_by} (format {manifest.get('format')}); this is "
+                    f"{_edge_version()}: restore it with that version, or restore a JSON Lines archive"
+                )
+            names = [str(n) for n in manifest["collections"]]
+            for name in names:
+                self._dir(name)  # raises on a name that is not one folder under the store
+            members = [m for m in tar.getmembers() if m.name != STORE_MANIFEST]
+            if any(m.name.split("/", 1)[0] not in names for m in members):
+                raise ValueError("edge store archive holds files outside its collections")
+            with self.paused(), self._lock:
+                for name in names:
+                    shard = self._shards.pop(name, None)
+                    if shard is not None:
+                        shard.close()
+                    if self._dir(name).exists():
+                        shutil.rmtree(self._dir(name))
+                tar.extractall(self.root, members=members, filter="data")
+        for name in names:
+            self._changed(name)
+        return names
+
     def flush(self) -> None:
         for shard in list(self._shards.values()):
             shard.flush()
@@ -695,6 +799,15 @@ class EdgeEngine:
             shard.close()
         if not self._held.closed:
             self._held.close()  # releases the store lock
+
+
+def _edge_version() -> str:
+    return package_version("qdrant-edge-py")
+
+
+def _minor(version: object) -> str:
+    """``major.minor`` of a version: segment files are read back by the same minor release."""
+    return ".".join(str(version).split(".")[:2])
 
 
 class StoreLockedError(RuntimeError):
