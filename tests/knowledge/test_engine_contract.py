@@ -401,3 +401,44 @@ def test_idle_engine_optimizes_in_the_background(tmp_path: Path) -> None:
         time.sleep(0.5)  # longer than the idle time: each check is a call that restarts the idle clock
     assert engine.unindexed(PHASES) == 0
     engine.close()
+
+
+def test_store_export_is_consistent_while_writes_go_on(tmp_path: Path) -> None:
+    """Batches written while the store is archived: the archive holds whole batches, in
+    order (writes wait for the copy), and restores into another store as a working shard."""
+    engine = EdgeEngine(tmp_path / "live", optimize_when_idle=None)
+    engine.create_collection(PHASES, vectors_config={"dense": qm.VectorParams(size=DIM, distance=qm.Distance.COSINE)})
+    rng = random.Random(11)
+    stop = threading.Event()
+    written: list[int] = []
+
+    def write() -> None:
+        batch = 0
+        while not stop.is_set() and batch < 400:
+            points = [qm.PointStruct(id=batch * 10 + i, vector={"dense": _vector(rng)}) for i in range(10)]
+            engine.upsert(PHASES, points)
+            batch += 1
+            written.append(batch)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    while len(written) < 20:
+        time.sleep(0.01)
+    archive = tmp_path / "store.tar.gz"
+    with archive.open("wb") as out:
+        engine.export_store([PHASES], out)
+    stop.set()
+    writer.join()
+    copy = EdgeEngine(tmp_path / "copy", optimize_when_idle=None)
+    with archive.open("rb") as src:
+        assert copy.import_store(src) == [PHASES]
+    count = copy.count(PHASES, exact=True).count
+    assert count % 10 == 0 and 200 <= count <= 10 * len(written)
+    ids = set()
+    offset: qm.ExtendedPointId | None = 0
+    while offset is not None:
+        page, offset = copy.scroll(PHASES, limit=1000, offset=offset, with_payload=False)
+        ids |= {int(p.id) for p in page}  # type: ignore[arg-type]
+    assert ids == set(range(count))  # the first batches, none missing
+    copy.close()
+    engine.close()
