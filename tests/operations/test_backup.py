@@ -17,7 +17,7 @@ from rag_core.analysis.record import parse_analysis
 from rag_core.base.settings import Settings, get_settings
 from rag_core.context import AppContext
 from rag_core.embeddings.local import LocalE5Embedder
-from rag_core.knowledge.engine import EdgeEngine, VectorEngine, open_engine
+from rag_core.knowledge.engine import EdgeEngine, VectorEngine, close_local, open_engine
 from rag_core.knowledge.knowledge_base import KnowledgeBase
 from rag_core.knowledge.schemas import FeedbackRequest, SearchRequest
 from rag_core.operations import backup
@@ -101,6 +101,7 @@ def test_json_lines_archives_still_restore_into_the_edge_store(ctx: AppContext, 
     assert isinstance(client, EdgeEngine)
     assert backup.restore_snapshot(target, client, container, name) == points
     assert every_point(client, target) == original
+    close_local(target.qdrant_path)
 
 
 def test_edge_snapshot_restores_only_into_an_edge_store(ctx: AppContext) -> None:
