@@ -207,7 +207,7 @@ def bench_engine(kind: str, base: LocalE5Embedder, pool: PooledEmbedder, size: i
             ):
                 out.add(name, _timed(call))
         for i in range(5):
-            analytics._numbers.pop(kb.store, None)
+            analytics._kept.pop(kb.store, None)
             kb.store._memo.clear()
             out.add("stats-full", _timed(kb.stats))  # nothing kept: every stream read
             kb.update_outcome(recs[i].video_id, sales=Sales(gmv=1_000 + i))  # one stream rewritten

@@ -18,6 +18,7 @@ import threading
 import weakref
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from fractions import Fraction
 from statistics import mean
 from typing import Any
 
@@ -57,70 +58,123 @@ def stats(store: KnowledgeStore, *, brand_id: int | None = None) -> KnowledgeSta
     return store.memo(("stats", brand_id), lambda: _stats(store, brand_id))
 
 
-# Per store and brand scope: the engine version they were read at, and each stream's numbers by id.
-_numbers: weakref.WeakKeyDictionary[KnowledgeStore, dict[int | None, tuple[int, dict[str, dict[str, Any]]]]] = (
+class _Totals:
+    """Running totals over stream records, to which a record is added and from which it is
+    removed again when it changes: sums as exact fractions (so removing gives back what
+    adding gave, and the result equals a fresh sum), distributions as counters."""
+
+    def __init__(self) -> None:
+        self.streams = 0
+        self.phases = 0
+        self.high_quality = 0
+        self.gmv, self.cvr, self.quality = Fraction(0), Fraction(0), Fraction(0)
+        self.gmv_n = self.cvr_n = 0
+        self.types: Counter[str] = Counter()
+        self.sources: Counter[str] = Counter()
+        self.livers: Counter[str] = Counter()
+        self.dates: Counter[str] = Counter()
+        self.updated: Counter[str] = Counter()
+
+    def copy(self) -> _Totals:
+        twin = _Totals()
+        twin.__dict__.update({k: v.copy() if isinstance(v, Counter) else v for k, v in self.__dict__.items()})
+        return twin
+
+    def change(self, record: dict[str, Any], sign: int) -> None:
+        """Add (``sign`` 1) or remove (-1) one stream record."""
+        self.streams += sign
+        self.phases += sign * int(record.get("phase_count") or 0)
+        self.high_quality += sign * int(record.get("high_quality_phases") or 0)
+        self.quality += sign * Fraction(float(record.get("quality_total") or 0.0))
+        for key in ("gmv", "cvr"):
+            value = record.get(key)
+            if isinstance(value, int | float):
+                setattr(self, key, getattr(self, key) + sign * Fraction(value))
+                setattr(self, f"{key}_n", getattr(self, f"{key}_n") + sign)
+        _count(self.types, record.get("phase_types") or {}, sign)
+        _count(self.sources, {str(record.get("source_pattern") or "unknown"): 1}, sign)
+        for counter, key in ((self.livers, "liver_id"), (self.dates, "stream_date"), (self.updated, "updated_at")):
+            if record.get(key):
+                _count(counter, {str(record[key]): 1}, sign)
+
+    def stats(self) -> KnowledgeStats:
+        return KnowledgeStats(
+            total_gmv=float(self.gmv),
+            total_livers=len(self.livers),
+            total_videos=self.streams,
+            total_phases=self.phases,
+            avg_cvr=round(float(self.cvr / self.cvr_n), 4) if self.cvr_n else None,
+            avg_gmv_per_stream=round(float(self.gmv / self.gmv_n), 2) if self.gmv_n else None,
+            average_quality_score=round(float(self.quality / self.phases), 4) if self.phases else None,
+            high_quality_entries=self.high_quality,
+            phase_type_distribution=dict(self.types.most_common()),
+            data_source_distribution=dict(self.sources),
+            period_from=dt.date.fromisoformat(min(self.dates)) if self.dates else None,
+            period_to=dt.date.fromisoformat(max(self.dates)) if self.dates else None,
+            updated_at=dt.datetime.fromisoformat(max(self.updated)) if self.updated else None,
+        )
+
+
+def _count(counter: Counter[str], counts: dict[str, Any], sign: int) -> None:
+    for key, n in counts.items():
+        counter[key] += sign * int(n)
+        if counter[key] == 0:
+            del counter[key]
+
+
+# Per store and brand scope: the engine version they were read at, the stream records by id, their totals.
+_kept: weakref.WeakKeyDictionary[KnowledgeStore, dict[int | None, tuple[int, dict[str, dict[str, Any]], _Totals]]] = (
     weakref.WeakKeyDictionary()
 )
-_numbers_lock = threading.Lock()
+_kept_lock = threading.Lock()
 
 
-def _stream_numbers(store: KnowledgeStore, client: EdgeEngine, brand_id: int | None) -> list[dict[str, Any]]:
-    """The ``_KEPT_FIELDS`` of every stream record in scope, on the embedded engine.
+def _edge_stats(store: KnowledgeStore, client: EdgeEngine, brand_id: int | None) -> KnowledgeStats:
+    """Stats on the embedded engine, from the stream records (each carries its phase count,
+    phase-type mix and high-quality count, which ingest and feedback keep current).
 
     A stream point carries its whole record, and the engine parses a whole payload to
-    return any field of it, so reading 10k streams takes about a second. The numbers are
-    therefore kept between calls and refreshed by re-reading only the streams written
-    since (``EdgeEngine.changes_since``); a full read happens the first time, after a
-    write by filter, or after more writes than the engine's change log keeps.
+    return any field of it, so reading 10k streams takes most of a second. The records'
+    ``_KEPT_FIELDS`` and their totals are therefore kept between calls and refreshed from
+    only the streams written since (``EdgeEngine.changes_since``): each one's old numbers
+    are taken out of the totals and its new ones put in. A full read happens the first
+    time, after a write by filter, or after more writes than the engine's change log keeps.
     """
     version = client.writes  # read first: a write during the refresh is re-read next time
-    with _numbers_lock:
-        cached = _numbers.get(store, {}).get(brand_id)
+    with _kept_lock:
+        cached = _kept.get(store, {}).get(brand_id)
     changed = client.changes_since(store.streams, cached[0]) if cached is not None else None
+    fields = [*_KEPT_FIELDS, "kind", "brand_id"]
     if cached is None or changed is None:
-        selector = [*_KEPT_FIELDS, "kind", "brand_id"]
-        by_id = {
-            str(p.id): p.payload or {}
-            for p in store.scroll(
-                store.streams, qm.Filter(must=brand_condition(brand_id)) if brand_id is not None else None, selector
-            )
-        }
+        flt = qm.Filter(must=[_STREAM_KIND, *brand_condition(brand_id)])
+        by_id = {str(p.id): p.payload or {} for p in store.scroll(store.streams, flt, fields)}
+        totals = _Totals()
+        for record in by_id.values():
+            totals.change(record, 1)
     else:
-        by_id = dict(cached[1])
-        fields = [*_KEPT_FIELDS, "kind", "brand_id"]
+        by_id, totals = dict(cached[1]), cached[2].copy()  # copies: another thread may read the kept ones
         found = {
             str(r.id): r.payload or {} for r in client.retrieve(store.streams, sorted(changed), with_payload=fields)
         }
         for pid in changed:
-            payload = found.get(pid)
-            if payload is None or (brand_id is not None and payload.get("brand_id") != brand_id):
-                by_id.pop(pid, None)
-            else:
-                by_id[pid] = payload
-    by_id = {pid: r for pid, r in by_id.items() if r.get("kind") == "stream"}
-    with _numbers_lock:
-        _numbers.setdefault(store, {})[brand_id] = (version, by_id)
-    return list(by_id.values())
+            old = by_id.pop(pid, None)
+            if old is not None:
+                totals.change(old, -1)
+            new = found.get(pid)
+            if new is not None and new.get("kind") == "stream" and brand_id in (None, new.get("brand_id")):
+                by_id[pid] = new
+                totals.change(new, 1)
+    with _kept_lock:
+        _kept.setdefault(store, {})[brand_id] = (version, by_id, totals)
+    return totals.stats()
 
 
 def _stats(store: KnowledgeStore, brand_id: int | None) -> KnowledgeStats:
-    """On the embedded engine, everything from the kept stream records (each carries its
-    phase count, phase-type mix and high-quality count, kept current by ingest and feedback).
-    Elsewhere counts and distributions come from the engine (counts and facets over indexed
-    fields), and only what it cannot aggregate (sums, means, the date span) reads the streams."""
+    """On the embedded engine, from the kept stream records (:func:`_edge_stats`). Elsewhere
+    counts and distributions come from the engine (counts and facets over indexed fields),
+    and only what it cannot aggregate (sums, means, the date span) reads the streams."""
     if isinstance(store.client, EdgeEngine):
-        streams = _stream_numbers(store, store.client, brand_id)
-        types: Counter[str] = Counter()
-        for s in streams:
-            types.update(s.get("phase_types") or {})
-        return _totals(
-            streams,
-            total_phases=sum(int(s.get("phase_count") or 0) for s in streams),
-            high_quality=sum(int(s.get("high_quality_phases") or 0) for s in streams),
-            livers=len({s["liver_id"] for s in streams if s.get("liver_id")}),
-            types=types,
-            sources=Counter(str(s.get("source_pattern") or "unknown") for s in streams),
-        )
+        return _edge_stats(store, store.client, brand_id)
     client = store.client
     brand = brand_condition(brand_id)
     stream_filter = qm.Filter(must=[_STREAM_KIND, *brand])

@@ -28,7 +28,7 @@ def kb(make_settings: SettingsFactory, local_embedder: LocalE5Embedder, tmp_path
 
 def recomputed(kb: KnowledgeBase, brand_id: int | None = None) -> KnowledgeStats:
     """Stats from a full read: nothing kept from earlier calls."""
-    analytics._numbers.pop(kb.store, None)
+    analytics._kept.pop(kb.store, None)
     kb.store._memo.clear()
     return kb.stats(brand_id=brand_id)
 
