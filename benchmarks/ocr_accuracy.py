@@ -30,6 +30,7 @@ import argparse
 import difflib
 import importlib.util
 import json
+import os
 import sys
 import tempfile
 import time
@@ -159,7 +160,11 @@ def report(score: Score, title: str, verbose: bool) -> None:
     similarity = sum(score.name_similarity) / max(1, len(score.name_similarity))
     seconds = score.seconds
     print(f"product names: mean character similarity {similarity:.1%} over {len(score.name_similarity)} rows")
-    print(f"seconds per screenshot: mean {sum(seconds) / max(1, len(seconds)):.2f}, max {max(seconds, default=0):.2f}")
+    load = os.getloadavg()[0]  # the machine is shared: a timing means little without it
+    print(
+        f"seconds per screenshot: mean {sum(seconds) / max(1, len(seconds)):.2f}, "
+        f"max {max(seconds, default=0):.2f} (1-min load average {load:.1f})"
+    )
     print(
         f"{title} OVERALL: exact {score.overall:.2%}, missing {sum(score.missing.values()) / max(1, shown):.2%}, "
         f"wrong {score.wrong_values / max(1, shown):.2%} ({score.wrong_values} of {shown} shown values), "

@@ -60,6 +60,11 @@ SPLITS: dict[str, list[dict[str, Any]]] = {
          "viewer_scale": 8, "blackouts": True},
         {**_HD, "fps": 30.0, "gop_sec": 2.0, "seed": 104, "font": "sans-bold", "notation": "comma", "room": "bright",
          "viewer_scale": 3, "ui_shift": 0.002, "gifts": True},
+        {**_SD, "fps": 60.0, "gop_sec": None, "preset": "veryfast", "bitrate_kbps": 300, "seed": 105,
+         "font": "serif-regular", "notation": "k", "room": "dark", "viewer_scale": 300, "gifts": True,
+         "blackouts": True},
+        {**_SD, "fps": 15.0, "vfr": True, "bitrate_kbps": 150, "gop_sec": 4.0, "seed": 106, "font": "sans-bold",
+         "notation": "man", "room": "dark", "banner": "fit", "viewer_scale": 2, "gifts": True},
     ],
     "held-out": [
         {**_HD, **_PHONE, "seed": 201, "font": "serif-bold", "notation": "k", "room": "dark", "banner": "fit",
@@ -101,8 +106,12 @@ class Tally:
 
 
 def _truth_row(frames: list[dict[str, Any]], times: list[float], t_sec: float) -> dict[str, Any]:
-    """The truth of the frame shown at ``t_sec`` (works for variable frame rates too)."""
-    return frames[max(0, bisect_right(times, t_sec + 1e-6) - 1)]
+    """The truth of the frame shown at ``t_sec`` (works for variable frame rates too).
+
+    Samples carry their time rounded to the millisecond (``17.933`` for the frame at
+    17.9333 s), so up to half a millisecond later still counts as that frame.
+    """
+    return frames[max(0, bisect_right(times, t_sec + 5e-4) - 1)]
 
 
 def score(result: ScreenExtractionResult, truth: dict[str, Any], tally: Tally) -> None:

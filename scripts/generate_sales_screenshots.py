@@ -24,8 +24,9 @@ committed): ``dev``, tuned on, and ``test``, never tuned on, with another seed,
 and label wordings, qualifiers, a layout (the two-column list) and faces (VL
 Gothic, Noto Serif) that ``dev`` never shows. ``fixture`` is the 14 committed
 screenshots in tests/data/sales_screenshots (dev styles, fixed seed).
-Chinese wordings are in the lexicon but not drawn: the offline reader has no
-Chinese model (``tesseract-ocr-chi-sim`` is not installed).
+Chinese wordings are in the lexicon but not drawn yet; the offline reader's Chinese
+re-read (``tesseract-ocr-chi-sim``) is covered by a Simplified Chinese dashboard in
+tests/sales/test_reader.py instead.
 
 ``<image>.truth.json`` beside each image holds the values as displayed
 (``123.4万`` -> 1234000), so an exact match is the bar.

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 
 from rag_core.analysis.record import AnalysisFormatError, check_video_id
@@ -23,7 +24,12 @@ from rag_core.ingestion.submission import IdempotencyConflictError, StorageUnava
 from rag_core.ingestion.uploads import UploadRejected
 from rag_core.knowledge.feedback import PhaseNotFoundError
 from rag_core.knowledge.search import PhaseTypeNotFoundError
-from rag_core.knowledge.store import EmbeddingMismatchError, VideoNotFoundError, VideoOwnershipError
+from rag_core.knowledge.store import (
+    AmbiguousVideoIdError,
+    EmbeddingMismatchError,
+    VideoNotFoundError,
+    VideoOwnershipError,
+)
 from rag_core.sales.reader import InvalidInputError, OcrUnavailableError, VisionResponseError
 
 log = logging.getLogger(__name__)
@@ -79,6 +85,18 @@ def error_response(
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": "ApiKey"}
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
+
+
+class VideoIdPathConvertor(PathConvertor):
+    """The rest of the path, line breaks included. Starlette's ``path`` (``.*``) stops at a
+    line break, so an id with CR/LF matched no route (404) or, with the break last, matched
+    the id without it; this one hands every id to :func:`path_video_id` for its 422."""
+
+    regex = r"[\s\S]*"
+
+
+# Route paths name it as ``{video_id:video_id}``; registered before the routes compile.
+register_url_convertor("video_id", VideoIdPathConvertor())
 
 
 def path_video_id(value: str) -> str:
@@ -139,6 +157,11 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, UploadRejected)
         return error_response(exc.status, exc.code, f"{exc.field}: {exc}", field=exc.field)
 
+    async def ambiguous_video(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, AmbiguousVideoIdError)
+        brands = [FieldError(field="brand_id", message="none" if b is None else str(b)) for b in exc.brands]
+        return error_response(409, "ambiguous_video_id", str(exc), field="brand_id", details=brands)
+
     async def api_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
         return error_response(exc.status, exc.code, str(exc), field=exc.field)
@@ -157,6 +180,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ValidationError, request_invalid)
     app.add_exception_handler(AnalysisFormatError, analysis_invalid)
     app.add_exception_handler(UploadRejected, upload_rejected)
+    app.add_exception_handler(AmbiguousVideoIdError, ambiguous_video)
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(HTTPException, http_error)
     for exc_type, status, code in _STATUS:

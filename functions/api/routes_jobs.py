@@ -72,7 +72,7 @@ def _accepted(submitted: Submitted, record: AnalysisRecord | None) -> StoreAccep
         video_id=job.video_id,
         duplicate=not submitted.created,
         message="ingest job queued" if submitted.created else f"already submitted: job is {job.status}",
-        point_ids=[point_id(record.video_id, p.phase_index) for p in record.phases] if record else [],
+        point_ids=[point_id(record.video_id, p.phase_index, job.brand_id) for p in record.phases] if record else [],
     )
 
 

@@ -76,7 +76,9 @@ def top_phases(body: TopPhasesRequest, ctx: Context, caller: CallerDep) -> TopPh
 
 
 def _attach(ctx: Context, caller: CallerDep, video_id: str, extraction: SalesExtraction, *, products: bool) -> bool:
-    """Attach what was read to the stored video; False when the video is not stored (yet)."""
+    """Attach what was read to the stored video; False when the video is not stored (yet). The
+    caller's brand's video of that id; for an unscoped key the one video with that id (409
+    ``ambiguous_video_id`` when several brands hold it: these routes take no ``brand_id``)."""
     with ctx.knowledge() as kb:
         if kb.get_video(video_id, brand_id=caller.brand_id) is None:
             return False
@@ -89,7 +91,12 @@ def _attach(ctx: Context, caller: CallerDep, video_id: str, extraction: SalesExt
     return True
 
 
-@router.post("/sales/ingest-json", response_model=SalesJsonResponse, summary="Legacy: sales from a partner JSON record")
+@router.post(
+    "/sales/ingest-json",
+    response_model=SalesJsonResponse,
+    responses=error_responses(409),
+    summary="Legacy: sales from a partner JSON record",
+)
 def sales_json(
     ctx: Context,
     caller: CallerDep,
@@ -123,7 +130,7 @@ def _read_screenshot(ctx: Context, screenshot: UploadFile) -> SalesExtraction:
 @router.post(
     "/sales/ingest-screenshot",
     response_model=SalesScreenshotResponse,
-    responses=error_responses(415, 502),
+    responses=error_responses(409, 415, 502),
     summary="Legacy: sales from a screenshot",
 )
 def sales_screenshot(
@@ -143,7 +150,7 @@ def sales_screenshot(
 @router.post(
     "/sales/ingest-products-screenshot",
     response_model=ProductsScreenshotResponse,
-    responses=error_responses(415, 502),
+    responses=error_responses(409, 415, 502),
     summary="Legacy: set products from a screenshot",
 )
 def products_screenshot(

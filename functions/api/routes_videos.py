@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
-from functions.api.deps import CallerDep, Context
+from functions.api.deps import BrandParam, CallerDep, Context, video_scope
 from functions.api.errors import ApiError, error_responses, path_video_id
 from rag_core.analysis.record import VIDEO_ID_MAX
 from rag_core.dashboard.export import phases_csv, streams_csv
@@ -19,38 +19,56 @@ router = APIRouter()
 
 
 @router.delete(
-    "/external/videos/{video_id:path}",
+    "/external/videos/{video_id:video_id}",
     response_model=VideoDeletion,
-    responses=error_responses(404),
+    responses=error_responses(404, 409),
     summary="Delete a video: its phases, stream record, job records and uploaded files",
 )
-def delete(video_id: Annotated[str, Path(max_length=VIDEO_ID_MAX)], ctx: Context, caller: CallerDep) -> VideoDeletion:
+def delete(
+    video_id: Annotated[str, Path(max_length=VIDEO_ID_MAX)],
+    ctx: Context,
+    caller: CallerDep,
+    brand_id: BrandParam = None,
+) -> VideoDeletion:
     """The id is the rest of the path, percent-decoded: ``/``, ``%2F``, spaces and Japanese all
     reach their video, so every stored id can be deleted (send it ``quote(id, safe="")``)."""
     video_id = path_video_id(video_id)
     try:
-        return delete_video(ctx, video_id, brand_id=caller.brand_id)
+        return delete_video(ctx, video_id, brand_id=video_scope(caller, brand_id, video_id))
     except VideoNotFoundError:
-        # Also another brand's video, for a scoped key: the answer must not tell the two apart.
-        raise ApiError(404, "not_found", f"no video {video_id!r}", field="video_id") from None
+        # A brand key only ever reaches its own brand's video: another brand's with the same id
+        # is a different video, and the answer is the same whether one exists or not.
+        raise _no_video(video_id) from None
 
 
 @router.get(
-    "/external/videos/{video_id:path}",
+    "/external/videos/{video_id:video_id}",
     response_model=VideoDetail,
-    responses=error_responses(404),
+    responses=error_responses(404, 409),
     summary="Read back a stored video: record, phases with outcome, sales with provenance, screen metrics",
 )
-def read(video_id: Annotated[str, Path(max_length=VIDEO_ID_MAX)], ctx: Context, caller: CallerDep) -> VideoDetail:
+def read(
+    video_id: Annotated[str, Path(max_length=VIDEO_ID_MAX)],
+    ctx: Context,
+    caller: CallerDep,
+    brand_id: BrandParam = None,
+) -> VideoDetail:
     video_id = path_video_id(video_id)
-    detail = video_detail(ctx, video_id, brand_id=caller.brand_id)
+    try:
+        detail = video_detail(ctx, video_id, brand_id=video_scope(caller, brand_id, video_id))
+    except VideoNotFoundError:
+        detail = None
     if detail is None:
-        raise ApiError(404, "not_found", f"no video {video_id!r}", field="video_id")
+        raise _no_video(video_id)
     return detail
 
 
+def _no_video(video_id: str) -> ApiError:
+    return ApiError(404, "not_found", f"no video {video_id!r}", field="video_id")
+
+
 @router.api_route(
-    "/external/videos/{video_id:path}", methods=["OPTIONS", "POST", "PUT", "PATCH"], include_in_schema=False
+    "/external/videos/{video_id:video_id}", methods=["OPTIONS", "POST", "PUT", "PATCH"], include_in_schema=False
 )
 def other_methods() -> None:
     """Starlette's own 405 names only the first route whose path matched (DELETE), but this

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from rag_core.analysis.record import PhaseScreenSummary, Sales, ScreenMetricSample, SetProduct
 from rag_core.context import AppContext
 from rag_core.jobs.records import JobRecord, JobStatus
-from rag_core.knowledge.store import SALES_PROVENANCE
+from rag_core.knowledge.store import SALES_PROVENANCE, BrandScope, Owner
 from rag_core.sales.provenance import PRODUCT_PREFIX, FieldProvenance
 
 SourceKind = Literal["analysis_json", "screenshot_ocr", "screen_recording"]
@@ -131,16 +131,20 @@ def _sales_fields(stream: dict[str, Any], record: dict[str, Any]) -> list[SalesF
     return out
 
 
-def video_detail(ctx: AppContext, video_id: str, *, brand_id: int | None = None) -> VideoDetail | None:
-    """The stored stream, or None when there is none the caller may see (another brand's included)."""
+def video_detail(ctx: AppContext, video_id: str, *, brand_id: BrandScope = None) -> VideoDetail | None:
+    """The stored stream ``brand_id`` addresses, or None when there is none the caller may see (a
+    scoped caller sees only its own brand's video of that id). Its jobs: those of its owner, and
+    for an unscoped caller the unmarked ones too (admin submissions)."""
     with ctx.knowledge() as kb:
-        stream = kb.get_video(video_id, brand_id=brand_id)
+        owner = kb.store.resolve(video_id, brand_id)
+        stream = kb.get_video(video_id, brand_id=Owner(owner))
         if stream is None:
             return None
-        phases = kb.video_phases(video_id, brand_id=brand_id)
+        phases = kb.video_phases(video_id, brand_id=Owner(owner))
     stored = stream.get("record")
     record: dict[str, Any] = stored if isinstance(stored, dict) else {}
-    jobs = [j for j in ctx.jobs.for_video(video_id) if brand_id is None or j.brand_id == brand_id]
+    scoped = isinstance(brand_id, int)
+    jobs = [j for j in ctx.jobs.for_video(video_id) if j.brand_id == owner or (j.brand_id is None and not scoped)]
     return VideoDetail(
         video_id=video_id,
         brand_id=stream.get("brand_id"),

@@ -18,9 +18,12 @@ Delivery semantics (the queue is at-least-once):
 * a fault no retry can cure fails the job at once and the message is
   consumed: the input is gone or malformed (any ``ValueError``, ``TypeError``,
   ``RecursionError`` or ``OverflowError`` raised while reading or storing it, as
-  a deeply nested or absurd value gives), the video belongs to another brand,
-  or the attempt ran past ``JOB_TIME_BUDGET_SEC`` (checked between the stages of
-  a job). Only what is left (storage, Qdrant, the embedding API) is transient;
+  a deeply nested or absurd value gives), the record names another brand than
+  the job's, an unscoped extraction names a video id several brands hold, or
+  the attempt ran past ``JOB_TIME_BUDGET_SEC`` (checked between the stages of a
+  job and inside the long ones: before each frame of a screen recording and each
+  chunk of phases embedded and written). Only what is left (storage, Qdrant, the
+  embedding API) is transient;
 * a message delivered more than ``MAX_DEQUEUE_COUNT`` times (every earlier
   attempt died with its process, so none could record anything) fails its job
   without running it again, and a job already ``failed`` (by a permanent fault,
@@ -57,7 +60,13 @@ from rag_core.base.storage import ContainerClient, ResourceNotFoundError
 from rag_core.context import AppContext
 from rag_core.jobs.records import JobMessage, JobRecord, JobStatus, now
 from rag_core.knowledge.schemas import IngestResult
-from rag_core.knowledge.store import VideoNotFoundError, VideoOwnershipError
+from rag_core.knowledge.store import (
+    AmbiguousVideoIdError,
+    BrandScope,
+    Owner,
+    VideoNotFoundError,
+    VideoOwnershipError,
+)
 from rag_core.sales.provenance import provenance_of
 from rag_core.sales.reader import InvalidInputError, SalesExtraction, extract_sales_from_image
 from rag_core.screen.extractor import extract_screen_metrics
@@ -85,22 +94,28 @@ def is_permanent(exc: BaseException) -> bool:
     """Whether no retry can cure ``exc``; everything else counts as an infrastructure fault."""
     if isinstance(exc, VideoNotFoundError):  # the analysis may still arrive: retried
         return False
-    return isinstance(exc, (PermanentJobError, VideoOwnershipError, *_MALFORMED))
+    return isinstance(exc, (PermanentJobError, VideoOwnershipError, AmbiguousVideoIdError, *_MALFORMED))
 
 
 @dataclass
 class Budget:
-    """The wall-clock allowance of one attempt, checked between the stages of a job."""
+    """The wall-clock allowance of one attempt.
+
+    :meth:`check` is called between the stages of a job and, handed down as a plain
+    callable (the lower layers know nothing of jobs), inside the long loops of a stage,
+    so one long stage cannot overrun the budget by its whole length.
+    """
 
     seconds: float
     started: float = field(default_factory=time.monotonic)
 
-    def check(self, stage: str) -> None:
+    def check(self, where: str) -> None:
+        """Raise :class:`JobTimeBudgetError` naming ``where`` the job stood once the budget is spent."""
         spent = time.monotonic() - self.started
         if spent > self.seconds:
             raise JobTimeBudgetError(
-                f"the job ran {spent:.0f} s, past its time budget of {self.seconds:.0f} s "
-                f"(JOB_TIME_BUDGET_SEC), before {stage}"
+                f"the job ran {spent:.1f} s, past its time budget of {self.seconds:.0f} s "
+                f"(JOB_TIME_BUDGET_SEC), {where}"
             )
 
 
@@ -204,21 +219,28 @@ def run_job(ctx: AppContext, message: JobMessage, budget: Budget) -> JobOutcome:
     warnings: list[str] = []
     depth = ctx.settings.max_json_depth
     record = _load_analysis(uploads, message.analysis_blob, depth) if message.analysis_blob else None
+    # The video the job writes: the analysis' own (under the job's brand, else the record's),
+    # or for an extraction the job's brand's video (any owner's, when the job has no brand).
+    address: BrandScope = message.brand_id
+    if record is not None:
+        address = Owner(message.brand_id if message.brand_id is not None else record.brand_id)
     if record is None:
         with ctx.knowledge() as kb:  # before the costly extraction: retried until the analysis is stored
-            if kb.get_video(message.video_id, brand_id=message.brand_id) is None:
+            if kb.get_video(message.video_id, brand_id=address) is None:
                 raise VideoNotFoundError(f"video {message.video_id!r} is not stored yet: its analysis must come first")
-    budget.check("reading the sales screenshot")
+    budget.check("before reading the sales screenshot")
     sales = _read_sales(ctx, uploads, message.sales_image_blob, warnings) if message.sales_image_blob else None
-    budget.check("reading the screen recording")
+    budget.check("before reading the screen recording")
     screen = (
-        _read_screen(ctx, uploads, message.screen_recording_blob, warnings) if message.screen_recording_blob else None
+        _read_screen(ctx, uploads, message.screen_recording_blob, warnings, budget)
+        if message.screen_recording_blob
+        else None
     )
-    budget.check("storing the analysis")
+    budget.check("before storing the analysis")
     try:
         with ctx.knowledge() as kb:
             if record is not None:
-                result = kb.ingest(_merge(record, sales, screen), brand_id=message.brand_id)
+                result = kb.ingest(_merge(record, sales, screen), brand_id=message.brand_id, checkpoint=budget.check)
             elif sales is None and screen is None:
                 raise PermanentJobError("nothing could be read from the uploads: " + "; ".join(warnings))
             else:
@@ -227,14 +249,15 @@ def run_job(ctx: AppContext, message: JobMessage, budget: Budget) -> JobOutcome:
                     sales=sales.sales if sales else None,
                     set_products=(sales.set_products or None) if sales else None,
                     screen_metrics=screen,
-                    brand_id=message.brand_id,
+                    brand_id=address,
+                    checkpoint=budget.check,
                 )
             if sales is not None:
                 kb.record_sales_provenance(
                     message.video_id,
                     provenance_of(sales, job_id=message.job_id, read_at=now()),
                     replaces_products=bool(sales.set_products) and not (record and record.set_products),
-                    brand_id=message.brand_id,
+                    brand_id=address,
                 )
     except VideoOwnershipError as exc:
         raise PermanentJobError(str(exc)) from None
@@ -278,10 +301,10 @@ def _read_sales(ctx: AppContext, container: ContainerClient, name: str, warnings
 
 
 def _read_screen(
-    ctx: AppContext, container: ContainerClient, name: str, warnings: list[str]
+    ctx: AppContext, container: ContainerClient, name: str, warnings: list[str], budget: Budget
 ) -> list[ScreenMetricSample] | None:
     """The overlay series of a screen recording; None (with the reason as a warning) when empty."""
-    result = extract_screen_metrics(_download(container, name), settings=ctx.settings)
+    result = extract_screen_metrics(_download(container, name), settings=ctx.settings, checkpoint=budget.check)
     warnings.extend(f"screen recording: {w}" for w in result.warnings)
     if not result.samples:
         warnings.append(f"screen recording {name}: {result.reason}")

@@ -6,27 +6,25 @@ from qdrant_client import models as qm
 
 from rag_core.knowledge.quality import DEFAULT_PRIOR, HIGH_QUALITY, feedback_value, quality_score
 from rag_core.knowledge.schemas import FeedbackRequest, FeedbackResult
-from rag_core.knowledge.store import KnowledgeStore, VideoNotFoundError, brand_condition, point_id
+from rag_core.knowledge.store import BrandScope, KnowledgeStore, Owner, VideoNotFoundError, owner_conditions, point_id
 
 
 class PhaseNotFoundError(LookupError):
     """The video exists but has no phase with that index."""
 
 
-def apply_feedback(store: KnowledgeStore, request: FeedbackRequest, *, brand_id: int | None = None) -> FeedbackResult:
+def apply_feedback(store: KnowledgeStore, request: FeedbackRequest, *, brand_id: BrandScope = None) -> FeedbackResult:
     """Add one feedback value to the addressed phase (or every phase of the video).
 
     Phases are addressed by their ``phase_index`` (part of the point id), never by
     list position, so feedback always lands on the phase the reviewer saw.
     """
-    stream = store.get_stream(request.video_id, brand_id=brand_id)
+    owner = store.resolve(request.video_id, brand_id)
+    stream = store.get_stream(request.video_id, brand_id=Owner(owner))
     if stream is None:
         raise VideoNotFoundError(request.video_id)
     value = feedback_value(rating=request.rating, helpful=request.helpful)
-    conditions: list[qm.Condition] = [
-        qm.FieldCondition(key="video_id", match=qm.MatchValue(value=request.video_id)),
-        *brand_condition(brand_id),
-    ]
+    conditions: list[qm.Condition] = owner_conditions(request.video_id, owner)
     if request.phase_index is not None:
         conditions.append(qm.FieldCondition(key="phase_index", match=qm.MatchValue(value=request.phase_index)))
     fields = ["phase_index", "quality_score", "quality_prior", "feedback_count", "feedback_sum"]
@@ -46,13 +44,14 @@ def apply_feedback(store: KnowledgeStore, request: FeedbackRequest, *, brand_id:
         high_delta += int(new >= HIGH_QUALITY) - int(old >= HIGH_QUALITY)
         updates.append(
             (
-                point_id(request.video_id, p["phase_index"]),
+                point_id(request.video_id, p["phase_index"], owner),
                 {"feedback_count": count, "feedback_sum": total, "quality_score": new},
             )
         )
     store.set_phase_payloads(updates)
     store.set_stream_payload(
         request.video_id,
+        owner,
         {
             "quality_total": float(stream.get("quality_total") or 0.0) + quality_delta,
             "high_quality_phases": int(stream.get("high_quality_phases") or 0) + high_delta,

@@ -4,7 +4,9 @@
 server, see :mod:`rag_core.knowledge.engine`), the embedding provider, the store,
 the retriever, the analytics and the prompt builder together for one settings
 object. Every read and write takes an optional ``brand_id``: when a caller is
-scoped to a brand (tenant), everything it sees or changes is filtered to it.
+scoped to a brand (tenant), everything it sees or changes is filtered to it. Those
+that address one video take a :data:`~rag_core.knowledge.store.BrandScope`: video
+ids are unique per brand, so an unscoped caller may have to name the owner.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from qdrant_client import models as qm
 from rag_core.analysis.record import AnalysisRecord, Sales, ScreenMetricSample, SetProduct
 from rag_core.base.settings import Settings
 from rag_core.embeddings import Embedder, build_embedder
-from rag_core.knowledge import analytics, feedback, prompt, search
+from rag_core.knowledge import analytics, feedback, prompt, rekey, search
 from rag_core.knowledge.engine import EdgeEngine, VectorEngine, engine_is_thread_safe, open_engine
 from rag_core.knowledge.schemas import (
     FeedbackRequest,
@@ -32,7 +34,15 @@ from rag_core.knowledge.schemas import (
     TopPerformerQuery,
     TopPerformerReport,
 )
-from rag_core.knowledge.store import SALES_PROVENANCE, KnowledgeStore, VideoNotFoundError, brand_condition
+from rag_core.knowledge.store import (
+    SALES_PROVENANCE,
+    BrandScope,
+    Checkpoint,
+    KnowledgeStore,
+    Owner,
+    VideoNotFoundError,
+    owner_conditions,
+)
 from rag_core.sales.provenance import FieldProvenance, merge_provenance
 
 
@@ -61,14 +71,19 @@ class KnowledgeBase:
     def store(self) -> KnowledgeStore:
         store = KnowledgeStore(self.client, self.embedder, self.settings)
         store.ensure_collections()
+        if not store.keys_are_current():  # written before brand-scoped keys: re-key once, no embedding
+            rekey.rekey_brand_points(store)
         return store
 
     # -- writes ---------------------------------------------------------------
-    def ingest(self, record: AnalysisRecord, *, brand_id: int | None = None) -> IngestResult:
-        """Store one analysed stream; idempotent (unchanged phases cost nothing)."""
-        return self.store.ingest(record, brand_id=brand_id)
+    def ingest(
+        self, record: AnalysisRecord, *, brand_id: int | None = None, checkpoint: Checkpoint | None = None
+    ) -> IngestResult:
+        """Store one analysed stream; idempotent (unchanged phases cost nothing). ``checkpoint``
+        stops a long ingest between its steps (see :meth:`KnowledgeStore.ingest`)."""
+        return self.store.ingest(record, brand_id=brand_id, checkpoint=checkpoint)
 
-    def delete_video(self, video_id: str, *, brand_id: int | None = None) -> int:
+    def delete_video(self, video_id: str, *, brand_id: BrandScope = None) -> int:
         """Remove a video's phase points and stream record; returns points deleted."""
         return self.store.delete_video(video_id, brand_id=brand_id)
 
@@ -79,11 +94,17 @@ class KnowledgeBase:
         sales: Sales | None = None,
         set_products: list[SetProduct] | None = None,
         screen_metrics: list[ScreenMetricSample] | None = None,
-        brand_id: int | None = None,
+        brand_id: BrandScope = None,
+        checkpoint: Checkpoint | None = None,
     ) -> IngestResult:
         """Attach sales / products / screen metrics to a stored video without re-embedding."""
         return self.store.update_outcome(
-            video_id, sales=sales, set_products=set_products, screen_metrics=screen_metrics, brand_id=brand_id
+            video_id,
+            sales=sales,
+            set_products=set_products,
+            screen_metrics=screen_metrics,
+            brand_id=brand_id,
+            checkpoint=checkpoint,
         )
 
     def record_sales_provenance(
@@ -92,31 +113,31 @@ class KnowledgeBase:
         entries: list[FieldProvenance],
         *,
         replaces_products: bool,
-        brand_id: int | None = None,
+        brand_id: BrandScope = None,
     ) -> list[FieldProvenance]:
         """Merge one read's per-field provenance into what the stream record keeps (call it after
         the read's figures were stored: a crash in between is repaired by the job's redelivery)."""
-        stream = self.store.get_stream(video_id, brand_id=brand_id)
+        owner = self.store.resolve(video_id, brand_id)
+        stream = self.store.get_stream(video_id, brand_id=Owner(owner))
         if stream is None:
             raise VideoNotFoundError(video_id)
         old = [FieldProvenance.model_validate(e) for e in stream.get(SALES_PROVENANCE) or []]
         merged = merge_provenance(old, entries, replaces_products=replaces_products)
-        self.store.set_stream_payload(video_id, {SALES_PROVENANCE: [e.model_dump(mode="json") for e in merged]})
+        payload = {SALES_PROVENANCE: [e.model_dump(mode="json") for e in merged]}
+        self.store.set_stream_payload(video_id, owner, payload)
         return merged
 
-    def apply_feedback(self, request: FeedbackRequest, *, brand_id: int | None = None) -> FeedbackResult:
+    def apply_feedback(self, request: FeedbackRequest, *, brand_id: BrandScope = None) -> FeedbackResult:
         return feedback.apply_feedback(self.store, request, brand_id=brand_id)
 
     # -- reads ----------------------------------------------------------------
-    def get_video(self, video_id: str, *, brand_id: int | None = None) -> dict[str, object] | None:
+    def get_video(self, video_id: str, *, brand_id: BrandScope = None) -> dict[str, object] | None:
         """The stream-level record of a video, or None."""
         return self.store.get_stream(video_id, brand_id=brand_id)
 
-    def video_phases(self, video_id: str, *, brand_id: int | None = None) -> list[dict[str, Any]]:
-        """The stored phase payloads of a video in phase order (none of another brand's)."""
-        flt = qm.Filter(
-            must=[qm.FieldCondition(key="video_id", match=qm.MatchValue(value=video_id)), *brand_condition(brand_id)]
-        )
+    def video_phases(self, video_id: str, *, brand_id: BrandScope = None) -> list[dict[str, Any]]:
+        """The stored phase payloads of one owner's video in phase order (none of another brand's)."""
+        flt = qm.Filter(must=owner_conditions(video_id, self.store.resolve(video_id, brand_id)))
         payloads = [p.payload or {} for p in self.store.scroll(self.store.phases, flt)]
         return sorted(payloads, key=lambda p: int(p.get("phase_index") or 0))
 

@@ -3,7 +3,7 @@
 Two collections:
 
 * ``<collection>`` (default ``video_analysis_knowledge``): a point per phase,
-  id ``uuid5(video_id:phase_index)``, a dense vector named ``dense`` and a
+  id from (brand, video id, phase index) (:func:`point_id`), a dense vector named ``dense`` and a
   payload holding the phase, the stream-level fields we filter and rank on
   (liver, platform, date, GMV, CVR…), a content hash and the feedback quality.
 * ``<collection>_streams``: a vector-less point per video holding the whole
@@ -15,8 +15,19 @@ from the stream record's hash alone (zero embedding calls, zero writes); a
 changed record re-embeds only phases whose text changed, rewrites the payload
 of phases whose outcome changed, and deletes phases that disappeared. Feedback
 scores survive re-ingestion, and so does the per-field sales provenance the
-worker writes beside the record (``sales_provenance``). The stream record is written last, so a crash
-half-way leaves a state the next delivery repairs without duplicates.
+worker writes beside the record (``sales_provenance``). New and changed phases are embedded and
+written a chunk at a time and the stream record is written last, so a crash or a time budget that
+stops an ingest half-way leaves a state the next ingest repairs without duplicates, re-embedding
+only what was not written yet.
+
+Video ids are unique per brand (tenant), not globally: a brand's video is keyed by
+(brand, video id), so two brands storing the same id get two independent videos
+and nothing a brand sees depends on what another stored. Unscoped data (no brand)
+keeps the ids it always had. A caller scoped to a brand addresses its own key; an
+unscoped caller (``brand_id=None``) addresses the one video with that id, and gets
+:class:`AmbiguousVideoIdError` when several owners hold it (it names one with
+:class:`Owner`). Stores written before brand keys are re-keyed once, on first open
+(:mod:`rag_core.knowledge.rekey`).
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ import uuid
 import warnings
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from qdrant_client import models as qm
@@ -42,7 +54,11 @@ from rag_core.screen.summary import summarise_for_phases
 
 DENSE = "dense"
 _NAMESPACE = uuid.UUID("0f5a4c1e-7d3b-5c1a-9e2f-6b8d4a2c1e90")
+# Brand-scoped keys come from their own namespace, so no brand's id can equal an unscoped one.
+_BRAND_NAMESPACE = uuid.UUID("3d7c9b52-8e41-5f0a-b6d3-1c2e4f6a8b90")
 _META_ID = str(uuid.uuid5(_NAMESPACE, "__collection_meta__"))
+# The meta record's ``id_scheme``: 2 = brand-scoped video keys (absent = written before them).
+ID_SCHEME = 2
 STREAM_PAGE = 10_000  # stream records are small; big pages spare the local mode re-scans
 QUALITY_FIELDS = ("quality_score", "quality_prior", "feedback_count", "feedback_sum")
 SALES_PROVENANCE = "sales_provenance"
@@ -74,7 +90,14 @@ STREAM_INDEXES: dict[str, qm.PayloadSchemaType] = {
 }
 
 
+# New or changed phases embedded and written per step of an ingest: enough texts to keep every
+# local-model worker (or several API requests) busy, few enough that a step's vectors stay
+# small and a time budget is checked every few seconds.
+WRITE_CHUNK = 256
+
 T = TypeVar("T")
+# Called with where a long piece of work stands; raises to stop it (the job's time budget).
+Checkpoint = Callable[[str], None]
 
 
 class EmbeddingMismatchError(RuntimeError):
@@ -86,16 +109,48 @@ class VideoNotFoundError(LookupError):
 
 
 class VideoOwnershipError(PermissionError):
-    """The video id is already stored for another brand (tenant)."""
+    """A record names another brand than the one the caller is scoped to."""
 
 
-def point_id(video_id: str, phase_index: int) -> str:
-    """Deterministic id of a phase point: the same phase always lands on the same point."""
-    return str(uuid.uuid5(_NAMESPACE, f"{video_id}:{phase_index}"))
+class AmbiguousVideoIdError(LookupError):
+    """An unscoped caller named a video id that several owners (brands) hold."""
+
+    def __init__(self, video_id: str, brands: list[int | None]) -> None:
+        names = ", ".join("none" if b is None else str(b) for b in brands)
+        super().__init__(f"video id {video_id!r} is stored for several brands ({names}); name one with brand_id")
+        self.video_id = video_id
+        self.brands = brands
 
 
-def stream_id(video_id: str) -> str:
-    return str(uuid.uuid5(_NAMESPACE, f"stream:{video_id}"))
+@dataclass(frozen=True)
+class Owner:
+    """Exactly the video of this owner: a brand, or ``None`` for unscoped data.
+
+    What an unscoped caller passes as ``brand_id`` to address one brand's video (or the
+    unscoped one) when an id is held by several; a plain ``int`` is a caller's scope.
+    """
+
+    brand_id: int | None
+
+
+# How a video is addressed: an int (the caller's brand: that brand's video), None (an unscoped
+# caller: the one video with that id, whoever owns it) or an Owner (exactly that owner's).
+BrandScope = int | Owner | None
+
+
+def point_id(video_id: str, phase_index: int, brand_id: int | None = None) -> str:
+    """Deterministic id of a phase point: the same phase of the same brand's video always
+    lands on the same point (unscoped data keeps the ids of before brand keys)."""
+    if brand_id is None:
+        return str(uuid.uuid5(_NAMESPACE, f"{video_id}:{phase_index}"))
+    return str(uuid.uuid5(_BRAND_NAMESPACE, f"{brand_id}:{video_id}:{phase_index}"))
+
+
+def stream_id(video_id: str, brand_id: int | None = None) -> str:
+    """Deterministic id of a video's stream record, per brand as :func:`point_id`."""
+    if brand_id is None:
+        return str(uuid.uuid5(_NAMESPACE, f"stream:{video_id}"))
+    return str(uuid.uuid5(_BRAND_NAMESPACE, f"stream:{brand_id}:{video_id}"))
 
 
 def embedding_text(phase: Phase) -> str:
@@ -116,6 +171,17 @@ def brand_condition(brand_id: int | None) -> list[qm.Condition]:
     if brand_id is None:
         return []
     return [qm.FieldCondition(key="brand_id", match=qm.MatchValue(value=brand_id))]
+
+
+def owner_conditions(video_id: str, owner: int | None) -> list[qm.Condition]:
+    """The filter clauses matching exactly one owner's video: its id and its brand, or no
+    brand at all for unscoped data (which an unscoped caller's scope would not exclude)."""
+    brand: qm.Condition = (
+        qm.IsEmptyCondition(is_empty=qm.PayloadField(key="brand_id"))
+        if owner is None
+        else qm.FieldCondition(key="brand_id", match=qm.MatchValue(value=owner))
+    )
+    return [qm.FieldCondition(key="video_id", match=qm.MatchValue(value=video_id)), brand]
 
 
 class KnowledgeStore:
@@ -184,7 +250,12 @@ class KnowledgeStore:
     def _check_model(self) -> None:
         found = self.client.retrieve(self.streams, [_META_ID], with_payload=True)
         if not found:
-            meta = {"kind": "meta", "embedding_model": self.embedder.model_id, "dimension": self.embedder.dimension}
+            meta = {
+                "kind": "meta",
+                "embedding_model": self.embedder.model_id,
+                "dimension": self.embedder.dimension,
+                "id_scheme": ID_SCHEME,
+            }
             self.client.upsert(self.streams, [qm.PointStruct(id=_META_ID, vector={}, payload=meta)])
             return
         model = (found[0].payload or {}).get("embedding_model")
@@ -194,16 +265,32 @@ class KnowledgeStore:
                 f"not {self.embedder.model_id!r}; vectors of different models cannot be compared"
             )
 
+    def keys_are_current(self) -> bool:
+        """Whether the store was written (or re-keyed) with brand-scoped video keys."""
+        found = self.client.retrieve(self.streams, [_META_ID], with_payload=["id_scheme"])
+        return bool(found) and (found[0].payload or {}).get("id_scheme") == ID_SCHEME
+
+    def mark_keys_current(self) -> None:
+        """Record that every point now has its brand-scoped key (after :mod:`rekey` ran)."""
+        self.client.set_payload(self.streams, {"id_scheme": ID_SCHEME}, points=[_META_ID], wait=True)
+
     # ----------------------------------------------------------------- ingest --
-    def ingest(self, record: AnalysisRecord, *, brand_id: int | None = None) -> IngestResult:
-        """Store ``record``; see the module docstring for what is (not) rewritten."""
+    def ingest(
+        self, record: AnalysisRecord, *, brand_id: int | None = None, checkpoint: Checkpoint | None = None
+    ) -> IngestResult:
+        """Store ``record``; see the module docstring for what is (not) rewritten.
+
+        ``checkpoint`` is called before each step of the writing with where the ingest stands
+        (e.g. ``while storing the analysis: 2,048 of 10,000 phases embedded and written``); it
+        raises to stop an ingest that has run out of time. Whatever was written by then is
+        keyed by the phases' deterministic ids and content hashes, so a later ingest of the
+        same record reuses those points instead of duplicating or re-embedding them.
+        """
         brand = brand_id if brand_id is not None else record.brand_id
         if brand_id is not None and record.brand_id not in (None, brand_id):
             raise VideoOwnershipError(f"record is for brand {record.brand_id}, caller is scoped to brand {brand_id}")
         video_id = record.video_id
-        existing_stream = self._stream_payload(video_id)
-        if existing_stream is not None and existing_stream.get("brand_id") != brand:
-            raise VideoOwnershipError(f"video {video_id!r} is stored for another brand")
+        existing_stream = self._stream_payload(video_id, brand)
 
         if record.screen_metrics and any(p.screen_summary is None for p in record.phases):
             record = _with_screen_summaries(record)
@@ -216,7 +303,7 @@ class KnowledgeStore:
             payload["payload_hash"] = _hash(payload)
             planned.append((phase, text, payload))
         record_hash = _hash([stream_fields, [(p["content_hash"], p["payload_hash"]) for _, _, p in planned]])
-        ids = [point_id(video_id, phase.phase_index) for phase in record.phases]
+        ids = [point_id(video_id, phase.phase_index, brand) for phase in record.phases]
 
         if existing_stream is not None and existing_stream.get("record_hash") == record_hash:
             return IngestResult(video_id=video_id, point_ids=ids, unchanged=len(ids))
@@ -225,7 +312,7 @@ class KnowledgeStore:
         # Look the phases up by id (O(k), also in local mode): the new indexes plus the
         # ones the stored stream lists, so phases that disappeared are found too.
         known = set(existing_stream.get("phase_indexes") or []) if existing_stream else set()
-        lookup = [point_id(video_id, i) for i in sorted(known | {p.phase_index for p in record.phases})]
+        lookup = [point_id(video_id, i, brand) for i in sorted(known | {p.phase_index for p in record.phases})]
         fields = [*QUALITY_FIELDS, "content_hash", "payload_hash", "phase_index"]
         current = {
             (r.payload or {})["phase_index"]: r.payload or {}
@@ -255,18 +342,13 @@ class KnowledgeStore:
                 to_set.append((pid, payload))
             else:
                 result.unchanged += 1
-        stale = [point_id(video_id, index) for index in current]
+        stale = [point_id(video_id, index, brand) for index in current]
 
-        vectors = self.embedder.embed_passages([text for _, text, _ in to_embed])
-        result.embedded = len(vectors)
-        points = [
-            qm.PointStruct(id=pid, vector={DENSE: vector}, payload=payload)
-            for (pid, _, payload), vector in zip(to_embed, vectors, strict=True)
-        ]
+        result.embedded = self._embed_and_write(to_embed, checkpoint)
         size = self.settings.upsert_batch_size
-        for start in range(0, len(points), size):
-            self.client.upsert(self.phases, points[start : start + size], wait=True)
         for start in range(0, len(to_set), size):
+            if checkpoint is not None:
+                checkpoint(f"while storing the analysis: {start:,} of {len(to_set):,} phase payloads rewritten")
             ops: Sequence[qm.UpdateOperation] = [
                 qm.SetPayloadOperation(set_payload=qm.SetPayload(payload=payload, points=[pid]))
                 for pid, payload in to_set[start : start + size]
@@ -288,8 +370,31 @@ class KnowledgeStore:
             "embedding_model": self.embedder.model_id,
             "updated_at": dt.datetime.now(dt.UTC).isoformat(),
         }
-        self.client.upsert(self.streams, [qm.PointStruct(id=stream_id(video_id), vector={}, payload=stream)], wait=True)
+        record_id = stream_id(video_id, brand)
+        self.client.upsert(self.streams, [qm.PointStruct(id=record_id, vector={}, payload=stream)], wait=True)
         return result
+
+    def _embed_and_write(self, to_embed: list[tuple[str, str, dict[str, Any]]], checkpoint: Checkpoint | None) -> int:
+        """Embed the new and changed phases and upsert them, ``WRITE_CHUNK`` at a time; returns
+        how many were embedded.
+
+        One chunk's vectors are all that is held at once (all of a 10,000-phase analysis would
+        be ~120 MB of Python floats), every chunk is readable as soon as it is written, and
+        ``checkpoint`` can stop a long ingest between chunks.
+        """
+        size = self.settings.upsert_batch_size
+        for start in range(0, len(to_embed), WRITE_CHUNK):
+            if checkpoint is not None:
+                checkpoint(f"while storing the analysis: {start:,} of {len(to_embed):,} phases embedded and written")
+            chunk = to_embed[start : start + WRITE_CHUNK]
+            vectors = self.embedder.embed_passages([text for _, text, _ in chunk])
+            points = [
+                qm.PointStruct(id=pid, vector={DENSE: vector}, payload=payload)
+                for (pid, _, payload), vector in zip(chunk, vectors, strict=True)
+            ]
+            for offset in range(0, len(points), size):
+                self.client.upsert(self.phases, points[offset : offset + size], wait=True)
+        return len(to_embed)
 
     def _stream_fields(self, record: AnalysisRecord, brand: int | None) -> dict[str, Any]:
         """Stream-level fields: the record without its phases, plus flat copies we filter on."""
@@ -329,19 +434,45 @@ class KnowledgeStore:
         }
 
     # ------------------------------------------------------------------ reads --
-    def _stream_payload(self, video_id: str) -> dict[str, Any] | None:
-        found = self.client.retrieve(self.streams, [stream_id(video_id)], with_payload=True)
-        return dict(found[0].payload or {}) if found else None
+    def _stream_payload(self, video_id: str, owner: int | None) -> dict[str, Any] | None:
+        """The stream record at ``owner``'s key for ``video_id`` (None when there is none).
 
-    def get_stream(self, video_id: str, *, brand_id: int | None = None) -> dict[str, Any] | None:
-        """The stream record of a video, or None (also when it belongs to another brand)."""
-        payload = self._stream_payload(video_id)
-        if payload is None or (brand_id is not None and payload.get("brand_id") != brand_id):
-            return None
-        return payload
+        The owner is checked too: a record of a brand still at its unscoped key (a store
+        not yet re-keyed) is not the unscoped video."""
+        found = self.client.retrieve(self.streams, [stream_id(video_id, owner)], with_payload=True)
+        payload = dict(found[0].payload or {}) if found else None
+        return payload if payload is not None and payload.get("brand_id") == owner else None
 
-    def _phase_payloads(self, video_id: str, fields: list[str] | None = None) -> list[dict[str, Any]]:
-        cond = qm.Filter(must=[qm.FieldCondition(key="video_id", match=qm.MatchValue(value=video_id))])
+    def owners(self, video_id: str) -> list[int | None]:
+        """Every owner (brand, or None for unscoped data) holding a video with this id."""
+        cond = qm.FieldCondition(key="video_id", match=qm.MatchValue(value=video_id))
+        found = self.streams_matching(cond, fields=["brand_id"])
+        return sorted({r.get("brand_id") for r in found}, key=lambda b: -1 if b is None else b)
+
+    def resolve(self, video_id: str, scope: BrandScope) -> int | None:
+        """The owner whose video ``scope`` addresses (see :data:`BrandScope`).
+
+        For an unscoped caller naming no owner: the one owner holding the id, None (the
+        unscoped key, where nothing is stored) when none does, AmbiguousVideoIdError when
+        several do. A scoped caller's own brand is answered without looking at any other.
+        """
+        if isinstance(scope, Owner):
+            return scope.brand_id
+        if scope is not None:
+            return scope
+        owners = self.owners(video_id)
+        if len(owners) > 1:
+            raise AmbiguousVideoIdError(video_id, owners)
+        return owners[0] if owners else None
+
+    def get_stream(self, video_id: str, *, brand_id: BrandScope = None) -> dict[str, Any] | None:
+        """The stream record of the video ``brand_id`` addresses, or None (a scoped caller never
+        reaches another brand's: it has its own key)."""
+        return self._stream_payload(video_id, self.resolve(video_id, brand_id))
+
+    def phase_payloads(self, video_id: str, owner: int | None, fields: list[str] | None = None) -> list[dict[str, Any]]:
+        """The phase payloads of ``owner``'s video (unordered)."""
+        cond = qm.Filter(must=owner_conditions(video_id, owner))
         return [p.payload or {} for p in self.scroll(self.phases, cond, fields)]
 
     def scroll(
@@ -373,13 +504,14 @@ class KnowledgeStore:
         records = (p.payload or {} for p in self.scroll(self.streams, flt, selector, page=STREAM_PAGE))
         return [r for r in records if r.get("kind") == "stream"]
 
-    def load_record(self, video_id: str, *, brand_id: int | None = None) -> AnalysisRecord | None:
+    def load_record(self, video_id: str, *, brand_id: BrandScope = None) -> AnalysisRecord | None:
         """Rebuild the stored AnalysisRecord of a video (for payload-only updates)."""
-        stream = self.get_stream(video_id, brand_id=brand_id)
+        owner = self.resolve(video_id, brand_id)
+        stream = self._stream_payload(video_id, owner)
         if stream is None:
             return None
         phases = []
-        for payload in sorted(self._phase_payloads(video_id), key=lambda p: p["phase_index"]):
+        for payload in sorted(self.phase_payloads(video_id, owner), key=lambda p: p["phase_index"]):
             phase = {k: payload.get(k) for k in Phase.model_fields}
             phase.update(payload.get("phase_extra") or {})
             phases.append(phase)
@@ -389,20 +521,20 @@ class KnowledgeStore:
         return AnalysisRecord.model_validate(data)
 
     # ----------------------------------------------------------------- writes --
-    def delete_video(self, video_id: str, *, brand_id: int | None = None) -> int:
+    def delete_video(self, video_id: str, *, brand_id: BrandScope = None) -> int:
         """Remove every phase point and then the stream record of a video; returns phases deleted.
 
         Points go first: a deletion interrupted half-way leaves the stream record, so the
-        video is still found (and owned) when the deletion is repeated. A scoped caller
-        only ever matches its own brand's points, also those a crashed first ingest left
-        without a stream record.
+        video is still found when the deletion is repeated. Only the addressed owner's
+        points are matched, also those a crashed first ingest left without a stream record.
         """
-        stream = self.get_stream(video_id, brand_id=brand_id)
-        cond = [qm.FieldCondition(key="video_id", match=qm.MatchValue(value=video_id)), *brand_condition(brand_id)]
-        count = self.client.count(self.phases, count_filter=qm.Filter(must=cond), exact=True).count
-        self.client.delete(self.phases, qm.FilterSelector(filter=qm.Filter(must=cond)), wait=True)
+        owner = self.resolve(video_id, brand_id)
+        stream = self._stream_payload(video_id, owner)
+        flt = qm.Filter(must=owner_conditions(video_id, owner))
+        count = self.client.count(self.phases, count_filter=flt, exact=True).count
+        self.client.delete(self.phases, qm.FilterSelector(filter=flt), wait=True)
         if stream is not None:
-            self.client.delete(self.streams, qm.PointIdsList(points=[stream_id(video_id)]), wait=True)
+            self.client.delete(self.streams, qm.PointIdsList(points=[stream_id(video_id, owner)]), wait=True)
         return count
 
     def update_outcome(
@@ -413,7 +545,8 @@ class KnowledgeStore:
         set_products: list[SetProduct] | None = None,
         screen_metrics: list[ScreenMetricSample] | None = None,
         phases: list[Phase] | None = None,
-        brand_id: int | None = None,
+        brand_id: BrandScope = None,
+        checkpoint: Checkpoint | None = None,
     ) -> IngestResult:
         """Attach outcome data to a stored video. Phase texts are unchanged, so this is a
         payload-only rewrite through the normal ingest path: no embedding calls."""
@@ -433,7 +566,8 @@ class KnowledgeStore:
             update["phases"] = [p.model_copy(update={"screen_summary": None}) for p in record.phases]
         if phases is not None:
             update["phases"] = phases
-        return self.ingest(record.model_copy(update=update), brand_id=brand_id)
+        # under the brand the stored record names
+        return self.ingest(record.model_copy(update=update), checkpoint=checkpoint)
 
     def set_phase_payloads(self, updates: list[tuple[str, dict[str, Any]]]) -> None:
         """Merge payload changes into phase points (no re-embedding)."""
@@ -441,8 +575,9 @@ class KnowledgeStore:
         if ops:
             self.client.batch_update_points(self.phases, ops, wait=True)
 
-    def set_stream_payload(self, video_id: str, payload: dict[str, Any]) -> None:
-        self.client.set_payload(self.streams, payload, points=[stream_id(video_id)], wait=True)
+    def set_stream_payload(self, video_id: str, owner: int | None, payload: dict[str, Any]) -> None:
+        """Merge ``payload`` into the stream record of ``owner``'s video."""
+        self.client.set_payload(self.streams, payload, points=[stream_id(video_id, owner)], wait=True)
 
 
 def _with_screen_summaries(record: AnalysisRecord) -> AnalysisRecord:

@@ -16,12 +16,17 @@ Not reached here (docs/operations.md says how to handle them): analysis files
 left in the inbox container (one file may hold many videos), Qdrant snapshots
 (they age out after ``SNAPSHOT_RETENTION``) and blob soft delete.
 
-A brand-scoped caller may delete only its brand's video; another brand's answers
-exactly like an unknown one, so a deletion attempt does not reveal that it exists.
-Blobs and job records go first and the stream record last: the stream record is
-what shows the video's owner, so an interrupted deletion can be repeated by the
-same caller. A job that is running at that very moment can still write the video
-again; its inputs are gone, so any later delivery of it fails.
+Video ids are unique per brand: a brand-scoped caller deletes its own brand's
+video of that id and nothing else (another brand's video with the same id is a
+different video, untouched, and whether one exists changes nothing in the
+answer). An unscoped caller deletes the one video with that id, or names the
+owner when several brands hold it (:class:`~rag_core.knowledge.store.Owner`).
+Jobs and uploaded blobs count as the video's when they are marked with its owner;
+unmarked ones (admin submissions, drops without ``brand_id`` metadata) are the
+unscoped video's, and are taken along with a brand's video only by an unscoped
+caller while no unscoped video holds that id. Blobs and job records go first and the stream record last, so an
+interrupted deletion can be repeated. A job that is running at that very moment
+can still write the video again; its inputs are gone, so any later delivery of it fails.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from rag_core.context import AppContext
 from rag_core.ingestion.blob_intake import video_id_of_upload
 from rag_core.ingestion.uploads import RECORDINGS_PREFIX, SALES_PREFIX, upload_brand
 from rag_core.jobs.records import JobRecord
-from rag_core.knowledge.store import VideoNotFoundError
+from rag_core.knowledge.store import BrandScope, Owner, VideoNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +58,21 @@ class VideoDeletion(BaseModel):
     deleted_blobs: list[str] = Field(description="Names of the blobs removed from the uploads container")
 
 
-def delete_video(ctx: AppContext, video_id: str, *, brand_id: int | None = None) -> VideoDeletion:
-    """Delete ``video_id`` and everything stored for it (see the module docstring).
+def delete_video(ctx: AppContext, video_id: str, *, brand_id: BrandScope = None) -> VideoDeletion:
+    """Delete the video ``brand_id`` addresses and everything stored for it (see the module docstring).
 
-    Raises VideoNotFoundError when nothing of it is stored, or when it is another
-    brand's and the caller is scoped to ``brand_id``.
+    Raises VideoNotFoundError when nothing of it is stored, AmbiguousVideoIdError when an
+    unscoped caller names an id several owners hold.
     """
     with ctx.knowledge() as kb:
-        stream = kb.get_video(video_id)
-    if stream is not None and brand_id is not None and stream.get("brand_id") != brand_id:
-        raise VideoNotFoundError(video_id)
-    belongs = _belongs_to_video(stream, brand_id)
+        owner = kb.store.resolve(video_id, brand_id)
+        stream = kb.get_video(video_id, brand_id=Owner(owner))
+        # Unmarked inputs go with a brand's video only for an unscoped caller, and only while no
+        # unscoped video of that id exists to claim them.
+        takes_unmarked = owner is None or (
+            not isinstance(brand_id, int) and kb.get_video(video_id, brand_id=Owner(None)) is None
+        )
+    belongs = _belongs_to_video(owner, takes_unmarked=takes_unmarked)
     with log_context(video_id=video_id):
         jobs = [job for job in ctx.jobs.for_video(video_id) if belongs(job.brand_id)]
         uploads = ctx.storage.container(ctx.settings.uploads_container)
@@ -72,7 +81,7 @@ def delete_video(ctx: AppContext, video_id: str, *, brand_id: int | None = None)
             with contextlib.suppress(ResourceNotFoundError):
                 ctx.jobs.delete(job.job_id)
         with ctx.knowledge() as kb:
-            points = kb.delete_video(video_id, brand_id=brand_id)
+            points = kb.delete_video(video_id, brand_id=Owner(owner))
         if stream is None and not (jobs or blobs or points):
             raise VideoNotFoundError(video_id)
         log.info("video deleted: %d points, %d jobs, %d blobs", points, len(jobs), len(blobs))
@@ -85,18 +94,11 @@ def delete_video(ctx: AppContext, video_id: str, *, brand_id: int | None = None)
     )
 
 
-def _belongs_to_video(stream: dict[str, object] | None, brand_id: int | None) -> Callable[[int | None], bool]:
-    """Which brand marks (of jobs, of uploaded blobs) are this video's.
-
-    With a stream record: unmarked ones and the video's own brand; a job of another
-    brand for the same id was refused at ingest and holds that brand's data. With
-    none (only jobs or uploads exist): a scoped caller's own brand, or any for an
-    unscoped caller.
-    """
-    if stream is not None:
-        owner = stream.get("brand_id")
-        return lambda brand: brand is None or brand == owner
-    return lambda brand: brand_id is None or brand == brand_id
+def _belongs_to_video(owner: int | None, *, takes_unmarked: bool) -> Callable[[int | None], bool]:
+    """Which brand marks (of jobs, of uploaded blobs) are the video's: its owner's, and unmarked
+    ones when it takes them (an unmarked input came from an admin; only an admin removes one
+    from a brand's video)."""
+    return lambda brand: brand == owner or (brand is None and takes_unmarked)
 
 
 def _blob_names(

@@ -3,12 +3,17 @@
     python -m rag_core.operations.migrate --to-url https://qdrant.example:6333 [--api-key KEY]
     python -m rag_core.operations.migrate --from-url https://qdrant.example:6333
     python -m rag_core.operations.migrate --upgrade-local
+    python -m rag_core.operations.migrate --tenant-ids
 
 ``--to-url`` copies both collections of the embedded store under ``QDRANT_PATH``
 to the server; ``--from-url`` copies them from the server into the embedded
 store; ``--upgrade-local`` moves a store written by qdrant-client's local mode
 (the previous default) into the embedded edge store (the app also does this by
-itself on first start).
+itself on first start); ``--tenant-ids`` moves brand-owned points written before
+video ids were scoped by brand to their (brand, video id) keys, in the store the
+settings name (embedded or ``QDRANT_URL``), without re-embedding: vectors and
+payloads copied, old ids deleted, counts verified (see
+:mod:`rag_core.knowledge.rekey`; the app also does this by itself on first open).
 
 Every point moves with its id, vectors and payload; each collection is created
 on the target with the source's vector configuration and payload indexes.
@@ -38,6 +43,8 @@ from tqdm import tqdm
 
 from rag_core.base.settings import Settings
 from rag_core.knowledge.engine import VectorEngine, copy_points, create_like, legacy_local_collections, open_engine
+from rag_core.knowledge.rekey import RekeyReport, rekey_brand_points
+from rag_core.knowledge.store import KnowledgeStore
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--to-url", help="copy the embedded store (QDRANT_PATH) to this Qdrant server")
     where.add_argument("--from-url", help="copy this Qdrant server's collections into the embedded store")
     where.add_argument("--upgrade-local", action="store_true", help="move a qdrant-client local-mode store to edge")
+    where.add_argument(
+        "--tenant-ids", action="store_true", help="re-key brand-owned points to (brand, video id) ids, no re-embedding"
+    )
     parser.add_argument("--api-key", help="the server's API key (default: QDRANT_API_KEY)")
     parser.add_argument("--restart", action="store_true", help="ignore a checkpoint and copy from the beginning")
     parser.add_argument("--no-progress", action="store_true")
@@ -180,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     settings = get_settings()
+    if args.tenant_ids:
+        return _tenant_ids(settings)
     path = settings.qdrant_path.resolve()
     collections = [settings.qdrant_collection, settings.streams_collection]
     embedded = settings.model_copy(update={"qdrant_url": None})
@@ -207,6 +219,25 @@ def main(argv: list[str] | None = None) -> int:
     for problem in report.mismatches[:20]:
         print(f"MISMATCH {problem}")
     print("verified: every id, payload and vector matches" if report.ok else "verification FAILED")
+    return 0 if report.ok else 1
+
+
+def _tenant_ids(settings: Settings) -> int:
+    """Re-key the store the settings name (idempotent: a repeated run moves what is left)."""
+    from rag_core.embeddings import build_embedder
+
+    store = KnowledgeStore(open_engine(settings), build_embedder(settings), settings)
+    missing = [c for c in (store.phases, store.streams) if not store.client.collection_exists(c)]
+    if missing:
+        print(f"nothing to re-key: no collection {', '.join(missing)}")
+        return 0
+    report: RekeyReport = rekey_brand_points(store)
+    for name, moved in report.moved.items():
+        before, after = report.branded[name]
+        resumed = report.copied_before[name]
+        print(f"{name}: {moved} moved in this run ({resumed} already copied by an interrupted run); "
+              f"brand-owned points {before} before, {after} after; {report.left[name]} left at an old id")  # fmt: skip
+    print("verified: every brand-owned point is at its brand-scoped id" if report.ok else "verification FAILED")
     return 0 if report.ok else 1
 
 

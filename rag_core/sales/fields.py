@@ -89,7 +89,7 @@ SALES_FIELDS: dict[str, FieldSpec] = {
     "items_sold": FieldSpec("number", 1e9, integer=True),
     "viewers": FieldSpec("number", 1e9, integer=True),
     "peak_viewers": FieldSpec("number", 1e8, integer=True),
-    "avg_watch_time_sec": FieldSpec("duration", 24 * 3600),
+    "avg_watch_time_sec": FieldSpec("duration", 24 * 3600, typical=1800),
     "product_clicks": FieldSpec("number", 1e9, integer=True),
     "ctr": FieldSpec("percent", 100, typical=60),
     "cvr": FieldSpec("percent", 100, typical=40),
@@ -103,7 +103,7 @@ SALES_FIELDS: dict[str, FieldSpec] = {
     "tap_through_rate": FieldSpec("percent", 100, typical=80),
     "comment_rate": FieldSpec("percent", 100, typical=60),
     "follower_ratio": FieldSpec("percent", 100, typical=40),
-    "duration_minutes": FieldSpec("duration", 48 * 60, minutes=True),
+    "duration_minutes": FieldSpec("duration", 48 * 60, minutes=True, typical=12 * 60),
 }
 PRODUCT_FIELDS: dict[str, FieldSpec] = {
     "price": FieldSpec("money", 1e8),
@@ -298,6 +298,8 @@ _RATIOS = (("cvr", "orders", 100.0), ("ctr", "product_clicks", 100.0), ("gpm", "
 _AT_MOST = (("peak_viewers", "viewers"), ("orders", "viewers"), ("product_clicks", "viewers"))
 _BY_RATES, _BY_RANGE = "the other fields' rates confirm", "in the field's plausible range"
 _BY_TABLE = "equal to the product table's revenue"
+_BY_ZERO = "with a 0 where the others read 6, 8 or 9"
+_LOOPED = frozenset("689")
 RANGE_CONFIDENCE = 0.7  # a disputed value the only plausible one of its reads: just above the default threshold
 
 
@@ -350,6 +352,32 @@ def _plausible(name: str, value: float, settled: Mapping[str, tuple[float, str]]
     return True
 
 
+def _zero_choice(choices: Mapping[float, str]) -> tuple[float, str] | None:
+    """The one choice whose digits differ from every other's only by a ``0`` where that one reads
+    a 6, 8 or 9, if there is exactly one. A thin or compressed zero is read as a looped digit (the
+    jpn model reads IPA and VL Gothic's 0 as 6 or 9, the eng model as 8), never the other way
+    round: on the dev screenshots every such substitution was a misread 0 (70 of 70), and no
+    6, 8 or 9 was ever read as 0, since that means losing a stroke the glyph has."""
+
+    def digits(text: str) -> str:
+        return re.sub(r"\D", "", unicodedata.normalize("NFKC", text))
+
+    def zero_over_loops(mine: str, other: str) -> bool:
+        pairs = [(a, b) for a, b in zip(mine, other, strict=True) if a != b]
+        return bool(pairs) and all(a == "0" and b in _LOOPED for a, b in pairs)
+
+    found = [
+        (value, text)
+        for value, text in choices.items()
+        if all(
+            len(digits(text)) == len(digits(other)) and zero_over_loops(digits(text), digits(other))
+            for v, other in choices.items()
+            if v != value
+        )
+    ]
+    return found[0] if len(found) == 1 else None
+
+
 def _table_total(products: list[ProductReading]) -> float | None:
     """The product table's revenue, when every row's revenue was read without dispute."""
     total = 0.0
@@ -373,8 +401,9 @@ def _settle(readings: Mapping[str, Reading], notes: list[str], table_total: floa
     A GMV equal to the yen to the product table's revenue (``table_total``), when exactly one
     of the reads' values is, or a value the other fields' rates confirm (exactly one of them
     matching CVR = orders / viewers, CTR or GPM) is taken with ``CONSISTENT_CONFIDENCE``;
-    else, when only one of them is plausible for the field (a 44 % CVR is not), that one is
-    taken with ``RANGE_CONFIDENCE``. Anything else stays disputed and is reported as
+    else the one plausible choice that differs from the others only by zeros they read as
+    6, 8 or 9 (:func:`_zero_choice`), or, when only one of them is plausible for the field
+    (a 44 % CVR is not), that one, with ``RANGE_CONFIDENCE``. Anything else stays disputed and is reported as
     uncertain. A table that does not add up to any of them says nothing: it may list some
     products only.
     """
@@ -404,6 +433,12 @@ def _settle(readings: Mapping[str, Reading], notes: list[str], table_total: floa
                 (value, text), confidence, why = next(iter(summed.items())), CONSISTENT_CONFIDENCE, _BY_TABLE
             elif len(confirmed) == 1:
                 (value, text), confidence, why = next(iter(confirmed.items())), CONSISTENT_CONFIDENCE, _BY_RATES
+            elif (
+                (zero := _zero_choice(choices))
+                and zero[0] in plausible
+                and _agrees(name, zero[0], settled) is not False
+            ):
+                (value, text), confidence, why = zero, RANGE_CONFIDENCE, _BY_ZERO
             elif (
                 len(plausible) == 1
                 and len(choices) > 1

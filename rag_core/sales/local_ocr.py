@@ -57,11 +57,12 @@ from rag_core.sales.fields import (
 from rag_core.sales.lexicon import normalise, product_columns, sales_labels
 from rag_core.sales.screenshot_reader import ImageKind, ScreenshotReading
 
-Reader = Literal["text", "digits", "swapped", "latin"]
+Reader = Literal["text", "digits", "swapped", "latin", "chinese"]
 _TEXT_PX = 32  # median text-line height the page is upscaled to (never downscaled)
 _MAX_UPSCALE = 4.0
 _VALUE_PX = 24  # height a value is scaled to for the swapped-languages read (big bold digits misread)
-_LABEL_RETRY_PX: tuple[tuple[Reader, int], ...] = (("text", 24), ("swapped", 48))
+_LABEL_RETRY_PX: tuple[tuple[Reader, int], ...] = (("text", 24), ("swapped", 48), ("chinese", 32))
+CHINESE = "chi_sim"  # Simplified Chinese labels (成交金额, 观看人数): read when its data is installed
 _INK_MARGIN = 45  # a pixel this much darker than the page's background is text; cards and rules are not
 _PHRASE_GAP = 0.8  # a column gap wider than this many line heights separates two segments
 _MIN_TEXT_PX, _MAX_TEXT_PX = 8, 200
@@ -69,19 +70,28 @@ _BELOW_REACH = 2.5  # a value "below" a label starts within this many label heig
 _NUMBER_GAP = 1.3  # line heights between two pieces of one number (full-width digits are set wide)
 _GROUP_GAP = 2.2  # ... when the right piece is a thousands group: a full-width comma's cell is empty ink
 _THOUSANDS_GROUP = re.compile(r"^\s*([,.，．;:'、]?)\s*\d{3}(?!\d)")  # group 1: a separator before it
+_MULTIPLIER = re.compile(r"(?<=\d)[万億千KkMm]")
+_GROUPED = re.compile(r"\d\s*[,，]\s*\d{3}\s*$")  # ends with a separated group of three
 _SEPARATOR_END = re.compile(r"[,.，．;:'、]\s*$")
-_LATIN_CHARS = "0123456789,.%KM"
-_LEADING_MARK = re.compile(r"^[¥￥\\Y$]")
-_TRAILING_UNIT = re.compile(r"(万円|億円|円|人|件|万|億|千|回|個)$")
+_LATIN_CHARS = "0123456789,.:%KM"
 _CURRENCY_START = re.compile(r"^\s*[¥￥\\Y$]")
 _WORD_GAP = 1.0  # line heights between two words of one label
-_NUMERIC_TEXT = re.compile(r"^[\d,.，．;:'、¥￥\\Y円人万億KMk%+\s]+$")  # ";" "'": a full-width comma as read
+_NUMERIC_TEXT = re.compile(r"^[\d,.，．;:'、¥￥\\Y円人万億KMkO%+\s]+$")  # ";" "'": a full-width comma; O: a ０
 _DISAGREE_FACTOR = 0.6  # confidence factor of a value no two reads agree on
 _AGREEMENT_FLOOR = {2: 0.7, 3: 0.9}  # confidence of a value that 2 or 3 of the reads agree on
 _DISPUTED_CONFIDENCE = 0.3  # at most, for a value the reads disagree on (below any sensible threshold)
 # What the jpn+eng model writes for a value's unit in big bold digits: "\\" or "Y" for a leading ¥,
 # "A" for a trailing 人, and the kana 了 for a lone 7. None of these can be meant in a value.
-_VALUE_SLIPS = ((re.compile(r"^[\\Y]"), "¥"), (re.compile(r"(?<=\d)A$"), "人"), (re.compile(r"了"), "7"))
+_VALUE_SLIPS = (
+    (re.compile(r"^[\\Y]"), "¥"),
+    (re.compile(r"(?<=\d)A$"), "人"),
+    (re.compile(r"了"), "7"),
+)
+_COUNT_UNIT_END = re.compile(r"[人件回個]\s*$")
+# A comma before one or two digits and a multiplier is a decimal point ("126,3K", "1,2万");
+# any other comma must start a group of exactly three digits.
+_ABBREVIATED_COMMA = re.compile(r"(?<=\d),(?=\d{1,2}[万億千KkMm])")
+_BROKEN_GROUP = re.compile(r"\d,(?:\d{4}|\d{1,2}(?!\d))")
 _WORD_SPACE = 0.3  # words further apart than this many line heights are joined with a space
 
 
@@ -108,6 +118,22 @@ class Box:
         return Box(min(self.x0, other.x0), min(self.y0, other.y0), max(self.x1, other.x1), max(self.y1, other.y1))
 
 
+class Glyph(NamedTuple):
+    """One character as a line read saw it, and its columns on the page."""
+
+    char: str
+    x0: int
+    x1: int
+
+
+class Line(NamedTuple):
+    """One line read: its text, lowest word confidence (0-1) and characters in image columns."""
+
+    text: str
+    confidence: float
+    glyphs: tuple[Glyph, ...]
+
+
 @dataclass(frozen=True, eq=False)
 class Phrase:
     """One text segment as read: a label, a value, a title, a table cell."""
@@ -115,6 +141,7 @@ class Phrase:
     text: str
     confidence: float  # the lowest word confidence, 0-1
     box: Box
+    glyphs: tuple[Glyph, ...] = ()  # page columns of each character read (values only need them)
 
 
 def _adjacent(
@@ -233,16 +260,26 @@ class _Engine:
         if "eng" in languages.split("+"):  # the Latin model alone, on digits only (_Page.latin_read)
             self._apis["latin"] = tesserocr.PyTessBaseAPI(path=str(tessdata), lang="eng", psm=psm)
             self._apis["latin"].SetVariable("tessedit_char_whitelist", _LATIN_CHARS)
+        first, *rest = languages.split("+")
+        if CHINESE not in languages.split("+") and (tessdata / f"{CHINESE}.traineddata").is_file():
+            # jpn+eng reads 19 of the lexicon's 71 Chinese terms (simplified 额, 观, 订 are no
+            # Japanese characters), jpn+chi_sim+eng 67; only labels the first reads failed on
+            # are read so, as it is a third slower than jpn+eng.
+            chinese = "+".join([first, CHINESE, *rest])
+            self._apis["chinese"] = tesserocr.PyTessBaseAPI(path=str(tessdata), lang=chinese, psm=psm)
 
-    @property
-    def has_latin(self) -> bool:
-        return "latin" in self._apis
+    def has(self, reader: Reader) -> bool:
+        """Whether ``reader``'s models are loaded (``latin`` needs eng, ``chinese`` chi_sim's data)."""
+        return reader in self._apis
 
-    def read(self, image: Image.Image, line_height: int, reader: Reader = "text") -> tuple[str, float]:
-        """The line's text and its lowest word confidence (0-1); ``("", 0.0)`` when nothing is read."""
+    def read(self, image: np.ndarray, line_height: int, reader: Reader = "text") -> Line:
+        """The line (``image``: uint8 grey) as read; empty text with confidence 0 when nothing is
+        read. Raw bytes, not a PIL image: tesserocr would encode a PIL image as a BMP on every
+        call, a tenth of the reading time."""
         level = self._tesserocr.RIL.WORD
         api = self._apis[reader]
-        api.SetImage(image)
+        pixels = np.ascontiguousarray(image, dtype=np.uint8)
+        api.SetImageBytes(pixels.tobytes(), pixels.shape[1], pixels.shape[0], 1, pixels.shape[1])
         api.Recognize()
         text, confidences, last_right = "", [], None
         for item in self._tesserocr.iterate_level(api.GetIterator(), level):
@@ -257,7 +294,15 @@ class _Engine:
             text += word
             last_right = right
             confidences.append(item.Confidence(level) / 100)
-        return text, min(confidences, default=0.0)
+        symbol = self._tesserocr.RIL.SYMBOL
+        glyphs = tuple(
+            Glyph(char, box[0], box[2])
+            for item in self._tesserocr.iterate_level(api.GetIterator(), symbol)
+            if not item.Empty(symbol)
+            and (char := (item.GetUTF8Text(symbol) or "").strip())
+            and (box := item.BoundingBox(symbol))
+        )
+        return Line(text, min(confidences, default=0.0), glyphs)
 
 
 @lru_cache(maxsize=4)
@@ -326,14 +371,14 @@ class _Page:
 
     def __init__(self, image: Image.Image, engine: _Engine) -> None:
         self.image = image
+        self.pixels = np.asarray(image)  # once: converting the page per crop cost a tenth of the time
         self.engine = engine
         self._reads: dict[tuple[Box, Reader, int | None], tuple[str, float]] = {}
         self.phrases: list[Phrase] = []
         self.loose: set[int] = set()  # numbers (by id) with a piece beside them that may belong to them
         for box in segment(ink(image)):
-            text, confidence = engine.read(self.canvas(box), box.h)
-            if text:
-                self.phrases.append(Phrase(text, confidence, box))
+            if phrase := self._phrase(box):
+                self.phrases.append(phrase)
         self._join_numbers()
 
     def _join_numbers(self) -> None:
@@ -346,33 +391,47 @@ class _Page:
         while pair := _adjacent(self.phrases, _GROUP_GAP, lambda p: bool(_NUMERIC_TEXT.match(p.text)), refused):
             left, right = pair
             gap = (right.box.x0 - left.box.x1) / max(left.box.h, right.box.h)
-            next_value = any(ch.isdigit() for ch in left.text) and _CURRENCY_START.match(right.text)
+            next_value = any(ch.isdigit() for ch in left.text) and (
+                _CURRENCY_START.match(right.text)  # "¥1,234 ¥567": two amounts
+                or (_CURRENCY_START.match(left.text) and _COUNT_UNIT_END.search(right.text))  # "¥32,889 491人"
+            )
             thousands = _THOUSANDS_GROUP.match(right.text)
             group = thousands and (thousands.group(1) or _SEPARATOR_END.search(left.text))
             if next_value or (gap > _NUMBER_GAP and not group):
                 refused.add((id(left), id(right)))  # a currency mark or a far number is the next value
-                if thousands and not next_value:
-                    self.loose.add(id(left))  # a lone three-digit group: perhaps the rest of this number
+                if thousands and not next_value and not _GROUPED.search(left.text):
+                    # a lone three-digit group: perhaps the rest of this number, unless the number
+                    # shows its separators ("¥2,286,800"), so that one missing before it is no gap
+                    self.loose.add(id(left))
                 continue
             box = left.box.union(right.box)
-            text, confidence = self.engine.read(self.canvas(box), box.h)
             self.phrases = [p for p in self.phrases if p is not left and p is not right]
-            self.phrases.append(Phrase(text or f"{left.text}{right.text}", confidence, box))
+            self.phrases.append(self._phrase(box) or Phrase(f"{left.text}{right.text}", 0.0, box))
         self.phrases.sort(key=lambda p: (p.box.y0, p.box.x0))
         self.loose.update(id(p) for p in self.phrases if _SEPARATOR_END.search(p.text))  # "¥62," goes on
 
-    def canvas(self, box: Box, scale: float = 1.0) -> Image.Image:
+    def _phrase(self, box: Box) -> Phrase | None:
+        """The box read at the page's own scale, its glyphs in page columns; None when empty."""
+        line = self.engine.read(self.canvas(box), box.h)
+        if not line.text:
+            return None
+        shift = box.x0 - _pad(box)
+        glyphs = tuple(Glyph(g.char, g.x0 + shift, g.x1 + shift) for g in line.glyphs)
+        return Phrase(line.text, line.confidence, box, glyphs)
+
+    def canvas(self, box: Box, scale: float = 1.0) -> np.ndarray:
         """The box alone with a white margin (no neighbouring ink for the line reader to see),
         black on white at the box's own Otsu threshold: the grey anti-aliasing of small light
         labels makes the jpn model read シェア as "DET"."""
-        pad = max(4, box.h // 6)
-        crop = np.asarray(self.image)[box.y0 : box.y1, box.x0 : box.x1]
+        pad = _pad(box)
+        crop = self.pixels[box.y0 : box.y1, box.x0 : box.x1]
         page = np.full((crop.shape[0] + 2 * pad, crop.shape[1] + 2 * pad), 255, dtype=np.uint8)
         page[pad:-pad, pad:-pad] = np.where(crop > otsu_threshold(crop), 255, 0)
+        if scale == 1.0:
+            return page
         image = Image.fromarray(page)
-        if scale != 1.0:
-            image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
-        return image
+        size = (round(image.width * scale), round(image.height * scale))
+        return np.asarray(image.resize(size, Image.Resampling.LANCZOS))
 
     def _read(self, box: Box, reader: Reader, height: int | None = None) -> tuple[str, float]:
         """One read of a box (scaled to ``height`` px), remembered: a candidate is tried for
@@ -380,17 +439,20 @@ class _Page:
         key = (box, reader, height)
         if key not in self._reads:
             scale = 1.0 if height is None else height / box.h
-            self._reads[key] = self.engine.read(self.canvas(box, scale=scale), height or box.h, reader)
+            self._reads[key] = self.engine.read(self.canvas(box, scale=scale), height or box.h, reader)[:2]
         return self._reads[key]
 
     def label(self, phrase: Phrase) -> tuple[list[str], str | None] | None:
-        """``_split_label`` of the phrase; a short digit-free phrase that is no label is read twice
-        more (at ``_LABEL_RETRY_PX``), since the eng half of jpn+eng now and then turns a label
-        into Latin junk (クリック率 as "Ay DB") at one size and not at another."""
+        """``_split_label`` of the phrase; a short digit-free phrase that is no label is read again
+        (``_LABEL_RETRY_PX``), since the eng half of jpn+eng now and then turns a label into Latin
+        junk (クリック率 as "Ay DB") at one size and not at another, and a Chinese label needs
+        the chi_sim model (when installed)."""
         split = _split_label(phrase)
         if split is not None or any(ch.isdigit() for ch in phrase.text) or len(normalise(phrase.text)) > 12:
             return split
         for reader, height in _LABEL_RETRY_PX:
+            if not self.engine.has(reader):
+                continue
             text, confidence = self._read(phrase.box, reader, height)
             split = _split_label(Phrase(text, confidence, phrase.box))
             if split is not None:
@@ -401,41 +463,99 @@ class _Page:
         """The phrase as a value of the field, from three reads: the text read at the page's
         own scale, a digits read and a swapped-languages read at ``_VALUE_PX`` (plus a fourth
         when no two agree); :func:`decide` turns them into one reading. None when no read fits
-        the field. For counts, amounts and rates the digits read is :meth:`latin_read`."""
-        latin = self.engine.has_latin and spec.kind != "duration"
+        the field. The digits read is :meth:`latin_read` wherever the eng model is loaded."""
         reads = [
             (phrase.text, phrase.confidence),
-            self.latin_read(phrase) if latin else self._read(phrase.box, "digits", _VALUE_PX),
+            self.latin_read(phrase)
+            if self.engine.has("latin") and phrase.glyphs
+            else self._read(phrase.box, "digits", _VALUE_PX),
             self._read(phrase.box, "swapped", _VALUE_PX),
         ]
-        votes = [vote for text, confidence in reads if (vote := _vote(text, confidence, spec))]
+        votes = [vote for text, confidence in reads if (vote := vote_of(text, confidence, spec))]
         if len({v.value for v in votes}) == len(votes) > 1:  # no two agree: one more opinion
-            votes += [v for v in [_vote(*self._read(phrase.box, "text", _VALUE_PX), spec)] if v]
+            votes += [v for v in [vote_of(*self._read(phrase.box, "text", _VALUE_PX), spec)] if v]
         reading = decide(votes)
         if reading is None or reading.disputed or id(phrase) not in self.loose:
             return reading  # (loose: a number piece beside it was not joined, the value may go on)
         return Reading(reading.raw, min(reading.confidence, _DISPUTED_CONFIDENCE), disputed=True)
 
     def latin_read(self, phrase: Phrase) -> tuple[str, float]:
-        """The eng model alone on the digits, with the currency mark and unit the text read saw
-        cut off and put back: it does not share the jpn model's blind spots (IPA and VL Gothic's
-        "0" read as "6" or "9" by every jpn read), but writes a CJK unit as a digit."""
-        text = unicodedata.normalize("NFKC", phrase.text).replace(" ", "")
-        for slip, meant in _VALUE_SLIPS:
-            text = slip.sub(meant, text)
-        mark = _LEADING_MARK.match(text)
-        unit = _TRAILING_UNIT.search(text)
+        """The eng model alone on each run of digits, separators and Latin units the text read
+        saw, with what lies between them (currency mark, CJK units: ``¥``, ``万``, ``分``, ``秒``)
+        kept as the text read has it: the eng model does not share the jpn model's blind spots
+        (IPA and VL Gothic's "0" read as "6" or "9" by every jpn read), but writes a CJK unit as
+        a digit, so it never sees one. ``("", 0.0)`` when a run reads as nothing."""
         box = phrase.box
-        crop = np.asarray(self.image)[box.y0 : box.y1, box.x0 : box.x1]
-        glyphs = _runs(np.asarray((crop <= otsu_threshold(crop)).any(axis=0)), 1)  # ink column runs
-        if len(glyphs) < 1 + bool(mark) + bool(unit):
-            return "", 0.0
-        left = box.x0 + (glyphs[1][0] if mark else 0)  # the mark is the first glyph, the unit the last
-        right = box.x0 + (glyphs[-len(unit.group())][0] if unit else box.x1 - box.x0)
-        if right - left < box.h // 2:
-            return "", 0.0
-        digits, confidence = self._read(Box(left, box.y0, right, box.y1), "latin", _VALUE_PX)
-        return f"{'¥' if mark else ''}{digits}{unit.group() if unit else ''}", confidence
+        marks = [(_latin_char(g.char, i == 0), g) for i, g in enumerate(phrase.glyphs)]
+        crop = self.pixels[box.y0 : box.y1, box.x0 : box.x1]
+        blank = ~np.asarray((crop <= otsu_threshold(crop)).any(axis=0))
+        gaps = [(box.x0 + a, box.x0 + b) for a, b in _runs(blank, 1)]
+        out, confidences = "", []
+        i = 0
+        while i < len(marks):
+            char, glyph = marks[i]
+            if char is not None:
+                out += char
+                i += 1
+                continue
+            j = i
+            while j < len(marks) and marks[j][0] is None:
+                j += 1
+            # Cut in the blank columns just before the run's first glyph and just after its last:
+            # tesseract's glyph starts are close, its ends are not (a word's last digit ends where
+            # the word does), and a digit has no blank column inside it, where 時 or 分 may.
+            left = box.x0 if i == 0 else _cut_before(gaps, glyph.x0, box.h)
+            right = box.x1 if j == len(marks) else _cut_after(gaps, marks[j - 1][1].x0, box.h)
+            if right - left < 2:
+                return "", 0.0
+            text, confidence = self._read(Box(left, box.y0, right, box.y1), "latin", _VALUE_PX)
+            text = text.replace(" ", "")
+            if j < len(marks):
+                text = text.rstrip(",.:")  # the edge of the unit after it ("254.1.万")
+            if i > 0:
+                text = text.lstrip(",.:")
+            if not text:
+                return "", 0.0
+            out += text
+            confidences.append(confidence)
+            i = j
+        return (out, min(confidences)) if confidences else ("", 0.0)
+
+
+def _cut_before(gaps: list[tuple[int, int]], x: int, height: int) -> int:
+    """A column in the last blank run that ends by column ``x`` (+2), at most a quarter line
+    height from the ink; ``x`` when there is none."""
+    before = [gap for gap in gaps if gap[1] <= x + 2]
+    if not before:
+        return x
+    a, b = before[-1]
+    return max((a + b) // 2, b - height // 4)
+
+
+def _cut_after(gaps: list[tuple[int, int]], x: int, height: int) -> int:
+    """A column in the first blank run after column ``x``, at most a quarter line height from
+    the ink; ``x`` + a line height when there is none."""
+    after = [gap for gap in gaps if gap[0] > x]
+    if not after:
+        return x + height
+    a, b = after[0]
+    return min((a + b) // 2, a + height // 4)
+
+
+def _latin_char(char: str, first: bool) -> str | None:
+    """None for a character the eng model reads (a digit, a separator, ``%``, ``K``), else the
+    character the value means (the jpn model's slips undone: a leading ``\\`` or ``Y`` is ¥)."""
+    c = unicodedata.normalize("NFKC", char)
+    if c in _LATIN_CHARS or c in "了Oo":  # 了: the jpn model's lone 7; O: a ０ or a 9 (the eng read says which)
+        return None
+    if first and c in "\\Y":
+        return "¥"
+    return "人" if c == "A" else c
+
+
+def _pad(box: Box) -> int:
+    """The white margin around a box read alone."""
+    return max(4, box.h // 6)
 
 
 class Vote(NamedTuple):
@@ -444,6 +564,15 @@ class Vote(NamedTuple):
     value: float
     text: str
     confidence: float
+
+
+def _unit_seen(votes: list[Vote]) -> list[Vote]:
+    """The votes without those that read a multiplier as digits: when one read shows ``36.6万``,
+    another's ``36.645`` (a point taken for a thousands separator) is the 万 misread, not
+    36,645 - dashboards never separate thousands with a point, only OCR turns a comma into one."""
+    if not any(_MULTIPLIER.search(v.text) for v in votes):
+        return votes
+    return [v for v in votes if _MULTIPLIER.search(v.text) or "." not in v.text]
 
 
 def decide(votes: list[Vote]) -> Reading | None:
@@ -458,8 +587,10 @@ def decide(votes: list[Vote]) -> Reading | None:
     most-supported text first (the full-size read's on a tie) and every other as an
     alternative; :func:`rag_core.sales.fields.build_extraction` settles it by evidence (the
     field's plausible range, CVR = orders / viewers, price × sold = revenue) or reports it as
-    uncertain.
+    uncertain. A read that turned a multiplier into digits (``36.645`` beside ``36.6万``) is
+    no vote (:func:`_unit_seen`).
     """
+    votes = _unit_seen(votes)
     if not votes:
         return None
     groups: dict[float, list[int]] = {}
@@ -477,7 +608,7 @@ def decide(votes: list[Vote]) -> Reading | None:
     return Reading(text, max(confidence, _AGREEMENT_FLOOR[min(3, len(best))]))
 
 
-def _vote(text: str, confidence: float, spec: FieldSpec) -> Vote | None:
+def vote_of(text: str, confidence: float, spec: FieldSpec) -> Vote | None:
     """The :class:`Vote` of one read, or None when it is no value of the field
     (wrong units, a sign, a fraction of a count)."""
     kind = spec.kind
@@ -486,6 +617,9 @@ def _vote(text: str, confidence: float, spec: FieldSpec) -> Vote | None:
         s = slip.sub(meant, s)
     if kind == "percent":
         s = re.sub(r"(?<=\d),(?=\d{1,2}%$)", ".", s)  # "4,93%": a rate's point read as a comma
+    s = _ABBREVIATED_COMMA.sub(".", s)  # "126,3K": the point of an abbreviated count, read as a comma
+    if _BROKEN_GROUP.search(s):
+        return None  # "54,0429" (円 read as 9), "3,17人" (a digit lost): no number is written so
     if not s or not text_fits_kind(s, kind):
         return None
     try:

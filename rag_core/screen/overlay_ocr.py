@@ -11,6 +11,11 @@ Why this shape (measured on the generated recordings, 540x960 and 720x1280):
 * The OCR input is the grey crop, normalised to dark text on white and scaled
   so the text is ~40 px tall; binarising first read 93-98 % of counts right,
   grey read 100 %.
+* A count is trusted only when reads of two different images (scales, or a
+  softened copy) agree and no rival value has as much support; a low blob at
+  either end of its glyph run (a compression ghost) is trimmed first, and a read
+  too short for the glyphs' width never counts. Otherwise it is missing
+  (uncertain), never a guess.
 * A region whose glyph mask matches the one last read (XOR under a few percent,
   which compression noise stays below and a changed digit does not) reuses
   the last text: a static counter costs no OCR at all.
@@ -26,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import tesserocr
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from rag_core.analysis.numbers import NumberFormatError, parse_number
 from rag_core.ocr.imaging import otsu_threshold
@@ -40,7 +45,15 @@ _MIN_CONTRAST = 48  # grey levels between the darkest and brightest pixel of a c
 _MAX_LEVELS = 3  # nested Otsu splits: room | banner or badge | text
 _MAX_BORDER_SHARE = 0.8  # of the text-coloured class touching the box edge, above which it is split again
 _RETRY_SCALES = (0.7, 1.4)  # further text heights (x the region's): the cheaper one first
+_MARGIN = 2  # images that read a count's value, less those that read the likeliest other value
+_MIN_STRETCH_INK = 0.1  # of a square text height: less ink is a gap between words, not a glyph to compare
+_SOFTEN = 0.04  # Gaussian radius in text heights for the softened reads of a count
 _RIM_FRACTION = 8  # the OCR image keeps grey pixels within text height / this of a glyph pixel
+_SPECK_INK = 0.5  # pixels per text-height pixel: a column run at either end of a count with less ink is noise
+# Widest advance of each kind of count glyph, in text heights (a mono face's "." is as wide as a
+# digit; CJK multipliers are square): a read whose glyphs could not fill the width seen lost some.
+_MAX_ADVANCE = {"digit": 0.85, "separator": 0.85, "cjk": 1.25, "latin": 1.1, "+": 0.9}
+_MIN_FILL = 0.9  # of the glyph run's width that the widest reading of the text must reach
 _COUNT_SHAPE = re.compile(r"(?P<digits>[0-9][0-9.,]*)(?P<multiplier>[千万億兆KkMmBb])?\+?")
 _DECIMAL = re.compile(r"[0-9]+(?:[.,][0-9]{1,2})?")  # 1.7K, 45.4K, 1.25M, 12万
 _GROUPED = re.compile(r"[0-9]{1,3}(?:([.,])[0-9]{3}(?:\1[0-9]{3})*)?|[0-9]+")  # 1,234,567 or 1234567
@@ -95,11 +108,40 @@ class TesseractLines:
 
 @dataclass(frozen=True)
 class TextPatch:
-    """The glyphs of one region: their mask and grey pixels, cut to their bounding box."""
+    """The glyphs of one region: their mask and grey pixels, cut to their bounding box (at ``top``, ``left``
+    in the region, so sightings in two frames can be laid over each other)."""
 
     mask: np.ndarray
     gray: np.ndarray
     light: bool
+    top: int = 0
+    left: int = 0
+
+    def overlap_differs(self, other: TextPatch) -> float | None:
+        """How much the two patches' glyphs differ where they overlap in the region; None if they hardly overlap.
+
+        The share of differing glyph pixels in the worst stretch one text height wide:
+        a different buyer's name, drawn where the other name was, differs in most
+        pixels of its stretch however long the rest of the line is, while encoder noise
+        on the same glyphs is spread thin. Only the overlap counts, so a blob that
+        joined the glyphs beyond either end of the other patch (a stage light beside a
+        pop-up) changes nothing.
+        """
+        (h1, w1), (h2, w2) = self.mask.shape, other.mask.shape
+        top, left = max(self.top, other.top), max(self.left, other.left)
+        bottom, right = min(self.top + h1, other.top + h2), min(self.left + w1, other.left + w2)
+        if bottom - top < min(h1, h2) // 2 or right - left < min(w1, w2) // 2:
+            return None
+        a = self.mask[top - self.top : bottom - self.top, left - self.left : right - self.left]
+        b = other.mask[top - other.top : bottom - other.top, left - other.left : right - other.left]
+        stretch = max(1, bottom - top)
+        kernel = np.ones(stretch)
+        differ = np.convolve(np.count_nonzero(a ^ b, axis=0), kernel, mode="valid")
+        ink = np.maximum(
+            np.convolve(a.sum(axis=0), kernel, mode="valid"), np.convolve(b.sum(axis=0), kernel, mode="valid")
+        )
+        inked = ink >= _MIN_STRETCH_INK * stretch * stretch  # stretches with a glyph's worth of ink, not gaps
+        return float((differ[inked] / ink[inked]).max()) if inked.any() else None
 
     def same_glyphs(self, other: TextPatch) -> bool:
         """Whether ``other`` shows the same text (so its OCR result can be reused)."""
@@ -110,7 +152,7 @@ class TextPatch:
         a, b = self.mask[:h, :w], other.mask[:h, :w]
         return int(np.count_nonzero(a ^ b)) <= _SAME_GLYPHS_MAX_XOR * max(int(a.sum()), int(b.sum()), 1)
 
-    def ocr_image(self, text_height_px: int) -> Image.Image:
+    def ocr_image(self, text_height_px: int, soften: bool = False) -> Image.Image:
         """Dark text on white, glyphs only, scaled to ``text_height_px`` and padded (what tesseract likes)."""
         gray = self.gray.astype(np.float32)
         glyph, around = gray[self.mask], gray[~self.mask]
@@ -125,6 +167,8 @@ class TextPatch:
         scale = text_height_px / page.shape[0]
         size = (max(1, round(page.shape[1] * scale)), max(1, round(page.shape[0] * scale)))
         image = Image.fromarray(page).resize(size, Image.Resampling.BICUBIC)
+        if soften:
+            image = image.filter(ImageFilter.GaussianBlur(text_height_px * _SOFTEN))
         pad = text_height_px // 2
         padded = Image.new("L", (image.width + 2 * pad, image.height + 2 * pad), 255)
         padded.paste(image, (pad, pad))
@@ -161,10 +205,102 @@ def isolate_text(crop: np.ndarray, light: bool = True) -> TextPatch | None:
         candidates = ink
     if glyphs is None:
         return None
+    return _cut(glyphs, crop, light)
+
+
+def _cut(glyphs: np.ndarray, gray: np.ndarray, light: bool, at: tuple[int, int] = (0, 0)) -> TextPatch:
+    """The patch of ``glyphs`` (a non-empty mask over ``gray``, itself at ``at`` in the region) cut to
+    their bounding box plus one pixel."""
     rows, cols = np.flatnonzero(glyphs.any(axis=1)), np.flatnonzero(glyphs.any(axis=0))
-    top, bottom = max(0, rows[0] - 1), min(crop.shape[0], rows[-1] + 2)
-    left, right = max(0, cols[0] - 1), min(crop.shape[1], cols[-1] + 2)
-    return TextPatch(mask=glyphs[top:bottom, left:right], gray=crop[top:bottom, left:right].copy(), light=light)
+    top, bottom = max(0, rows[0] - 1), min(gray.shape[0], rows[-1] + 2)
+    left, right = max(0, cols[0] - 1), min(gray.shape[1], cols[-1] + 2)
+    return TextPatch(
+        mask=glyphs[top:bottom, left:right],
+        gray=gray[top:bottom, left:right].copy(),
+        light=light,
+        top=at[0] + int(top),
+        left=at[1] + int(left),
+    )
+
+
+def trim_end_specks(patch: TextPatch) -> TextPatch:
+    """A count's ``patch`` without the specks at either end of its glyph run.
+
+    A count never starts or ends with a separator, so a run of inked columns at
+    either end holding less ink than a one-pixel hairline half the text's height
+    is not text but a compression speck (at 150 kbit/s a glyph's edges ring into
+    ghosts beside it) or the rim of a stage light seen through a translucent
+    badge. Left in, tesseract reads it as a digit or a separator (``540`` as
+    ``5340``, ``7,827`` as ``7,827,``), and the read is wrong or refused. The
+    narrowest real glyph, a ``1``, has a stroke at least the text's height; a
+    serif's terminal cut off by the threshold (a light ``3``) has more ink than a
+    speck, as measured on the 150 kbit/s clips; separators between digits stay.
+    """
+    inked = np.flatnonzero(np.diff(np.concatenate(([0], patch.mask.any(axis=0).astype(np.int8), [0]))))
+    runs = list(zip(inked[::2], inked[1::2], strict=True))  # [start, end) of each run of inked columns
+    ink = [int(np.count_nonzero(patch.mask[:, start:end])) for start, end in runs]
+    least = _SPECK_INK * (patch.mask.shape[0] - 2)  # _cut's one-pixel margin
+    first, last = 0, len(runs) - 1
+    while first < last and ink[first] < least:
+        first += 1
+    while last > first and ink[last] < least:
+        last -= 1
+    if first == 0 and last == len(runs) - 1:
+        return patch
+    glyphs = np.zeros_like(patch.mask)
+    keep = slice(runs[first][0], runs[last][1])
+    glyphs[:, keep] = patch.mask[:, keep]
+    return _cut(glyphs, patch.gray, patch.light, (patch.top, patch.left))
+
+
+def main_run(patch: TextPatch) -> TextPatch:
+    """A pop-up's ``patch`` cut to its line of text: the glyph columns without a gap as wide as the text is tall.
+
+    A pop-up pill as long as its text leaves the room visible beside it inside the
+    region, and a stage light there that touches no edge of the box joins the
+    glyphs: the same pop-up then reads with a trailing ``0`` or ``。`` and is
+    half as wide again in the next sample, so it was taken for a new one and
+    counted twice. Letters, the avatar and the words of one line sit closer than
+    a text height; of the groups so separated, the one with the most ink is the line.
+    """
+    inked = np.flatnonzero(np.diff(np.concatenate(([0], patch.mask.any(axis=0).astype(np.int8), [0]))))
+    runs = list(zip(inked[::2], inked[1::2], strict=True))  # [start, end) of each run of inked columns
+    gap = patch.mask.shape[0] - 2  # _cut's one-pixel margin
+    groups: list[tuple[int, int]] = []
+    for start, end in runs:
+        if groups and start - groups[-1][1] < gap:
+            groups[-1] = (groups[-1][0], end)
+        else:
+            groups.append((start, end))
+    if len(groups) == 1:
+        return patch
+    first, last = max(groups, key=lambda group: int(np.count_nonzero(patch.mask[:, group[0] : group[1]])))
+    glyphs = np.zeros_like(patch.mask)
+    glyphs[:, first:last] = patch.mask[:, first:last]
+    return _cut(glyphs, patch.gray, patch.light, (patch.top, patch.left))
+
+
+def could_fill(text: str, patch: TextPatch) -> bool:
+    """Whether ``text`` can be what ``patch`` shows judged by width alone: no glyph is lost.
+
+    Each character's widest advance (in text heights) is summed; when even that falls
+    short of the glyph run's width, the read dropped characters (``983`` read as
+    ``8``, ``540`` as ``40``): a tenfold error that two reads can share, so such a
+    read never confirms a count.
+    """
+    height, width = patch.mask.shape[0] - 2, patch.mask.shape[1] - 2  # _cut's one-pixel margin
+    widest = 0.0
+    for char in unicodedata.normalize("NFKC", text):
+        if char.isdigit():
+            kind = "digit"
+        elif char in ",.":
+            kind = "separator"
+        elif char in "千万億兆":
+            kind = "cjk"
+        else:
+            kind = "+" if char == "+" else "latin"
+        widest += _MAX_ADVANCE[kind] * height
+    return widest >= _MIN_FILL * width
 
 
 def parse_count(text: str) -> float | None:
@@ -177,7 +313,8 @@ def parse_count(text: str) -> float | None:
     most likely ``1.7K`` whose ``K`` was lost, and gives None instead of 17. With a
     multiplier the one separator is the decimal point (``1,7K`` read for ``1.7K``).
     A separator at either end (``211K.`` for ``21.1K``, ``191.`` for ``1,911``) is a
-    point read in the wrong place: None too (the reader then retries another scale).
+    point read in the wrong place, and a leading zero (``031``) a lost first digit:
+    None too (the reader then retries another scale).
     The canonical text goes through :func:`rag_core.analysis.numbers.parse_number`,
     the grammar every reader shares.
     """
@@ -186,6 +323,8 @@ def parse_count(text: str) -> float | None:
     if shape is None:
         return None
     digits, multiplier = shape.group("digits"), shape.group("multiplier")
+    if re.match(r"0[0-9]", digits):
+        return None  # no counter writes a leading zero: "031" is "1,031" with its "1," lost
     if multiplier:
         if not _DECIMAL.fullmatch(digits):
             return None
@@ -211,23 +350,42 @@ class RegionReader:
         self._last: tuple[TextPatch, str] | None = None
         self.skipped = 0
         self.unconfirmed = 0  # counts whose reads never agreed: reported missing (uncertain)
-        self.span: int | None = None  # width in pixels of the glyphs read last (None: no text)
-        # Counts: other scales, then each language of a combined model alone (at 150 kbit/s
-        # jpn+eng reads a blurred 万 as 5 where jpn alone reads it right). Pop-ups: one larger
-        # scale only (kanji need it), since chat lines drifting into the box never match and
-        # each read of a long line costs what three counts do.
+        self.glyphs: TextPatch | None = None  # the glyphs read last (None: no text)
+        # Counts: other scales, then each language of a combined model alone at each scale (at
+        # 150 kbit/s jpn+eng reads a blurred 万 as 5 where jpn alone reads it right), then all of
+        # that again on a softened image (a glyph the encoder broke into blocks reads whole once
+        # blurred by 4 % of its height). Most counts are confirmed by the first two reads; the
+        # rest only cost the hard ones. Pop-ups: one larger scale only (kanji need it), since chat
+        # lines drifting into the box never match and each read of a long line costs what three
+        # counts do.
         singles = self._lang.split("+") if "+" in self._lang else []
-        self._attempts = (
-            [(self._lang, 1.0), *((self._lang, s) for s in _RETRY_SCALES), *((one, 1.0) for one in singles)]
+        sharp = [
+            (self._lang, 1.0),
+            *((self._lang, s) for s in _RETRY_SCALES),
+            *((one, 1.0) for one in singles),
+            *((one, s) for s in _RETRY_SCALES for one in singles),
+        ]
+        self._attempts: list[tuple[str, float, bool]] = (
+            [*((lang, scale, False) for lang, scale in sharp), *((lang, scale, True) for lang, scale in sharp)]
             if region.kind == "count"
-            else [(self._lang, 1.0), (self._lang, max(_RETRY_SCALES))]
+            else [(self._lang, 1.0, False), (self._lang, max(_RETRY_SCALES), False)]
+        )
+        # A count last shown in ASCII (1,234 or 12.5K, no 万) is read second by the Latin model
+        # alone, at the first retry scale: it costs less than half of jpn+eng's read.
+        latin = ("eng", _RETRY_SCALES[0], False)
+        self._ascii_attempts = (
+            [self._attempts[0], latin, *(a for a in self._attempts[1:] if a != latin)]
+            if region.kind == "count" and "eng" in singles
+            else self._attempts
         )
 
     def read(self, luma: np.ndarray) -> str | None:
         """The region's text in this frame; None when the region shows no text."""
         x0, y0, x1, y1 = self.region.pixel_box(luma.shape[1], luma.shape[0])
         patch = isolate_text(luma[y0:y1, x0:x1], light=self.region.text == "light")
-        self.span = None if patch is None else patch.mask.shape[1]
+        if patch is not None:
+            patch = trim_end_specks(patch) if self.region.kind == "count" else main_run(patch)
+        self.glyphs = patch
         if patch is None:
             return None
         if self._last is not None and patch.same_glyphs(self._last[0]):
@@ -240,27 +398,36 @@ class RegionReader:
     def _matching(self, patch: TextPatch) -> str:
         """A pop-up's text: the first read that matches the pattern, else the last read."""
         text = ""
-        for lang, scale in self._attempts:
-            text = self._engine.read(patch.ocr_image(round(self.region.text_height_px * scale)), lang, self._charset)
+        for lang, scale, soften in self._attempts:
+            image = patch.ocr_image(round(self.region.text_height_px * scale), soften)
+            text = self._engine.read(image, lang, self._charset)
             if self.understood(text):
                 break
         return text
 
     def _confirmed(self, patch: TextPatch) -> str:
-        """A count's text once two reads (other scales or models) give the same number; "" when none agree.
+        """A count's text once two more images read its number than read any rival; "" otherwise.
 
         One read can be confidently wrong (``4,805`` read as ``4,305`` at 150 kbit/s); two reads
-        of differently scaled images rarely make the same mistake, so a count is only
-        reported when two agree, and is missing (uncertain) otherwise.
+        of differently scaled or softened images rarely make the same mistake, so a count is
+        only reported when two agree, and is missing (uncertain) otherwise. Two models
+        reading the same image do not count as two: ``jpn+eng`` and ``jpn`` both read one
+        ``283.5K`` as ``284.5K``. Nor do two against one: ``9,105`` read twice and ``5,105``
+        once at 150 kbit/s was wrong, so reading goes on until one value leads by two
+        images. A read too short for the glyphs (:func:`could_fill`) never counts.
         """
-        seen: list[float] = []
-        for lang, scale in self._attempts:
-            text = self._engine.read(patch.ocr_image(round(self.region.text_height_px * scale)), lang, self._charset)
-            value = parse_count(text)
-            if value is not None and value in seen:
+        seen: dict[float, set[tuple[float, bool]]] = {}
+        ascii_before = self._last is not None and self._last[1].isascii() and self._last[1] != ""
+        for lang, scale, soften in self._ascii_attempts if ascii_before else self._attempts:
+            image = patch.ocr_image(round(self.region.text_height_px * scale), soften)
+            text = self._engine.read(image, lang, self._charset)
+            value = parse_count(text) if could_fill(text, patch) else None
+            if value is None:
+                continue
+            seen.setdefault(value, set()).add((scale, soften))
+            rivals = max((len(images) for other, images in seen.items() if other != value), default=0)
+            if len(seen[value]) - rivals >= _MARGIN:
                 return text
-            if value is not None:
-                seen.append(value)
         self.unconfirmed += 1
         return ""
 

@@ -50,8 +50,17 @@ def environment(settings: Settings, extra_keys: list[dict[str, Any]] | None = No
 class LiveServer:
     """One ``functions.local_host`` process; ``kill()`` is SIGKILL, as a crash."""
 
-    def __init__(self, settings: Settings, workdir: Path, *, worker: bool, poll_interval: float = 0.2) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        workdir: Path,
+        *,
+        worker: bool,
+        poll_interval: float = 0.2,
+        extra_keys: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.settings, self.workdir, self.worker, self.poll_interval = settings, workdir, worker, poll_interval
+        self.extra_keys = extra_keys  # more API keys beside KEY (brand-scoped ones)
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -62,7 +71,9 @@ class LiveServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = (self.workdir / "server.log").open("ab")
         # cwd: a folder with no local.settings.json, so only the environment configures it
-        self.process = subprocess.Popen(args, cwd=self.workdir, env=environment(self.settings), stdout=log, stderr=log)
+        self.process = subprocess.Popen(
+            args, cwd=self.workdir, env=environment(self.settings, self.extra_keys), stdout=log, stderr=log
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

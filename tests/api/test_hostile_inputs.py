@@ -276,6 +276,22 @@ def test_multipart_over_the_limit_gets_413(http: httpx.Client, ctx: AppContext) 
     assert storage_snapshot(ctx) == before
 
 
+@pytest.mark.parametrize("bad", ["a%0D%0Ab", "a%0Ab", "a%0A", "a%0D", "%0A", "a%00b", "a%7Fb", "a%E2%80%8Bb"])
+def test_control_characters_in_a_path_id_get_the_id_grammar_422(http: httpx.Client, bad: str) -> None:
+    """The same 422 as in a body on every route taking a path id; a line break used to stop the
+    route's match (404), and one at the end matched the id without it ("a%0A" reached "a")."""
+    for method, path in (
+        ("DELETE", f"/api/v1/external/videos/{bad}"),
+        ("GET", f"/api/v1/external/videos/{bad}"),
+        ("PUT", f"/api/v1/videos/{bad}/phases/0/rating"),
+    ):
+        response = http.request(method, path, json={"rating": 3} if method == "PUT" else None)
+        assert response.status_code == 422, (method, bad, response.text)
+        error = error_of(response)
+        assert error["code"] == "invalid_request" and error["field"] == "video_id", (method, bad, error)
+        assert error["message"].startswith("video_id must"), error
+
+
 def test_unknown_job_ids_are_404(http: httpx.Client) -> None:
     for job_id in ("not-a-uuid", "00000000-0000-4000-8000-000000000000", "%2F..%2F", "a%23b"):
         response = http.get(f"/api/v1/external/analysis/{job_id}")

@@ -10,7 +10,8 @@
   screen recording (the costliest job there is), ``/health`` and ``/external/stats`` keep
   answering within 1 s (95th percentile; see ``LatencyMonitor``). Decoding and OCR run
   in the worker thread holding no lock the reads need; the knowledge-base lock is taken
-  only for the short lookups and the final write.
+  only for the short lookups and the final write. (A large analysis under the same
+  watch is ``test_large_analysis.py``.)
 * Ids as callers write them: ``/``, ``%2F``, spaces, ``..`` and Japanese in a video id are
   stored, and deleted through ``DELETE /external/videos/{id}`` with the id percent-encoded.
 """
@@ -142,12 +143,10 @@ def test_ids_with_slashes_spaces_and_japanese_are_stored_and_deleted(settings: S
             assert http.delete(url).status_code == 404
         stats = http.get("/api/v1/external/stats").json()
         assert stats["total_videos"] == 0, stats
-        # blank and control-character ids in a path are refused, not looked up (a line break
-        # does not even match the route: 404, which no stored id can have either)
-        for bad in ("%20", "a%00b", "a%09b"):
+        # blank and control-character ids in a path are refused with the id grammar's 422, not looked up
+        for bad in ("%20", "a%00b", "a%09b", "a%0D%0Ab"):
             refused = http.delete(f"/api/v1/external/videos/{bad}")
             assert refused.status_code == 422 and refused.json()["error"]["field"] == "video_id", bad
-        assert http.delete("/api/v1/external/videos/a%0D%0Ab").status_code == 404
 
 
 @pytest.mark.slow
@@ -181,21 +180,3 @@ def _heavy_extraction(ctx: AppContext, settings: Settings, server: LiveServer, t
     job = ctx.jobs.get(job_id)
     assert job is not None and job.status == JobStatus.DONE, job
     print(f"extraction ran {took:.0f} s; {monitor.check()}")
-
-
-@pytest.mark.slow
-def test_stats_and_health_answer_while_a_large_analysis_is_ingested(settings: Settings, server: LiveServer) -> None:
-    """A 1,500-phase analysis (about a minute of embedding on the local model here; the
-    10,000-phase case is the same code path, longer) holds the knowledge base for its whole
-    ingest: stats and health answer from what they saw last instead of waiting for it."""
-    ctx = AppContext(settings)
-    server.start()
-    phases = [{"phase_index": i, "speech_text": f"フェーズ{i}の説明です。今日だけの特別価格。"} for i in range(1500)]
-    with server.client() as http:
-        assert http.get("/api/v1/external/stats").status_code == 200  # the scope's first totals
-        job_id = http.post(STORE, json=analysis("large-ingest", phases=phases)).json()["job_id"]
-        _wait(lambda: _statuses(ctx, [job_id]) == [JobStatus.RUNNING], within=120, what="the ingest started")
-        with LatencyMonitor(server.base) as monitor:
-            took = _wait(lambda: _statuses(ctx, [job_id]) == [JobStatus.DONE], within=900, what="the ingest done")
-        assert http.get("/api/v1/external/stats").json()["total_phases"] == 1500
-    print(f"ingest ran {took:.0f} s; {monitor.check()}")

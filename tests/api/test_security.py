@@ -129,7 +129,7 @@ def test_a_brand_key_neither_sees_nor_changes_another_brands_data(
     assert get(f"/external/analysis/{tenants[B_VIDEO]}").status_code == 404
     assert get(f"/external/analysis/{tenants[A_VIDEO]}").json()["status"] == "done"
 
-    # writes: feedback (three routes), sales attach, a store over B's video id, deletion
+    # writes: feedback (three routes), sales attach, deletion, a store under B's video id
     phase = {"video_id": B_VIDEO, "phase_index": 1}
     assert post("/feedback", {**phase, "rating": 1}).status_code == 404
     assert post("/feedback/", {**phase, "rating": -1}).status_code == 404
@@ -137,14 +137,19 @@ def test_a_brand_key_neither_sees_nor_changes_another_brands_data(
     assert rated.status_code == 404 and error_of(rated)["code"] == "not_found"
     attach = post("/external/sales/ingest-json", {"video_id": B_VIDEO, "gmv": 1, "total_orders": 1})
     assert attach.status_code == 200 and attach.json()["stored"] is False
-    takeover = client.post(STORE, json=tenant_analysis(B_VIDEO, "liver_a", "乗っ取り", 1), headers=BRAND_A)
-    assert takeover.status_code == 202
-    assert run_queue(ctx, functions) == 1
-    assert get(f"/external/analysis/{takeover.json()['job_id']}").json()["status"] == "failed"
     deleted = client.delete(f"/api/v1/external/videos/{B_VIDEO}", headers=BRAND_A)
     unknown = client.delete("/api/v1/external/videos/tenant-none", headers=BRAND_A)
     assert deleted.status_code == unknown.status_code == 404
     assert error_of(deleted) == {**error_of(unknown), "message": f"no video {B_VIDEO!r}"}, "B's video looks unknown"
+    # video ids are per brand: A storing B's id stores A's own video, and B's is untouched
+    own = client.post(STORE, json=tenant_analysis(B_VIDEO, "liver_a", "乗っ取り", 1), headers=BRAND_A)
+    assert own.status_code == 202
+    assert run_queue(ctx, functions) == 1
+    assert get(f"/external/analysis/{own.json()['job_id']}").json()["status"] == "done"
+    assert get(f"/external/videos/{B_VIDEO}").json()["liver_id"] == "liver_a"
+    assert get("/external/stats").json()["total_videos"] == 2
+    mine = client.delete(f"/api/v1/external/videos/{B_VIDEO}", headers=BRAND_A)
+    assert mine.status_code == 200 and mine.json()["deleted_jobs"] == [own.json()["job_id"]]
 
     # B's video is untouched: same points, same texts, no feedback, same sales, its job kept
     payloads = phase_payloads(ctx, B_VIDEO)

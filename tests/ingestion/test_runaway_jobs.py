@@ -1,7 +1,8 @@
 """Jobs that could otherwise run, retry or stay unresolved forever, on real Azurite and Qdrant.
 
 * a job over its time budget fails with the reason and is not retried;
-* malformed input that only fails deep inside the ingest is permanent (one delivery);
+* malformed input that only fails deep inside the ingest is permanent (one delivery), and
+  so is an unmarked extraction for a video id several brands hold;
 * a message delivered past ``MAX_DEQUEUE_COUNT`` (every earlier run died) fails its job
   without running it;
 * the sweep fails jobs left ``running`` or ``queued`` past their budget, and only those;
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from rag_core.analysis.record import parse_analysis
 from rag_core.context import AppContext
 from rag_core.embeddings.local import LocalE5Embedder
 from rag_core.ingestion.runner import MAX_LISTED_IDS, handle_job_message, sweep_stuck_jobs
@@ -71,6 +73,26 @@ def test_input_that_only_breaks_the_ingest_is_permanent(ctx: AppContext) -> None
     job = handle_job_message(ctx, msg.content, dequeue_count=1)
     assert job.status == JobStatus.FAILED and "phase_index" in (job.error or "")
     ctx.storage.queue(ctx.settings.ingest_queue).delete_message(msg)
+    assert _job(ctx, message.job_id).attempts == 1
+
+
+def test_an_unmarked_extraction_for_an_id_two_brands_hold_fails_at_once(ctx: AppContext) -> None:
+    """Video ids are per brand: a screenshot dropped without a brand for an id two brands hold
+    names no one video, so its job fails with the reason at the first delivery."""
+    with ctx.knowledge() as kb:
+        for brand in (1, 2):
+            kb.ingest(parse_analysis(analysis("shared-drop")), brand_id=brand)
+    message = JobMessage(
+        job_id=job_id_for("runaway", "shared-drop"),
+        kind=JobKind.EXTRACT_SALES,
+        video_id="shared-drop",
+        sales_image_blob="sales/shared-drop.png",
+    )
+    submit_job(ctx, message, {}, source="test")
+    [msg] = receive_all(ctx)
+    job = handle_job_message(ctx, msg.content, dequeue_count=1)
+    ctx.storage.queue(ctx.settings.ingest_queue).delete_message(msg)
+    assert job.status == JobStatus.FAILED and "several brands (1, 2)" in (job.error or ""), job.error
     assert _job(ctx, message.job_id).attempts == 1
 
 

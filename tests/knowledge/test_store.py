@@ -13,7 +13,13 @@ from rag_core.analysis.record import AnalysisRecord, parse_analysis
 from rag_core.embeddings.local import LocalE5Embedder
 from rag_core.knowledge.knowledge_base import KnowledgeBase
 from rag_core.knowledge.schemas import FeedbackRequest
-from rag_core.knowledge.store import EmbeddingMismatchError, VideoOwnershipError, point_id
+from rag_core.knowledge.store import (
+    AmbiguousVideoIdError,
+    EmbeddingMismatchError,
+    Owner,
+    VideoOwnershipError,
+    point_id,
+)
 from tests.conftest import SettingsFactory
 
 
@@ -162,9 +168,39 @@ def test_brand_scope_hides_and_protects_other_brands(kb: KnowledgeBase) -> None:
     assert kb.stats(brand_id=1).total_videos == 1
     assert kb.get_video("b1", brand_id=1) is None
     assert kb.delete_video("b1", brand_id=1) == 0
-    with pytest.raises(VideoOwnershipError):
-        kb.ingest(record("b1"), brand_id=1)
+    with pytest.raises(VideoOwnershipError):  # the caller's own record contradicts its scope
+        kb.ingest(record("b1", brand_id=2), brand_id=1)
     assert kb.get_video("b1", brand_id=2) is not None
+
+
+def test_the_same_video_id_under_two_brands_is_two_videos(kb: KnowledgeBase) -> None:
+    """Keys are (brand, video id): brand 1 storing brand 2's id writes its own video, and
+    unscoped data keeps the ids it always had."""
+    two = kb.ingest(record("shared"), brand_id=2)
+    one = kb.ingest(record("shared", liver_id="momo", sales={"gmv": 1000}), brand_id=1)
+    plain = kb.ingest(record("shared", liver_id="nobrand"))
+
+    assert plain.point_ids == [point_id("shared", i) for i in range(3)]
+    assert one.point_ids == [point_id("shared", i, 1) for i in range(3)]
+    assert len({*one.point_ids, *two.point_ids, *plain.point_ids}) == 9
+    assert one.inserted == two.inserted == plain.inserted == 3
+    assert kb.stats().total_videos == 3 and kb.stats(brand_id=1).total_videos == 1
+    assert (kb.get_video("shared", brand_id=1) or {})["liver_id"] == "momo"
+    assert (kb.get_video("shared", brand_id=2) or {})["liver_id"] == "sakura"
+
+    with pytest.raises(AmbiguousVideoIdError) as ambiguous:  # an unscoped caller must name the owner
+        kb.get_video("shared")
+    assert ambiguous.value.brands == [None, 1, 2]
+    assert (kb.get_video("shared", brand_id=Owner(None)) or {})["liver_id"] == "nobrand"
+    kb.apply_feedback(FeedbackRequest(video_id="shared", phase_index=1, rating=5), brand_id=1)
+    assert [p["feedback_count"] for p in kb.video_phases("shared", brand_id=1)] == [0, 1, 0]
+    assert [p["feedback_count"] for p in kb.video_phases("shared", brand_id=2)] == [0, 0, 0]
+
+    assert kb.delete_video("shared", brand_id=1) == 3
+    assert kb.get_video("shared", brand_id=1) is None
+    assert len(kb.video_phases("shared", brand_id=2)) == 3
+    assert kb.delete_video("shared", brand_id=Owner(None)) == 3
+    assert (kb.get_video("shared") or {})["brand_id"] == 2  # one owner left: unambiguous again
 
 
 def test_collection_refuses_other_vector_size(make_settings: SettingsFactory, local_embedder: LocalE5Embedder) -> None:

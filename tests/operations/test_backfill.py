@@ -26,7 +26,7 @@ from rag_core.base.storage import Storage
 from rag_core.embeddings.local import LocalE5Embedder
 from rag_core.knowledge.knowledge_base import KnowledgeBase
 from rag_core.operations.backfill.cli import BackfillSummary, build_source, main, parser, run_backfill
-from rag_core.operations.backfill.sources import ApiSource, Checkpoint, Source
+from rag_core.operations.backfill.sources import ApiSource, Checkpoint, LocalSource, Source
 from tests.azurite import Azurite
 from tests.conftest import SettingsFactory
 
@@ -299,3 +299,37 @@ def test_cli_arguments(make_settings: SettingsFactory, tmp_path: Path) -> None:
     ]:
         with pytest.raises(SystemExit, match=message):
             build_source(parser().parse_args(argv), settings)
+
+
+# --------------------------------------------------------------------------- JSON depth --
+
+
+def test_backfill_files_are_parsed_with_the_json_depth_limit(
+    tmp_path: Path, serve: Any, make_settings: SettingsFactory
+) -> None:
+    """Backfill input is outside input like a request body: a record nested past MAX_JSON_DEPTH
+    (here 5,000 deep, which would overflow Python's recursive decoder) is a failure naming the
+    limit, in a JSON file, an array, a JSON Lines line and an API page alike; the records
+    beside it are read; the configured limit reaches every source."""
+    deep = '{"video_id": "deep", "phases": ' + "[" * 5000 + "]" * 5000 + "}"
+    within = {**analysis(1), "extra": json.loads("[" * 20 + "]" * 20)}  # deep enough to count, not too deep
+    (tmp_path / "one.json").write_text(deep, encoding="utf-8")
+    (tmp_path / "many.json").write_text(f"[{json.dumps(analysis(2))}, {deep}]", encoding="utf-8")
+    lines = "\n".join([json.dumps(within), deep, json.dumps(analysis(3))])
+    (tmp_path / "lines.jsonl").write_text(lines, encoding="utf-8")
+    (tmp_path / "edge.json").write_text(json.dumps({**analysis(4), "extra": json.loads("[" * 31 + "]" * 31)}))
+
+    summary, _ = backfill(LocalSource(tmp_path))
+    assert summary.counts == {"valid": 3, "failed": 3}, summary.failures
+    assert {where.rsplit("/", 1)[-1] for where, _ in summary.failures} == {"one.json", "many.json", "lines.jsonl:2"}
+    assert all("the limit is 32 (MAX_JSON_DEPTH)" in why for _, why in summary.failures), summary.failures
+
+    api = serve(AnalysesApi([json.loads("[" * 40 + "]" * 40)], "cursor"))  # past the limit + a page's 2 levels
+    refused, _ = backfill(ApiSource(url=api.url, token=TOKEN, rate=None, backoff=0.05))
+    assert refused.counts == {"failed": 1} and "the limit is" in refused.failures[0][1], refused.failures
+
+    settings = make_settings(max_json_depth=8)
+    local = build_source(parser().parse_args(["--source", "local", "--dir", str(tmp_path)]), settings)
+    remote = build_source(parser().parse_args(["--source", "api", "--url", "https://api.example/v1"]), settings)
+    assert isinstance(local, LocalSource) and isinstance(remote, ApiSource)
+    assert local.max_depth == remote.max_depth == 8

@@ -16,9 +16,10 @@ from qdrant_client import models as qm
 from rag_core.analysis.record import parse_analysis
 from rag_core.base.settings import Settings, get_settings, load_settings
 from rag_core.embeddings.local import LocalE5Embedder
-from rag_core.knowledge.engine import EDGE_DIR, LEGACY_DIR, EdgeEngine, VectorEngine, close_local
+from rag_core.knowledge.engine import EDGE_DIR, LEGACY_DIR, EdgeEngine, VectorEngine, close_local, open_engine
 from rag_core.knowledge.knowledge_base import KnowledgeBase
 from rag_core.knowledge.schemas import FeedbackRequest, SearchRequest
+from rag_core.knowledge.store import point_id, stream_id
 from rag_core.operations import migrate
 from tests.operations.test_backup import every_point
 
@@ -140,6 +141,85 @@ def test_a_local_mode_store_is_upgraded_on_first_start(
         assert new_hits == old_hits
         assert migrate.main(["--upgrade-local"]) == 0
         assert capsys.readouterr().out.startswith("nothing to upgrade")
+    finally:
+        get_settings.cache_clear()
+        close_local(path)
+
+
+def _downgrade_to_global_ids(engine: VectorEngine, settings: Settings) -> int:
+    """Write the store as it was before brand-scoped keys: every brand-owned point at the id its
+    video id alone gave (``point_id(video, index)``, ``stream_id(video)``), and a meta record
+    without ``id_scheme``. Returns the points moved."""
+    moved = 0
+    for collection in (settings.qdrant_collection, settings.streams_collection):
+        for p in [p for p in every_point(engine, settings)[collection].items()]:
+            pid, (vector, payload) = p
+            if payload.get("brand_id") is None or payload.get("kind") not in ("phase", "stream"):
+                continue
+            old = (
+                point_id(payload["video_id"], payload["phase_index"])
+                if payload["kind"] == "phase"
+                else stream_id(payload["video_id"])
+            )
+            engine.upsert(collection, [qm.PointStruct(id=old, vector=vector or {}, payload=payload)], wait=True)
+            engine.delete(collection, qm.PointIdsList(points=[pid]), wait=True)
+            moved += 1
+    meta = [p for p in every_point(engine, settings)[settings.streams_collection].items() if p[1][1]["kind"] == "meta"]
+    (meta_id, (vector, payload)), *_ = meta
+    old_meta = {k: v for k, v in payload.items() if k != "id_scheme"}
+    engine.upsert(settings.streams_collection, [qm.PointStruct(id=meta_id, vector=vector or {}, payload=old_meta)])
+    return moved
+
+
+def test_brand_points_written_with_global_ids_are_rekeyed(
+    tmp_path: Path, local_embedder: LocalE5Embedder, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``migrate --tenant-ids`` moves a store written before brand-scoped keys to them: every id,
+    vector and payload ends as a fresh brand-keyed store has it (compared, not counted), a crash
+    half-way (a copy written, its old point not yet deleted) is resumed, a second run moves
+    nothing, and opening a not yet re-keyed store does the same by itself."""
+    path = tmp_path / "qdrant"
+    settings = _settings(path)
+    engine = EdgeEngine(path / EDGE_DIR)
+    kb = KnowledgeBase(settings, client=engine, embedder=local_embedder)
+    records = [parse_analysis(json.loads(s.read_text(encoding="utf-8"))) for s in SAMPLES]
+    records[2] = records[2].model_copy(update={"brand_id": None})  # unscoped: its ids never change
+    for record in records[:3]:
+        kb.ingest(record)
+    brand = records[0].brand_id
+    assert brand is not None and records[1].brand_id is not None
+    kb.apply_feedback(FeedbackRequest(video_id=records[0].video_id, phase_index=1, rating=5), brand_id=brand)
+    target = every_point(engine, settings)
+    moved = _downgrade_to_global_ids(engine, settings)
+    branded = len(records[0].phases) + len(records[1].phases) + 2
+    assert moved == branded
+    old = every_point(engine, settings)
+    assert old != target
+    # a crash after copying one point to its new id, before deleting the old one
+    stream_new = stream_id(records[0].video_id, brand)
+    vector, payload = target[settings.streams_collection][stream_new]
+    engine.upsert(settings.streams_collection, [qm.PointStruct(id=stream_new, vector=vector or {}, payload=payload)])
+    engine.close()
+
+    monkeypatch.setenv("QDRANT_PATH", str(path))
+    monkeypatch.setenv("EMBEDDING_PROVIDER", "local")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "")
+    get_settings.cache_clear()
+    try:
+        assert migrate.main(["--tenant-ids"]) == 0
+        out = capsys.readouterr().out
+        assert f"{settings.qdrant_collection}: {branded - 2} moved in this run" in out
+        assert f"{settings.streams_collection}: 2 moved in this run" in out
+        assert "verified:" in out
+        reopened = open_engine(settings)
+        _assert_same(target, every_point(reopened, settings))
+        assert migrate.main(["--tenant-ids"]) == 0
+        assert f"{settings.qdrant_collection}: 0 moved in this run" in capsys.readouterr().out
+
+        _downgrade_to_global_ids(reopened, settings)
+        fresh = KnowledgeBase(settings, client=reopened, embedder=local_embedder)
+        assert (fresh.get_video(records[0].video_id, brand_id=brand) or {})["brand_id"] == brand  # opening re-keyed
+        _assert_same(target, every_point(reopened, settings))
     finally:
         get_settings.cache_clear()
         close_local(path)

@@ -26,6 +26,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from rag_core.base.settings import Settings, load_settings
+from rag_core.ocr.tessdata import find_tessdata
 from rag_core.sales import local_ocr as sales_ocr_local
 from rag_core.sales.azure_vision import VISION_MAX_RETRIES, response_schema
 from rag_core.sales.fields import SALES_FIELDS, ProductReading, Reading, build_extraction
@@ -46,6 +47,7 @@ from rag_core.sales.reader import (
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "tests" / "data" / "sales_screenshots"
 ACCURACY_BAR = 0.98
+TESSDATA = find_tessdata(None, "jpn+eng")
 
 
 def _load(path: Path, name: str) -> ModuleType:
@@ -571,15 +573,20 @@ NOTATION_IDS = [text for _, text, _ in NOTATIONS]
 LABEL_OF = {"orders": "注文数", "viewers": "視聴者数", "gmv": "GMV", "likes": "いいね数", "comments": "コメント数"}
 
 
-def _dashboard(cells: list[tuple[str, str]]) -> bytes:
-    """A minimal card dashboard: each (label, value) as a card, label above value (Noto Sans CJK)."""
-    face = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
-    bold = "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"
+NOTO = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
+IPA_GOTHIC = "/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf"  # a thin zero the jpn model reads as 9
+
+
+def _dashboard(cells: list[tuple[str, str]], face_index: int = 0, face: str = NOTO) -> bytes:
+    """A minimal card dashboard: each (label, value) as a card, label above value (Noto Sans CJK
+    unless ``face`` says otherwise; ``face_index`` 0 is its Japanese face, 2 the Simplified Chinese
+    one)."""
+    bold = "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc" if face == NOTO else face
     image = Image.new("RGB", (720, 60 + 130 * len(cells)), "white")
     draw = ImageDraw.Draw(image)
     for row, (label, value) in enumerate(cells):
         top = 30 + 130 * row
-        draw.text((40, top), label, font=ImageFont.truetype(face, 26), fill="#6d6f78")
+        draw.text((40, top), label, font=ImageFont.truetype(face, 26, index=face_index), fill="#6d6f78")
         draw.text((40, top + 44), value, font=ImageFont.truetype(bold, 44), fill="#161823")
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
@@ -621,6 +628,25 @@ def test_a_qualified_label_is_read() -> None:
     assert (sales.orders, sales.viewers) == (1_418, 60_321)  # and SKU orders are not orders
 
 
+@pytest.mark.skipif(
+    not (TESSDATA / f"{sales_ocr_local.CHINESE}.traineddata").is_file(), reason="tesseract-ocr-chi-sim not installed"
+)
+def test_chinese_labels_are_read() -> None:
+    """Simplified Chinese labels, which the jpn model turns into junk ("WBA" for 观看人数)."""
+    cells = [("成交金额", "¥12,345"), ("观看人数", "6,789"), ("成交订单数", "321"), ("点赞数", "4,567")]
+    sales = extract_sales_from_image(_dashboard(cells, face_index=2), _local_settings()).sales
+    assert (sales.gmv, sales.viewers, sales.orders, sales.likes) == (12_345, 6_789, 321, 4_567)
+
+
+def test_a_thin_zero_is_read_by_the_latin_model_or_left_empty() -> None:
+    """IPA Gothic's 0, which every jpn read takes for a 9 ("03:22" as 93:22, 5,602 s), in a clock,
+    a count with a unit and a duration with CJK units: right, or uncertain - never wrong."""
+    cells = [("平均視聴時間", "03:22"), ("新規フォロワー", "109人"), ("視聴者数", "50,904"), ("配信時間", "1時間40分")]
+    sales = extract_sales_from_image(_dashboard(cells, face=IPA_GOTHIC), _local_settings()).sales
+    assert (sales.avg_watch_time_sec, sales.viewers) == (202, 50_904)
+    assert sales.new_followers in (109, None) and sales.duration_minutes in (100, None)
+
+
 # --- reads that disagree ------------------------------------------------------------------
 
 
@@ -632,6 +658,31 @@ def test_reads_that_disagree_are_not_voted_into_confidence() -> None:
     assert reading.confidence < 0.6 and set((reading.text, *reading.alternatives)) == {"4.4%", "44%"}
     agreeing = sales_ocr_local.decide([sales_ocr_local.Vote(4.4, "4.4%", 0.5)] * 3)
     assert agreeing is not None and not agreeing.disputed and agreeing.confidence == 0.9
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "value"),
+    [
+        ("viewers", "126,3K", 126_300),  # the point of an abbreviated count read as a comma: not 1,263,000
+        ("viewers", "1,2万", 12_000),
+        ("gmv", "54,0429", None),  # "54,042円" with 円 read as 9: no number is written so
+        ("viewers", "3,17人", None),  # "3,017人" with a digit lost
+        ("viewers", "1,234人", 1_234),
+        ("gmv", "¥1,234,567", 1_234_567),
+    ],
+)
+def test_a_read_whose_digit_groups_cannot_be_a_number_is_no_vote(field: str, text: str, value: float | None) -> None:
+    vote = sales_ocr_local.vote_of(text, 0.9, SALES_FIELDS[field])
+    assert (vote.value if vote else None) == value
+
+
+def test_a_multiplier_read_as_digits_is_no_vote() -> None:
+    """万 read as "45" by a smaller re-read: "36.645" is not 36,645 when another read shows 36.6万."""
+    vote = sales_ocr_local.Vote
+    reading = sales_ocr_local.decide([vote(366_000, "36.6万", 0.9), vote(36_645, "36.645", 0.8)])
+    assert reading is not None and not reading.disputed and reading.text == "36.6万"
+    alone = sales_ocr_local.decide([vote(36_645, "36.645", 0.8), vote(36_645, "36,645", 0.9)])
+    assert alone is not None and not alone.disputed and alone.confidence >= 0.7  # no multiplier seen: both count
 
 
 def test_a_decimal_point_disagreement_comes_back_uncertain() -> None:
@@ -665,12 +716,31 @@ def test_a_disagreement_is_settled_by_evidence_only() -> None:
     assert value is None
 
 
+@pytest.mark.parametrize(
+    ("reads", "value"),
+    [
+        (("1,188,546円", "1,188,540円"), 1_188_540),  # IPA Gothic's 0円 read as 6円
+        (("199人", "109人", "189人"), 109),  # a 0 read as 9 by one model, as 8 by another
+        (("2,516", "2,510"), 2_510),
+        (("1,188,541円", "1,188,540円"), None),  # 1 or 0: no looped digit, nothing decides
+        (("1,096", "1,690"), None),  # a 0 on each side: nothing decides
+        (("17,000", "1,700"), None),  # not the same digits
+    ],
+)
+def test_a_zero_read_as_a_looped_digit_is_settled_for_the_zero(reads: tuple[str, ...], value: float | None) -> None:
+    name = "new_followers" if "人" in reads[0] else "gmv" if "円" in reads[0] else "orders"
+    reading = Reading(reads[0], 0.3, reads[1:], disputed=True)
+    extraction = build_extraction({name: reading}, [], provider="local", min_confidence=0.6, strict_text=True)
+    assert getattr(extraction.sales, name) == value
+    assert extraction.fields[name].uncertain is (value is None)
+
+
 def test_a_disputed_gmv_is_settled_by_a_table_that_adds_up_exactly() -> None:
     rows = [
         ProductReading(name=None, numbers={"set_revenue": Reading("¥10,000", 0.9)}),
         ProductReading(name=None, numbers={"set_revenue": Reading("¥1,178,540", 0.9)}),
     ]
-    gmv = Reading("1,188,546円", 0.3, ("1,188,540円",), disputed=True)  # 0円 read as 6円 by two reads
+    gmv = Reading("1,188,541円", 0.3, ("1,188,540円",), disputed=True)  # 0 or 1: no glyph evidence decides
     settled = build_extraction({"gmv": gmv}, rows, provider="local", min_confidence=0.6, strict_text=True)
     assert settled.sales.gmv == 1_188_540
     partial = build_extraction({"gmv": gmv}, rows[1:], provider="local", min_confidence=0.6, strict_text=True)

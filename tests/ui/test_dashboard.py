@@ -169,7 +169,8 @@ def test_feedback_from_the_page_changes_the_quality_score(
     after = float(browser.find_element(By.ID, "quality").text)
     assert after > before
     with ctx.knowledge() as kb:
-        stored = kb.client.retrieve(kb.store.phases, [point_id(record.video_id, 1)], with_payload=["quality_score"])
+        phase = point_id(record.video_id, 1, record.brand_id)  # a sample's brand keys its points
+        stored = kb.client.retrieve(kb.store.phases, [phase], with_payload=["quality_score"])
     assert stored[0].payload is not None and stored[0].payload["quality_score"] == pytest.approx(after, abs=1e-3)
     status, _ = browser.execute_async_script(
         "const done = arguments[arguments.length - 1];"

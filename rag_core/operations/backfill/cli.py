@@ -100,7 +100,8 @@ def build_source(args: argparse.Namespace, settings: Settings | None = None) -> 
             raise SystemExit("--source local needs --dir")
         if args.checkpoint or args.limit:
             raise SystemExit("--checkpoint and --limit are for --source azure / api")
-        return LocalSource(Path(args.dir), recursive=args.recursive)
+        depth = (settings or get_settings()).max_json_depth
+        return LocalSource(Path(args.dir), recursive=args.recursive, max_depth=depth)
     from rag_core.base.storage import Storage
 
     if args.dry_run and args.checkpoint:
@@ -111,7 +112,9 @@ def build_source(args: argparse.Namespace, settings: Settings | None = None) -> 
         if not args.container:
             raise SystemExit("--source azure needs --container")
         container = Storage(settings).blobs.get_container_client(args.container)
-        source = AzureBlobSource(container=container, prefix=args.prefix or "", limit=args.limit)
+        source = AzureBlobSource(
+            container=container, prefix=args.prefix or "", limit=args.limit, max_depth=settings.max_json_depth
+        )
     elif args.source == "api":
         if not args.url:
             raise SystemExit("--source api needs --url")
@@ -119,7 +122,14 @@ def build_source(args: argparse.Namespace, settings: Settings | None = None) -> 
         token = args.token or (secret.get_secret_value() if secret else None)
         rate = args.rate or settings.backfill_rate_per_sec
         try:
-            source = ApiSource(url=args.url, token=token, per_page=args.per_page, rate=rate, limit=args.limit)
+            source = ApiSource(
+                url=args.url,
+                token=token,
+                per_page=args.per_page,
+                rate=rate,
+                limit=args.limit,
+                max_depth=settings.max_json_depth,
+            )
         except ValueError as exc:
             raise SystemExit(str(exc)) from None
     else:

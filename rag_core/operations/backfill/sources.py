@@ -44,7 +44,13 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from rag_core.analysis.record import JsonDepthError, json_depth, load_json
+from rag_core.base.settings import Settings
 from rag_core.base.storage import AzureError, ContainerClient
+
+# The API's limit (MAX_JSON_DEPTH) unless the caller passes the configured one: a backfill file
+# is as much outside input as a request body, and Python's decoder recurses.
+DEFAULT_MAX_DEPTH: int = Settings.model_fields["max_json_depth"].default
 
 
 @dataclass
@@ -62,30 +68,50 @@ class Source(Protocol):
     def items(self) -> Iterator[SourceItem]: ...
 
 
-def records_in_document(name: str, text: str) -> Iterator[SourceItem]:
-    """Split one file's text into records: a JSON object, a JSON array, or JSON Lines."""
+def records_in_document(name: str, text: str, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Iterator[SourceItem]:
+    """Split one file's text into records: a JSON object, a JSON array, or JSON Lines.
+
+    Parsed with the API's guard (:func:`rag_core.analysis.record.load_json`): a record nested
+    deeper than ``max_depth`` (a whole-file array may be one level deeper, as in the inbox) is
+    an error item naming the limit, never a RecursionError; NaN and Infinity are refused.
+    """
     stripped = text.strip()
     if not stripped:
         yield SourceItem(name, error="empty file")
         return
-    try:
-        doc = json.loads(stripped)
-    except json.JSONDecodeError as exc:
-        if "\n" not in stripped:
-            yield SourceItem(name, error=f"invalid JSON: {exc}")
-            return
-        for lineno, line in enumerate(stripped.splitlines(), 1):
-            if line.strip():
-                try:
-                    yield SourceItem(f"{name}:{lineno}", json.loads(line))
-                except json.JSONDecodeError as line_exc:
-                    yield SourceItem(f"{name}:{lineno}", error=f"invalid JSON: {line_exc}")
-        return
-    if isinstance(doc, list):
-        for i, item in enumerate(doc):
-            yield SourceItem(f"{name}[{i}]", item)
+    depth = json_depth(stripped)  # measured without parsing: nothing recursive sees a deep file
+    too_deep = SourceItem(name, error=f"JSON nested {depth} levels deep; the limit is {max_depth} (MAX_JSON_DEPTH)")
+    doc: Any = None
+    problem: str | None = None
+    if depth <= max_depth + 1:
+        try:
+            doc = load_json(stripped, max_depth=max_depth + 1)
+        except ValueError as exc:
+            problem = f"invalid JSON: {exc}"
     else:
-        yield SourceItem(name, doc)
+        problem = too_deep.error
+    if problem is None:
+        if isinstance(doc, list):
+            yield from (SourceItem(f"{name}[{i}]", item) for i, item in enumerate(doc))
+        else:
+            yield too_deep if depth > max_depth else SourceItem(name, doc)
+        return
+    lines = list(_json_lines(name, stripped, max_depth)) if "\n" in stripped else []
+    if any(item.error is None or "(MAX_JSON_DEPTH)" in item.error for item in lines):
+        yield from lines  # JSON Lines: each line a record of its own
+    else:
+        yield SourceItem(name, error=problem)
+
+
+def _json_lines(name: str, text: str, max_depth: int) -> Iterator[SourceItem]:
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                yield SourceItem(f"{name}:{lineno}", load_json(line, max_depth=max_depth))
+            except JsonDepthError as exc:
+                yield SourceItem(f"{name}:{lineno}", error=f"JSON {exc}")
+            except ValueError as exc:
+                yield SourceItem(f"{name}:{lineno}", error=f"invalid JSON: {exc}")
 
 
 @dataclass
@@ -94,6 +120,7 @@ class LocalSource:
 
     directory: Path
     recursive: bool = False
+    max_depth: int = DEFAULT_MAX_DEPTH
 
     def items(self) -> Iterator[SourceItem]:
         if not self.directory.is_dir():
@@ -107,7 +134,7 @@ class LocalSource:
             except (OSError, UnicodeDecodeError) as exc:
                 yield SourceItem(str(path), error=f"unreadable: {exc}")
                 continue
-            yield from records_in_document(str(path), text)
+            yield from records_in_document(str(path), text, max_depth=self.max_depth)
 
 
 RECORD_KEYS = ("items", "analyses", "data")
@@ -219,6 +246,7 @@ class AzureBlobSource(_ResumableSource):
 
     container: ContainerClient
     prefix: str = ""
+    max_depth: int = DEFAULT_MAX_DEPTH
 
     @property
     def identity(self) -> str:
@@ -243,7 +271,8 @@ class AzureBlobSource(_ResumableSource):
             try:
                 download = self.container.download_blob(name)
                 etag = download.properties.etag
-                records = list(records_in_document(label, download.readall().decode("utf-8")))
+                text = download.readall().decode("utf-8")
+                records = list(records_in_document(label, text, max_depth=self.max_depth))
             except (AzureError, UnicodeDecodeError) as exc:
                 etag, records = None, [SourceItem(label, error=f"unreadable: {exc}")]
             skip = resume["done"] if resume and name == resume["blob"] and etag == resume["etag"] else 0
@@ -326,6 +355,7 @@ class ApiSource(_ResumableSource):
     backoff: float = 0.5
     max_wait: float = 120.0
     timeout: float = 30.0
+    max_depth: int = DEFAULT_MAX_DEPTH
 
     def __post_init__(self) -> None:
         if urlsplit(self.url).scheme not in ("http", "https"):
@@ -435,8 +465,10 @@ class ApiSource(_ResumableSource):
                 problem = f"{type(exc).__name__}: {exc}"
             else:
                 if response.is_success:
-                    try:
-                        return response.json()
+                    try:  # a page holds its records two levels down at most ({"items": [...]})
+                        return load_json(response.content, max_depth=self.max_depth + 2)
+                    except JsonDepthError as exc:
+                        raise PageError(f"response JSON is {exc}") from None
                     except ValueError:
                         raise PageError("response is not JSON") from None
                 problem = f"HTTP {response.status_code}"
