@@ -20,7 +20,7 @@ from rag_core.analysis.record import AnalysisRecord, Sales, ScreenMetricSample, 
 from rag_core.base.settings import Settings
 from rag_core.embeddings import Embedder, build_embedder
 from rag_core.knowledge import analytics, feedback, prompt, rekey, search
-from rag_core.knowledge.engine import VectorEngine, engine_is_thread_safe, open_engine
+from rag_core.knowledge.engine import EdgeEngine, VectorEngine, engine_is_thread_safe, open_engine
 from rag_core.knowledge.schemas import (
     FeedbackRequest,
     FeedbackResult,
@@ -162,6 +162,13 @@ class KnowledgeBase:
         report = self.top_performers(TopPerformerQuery(limit=3, compare_to=request.liver_id), brand_id=brand_id)
         budget = request.char_budget or self.settings.prompt_char_budget
         return prompt.render_prompt(request, hits, report, budget=budget)
+
+    def optimize(self) -> list[str]:
+        """Build the HNSW graphs of new points after a bulk write (a backfill), on the embedded
+        engine when enough are unindexed (engine.OPTIMIZE_MIN_UNINDEXED); a server optimizes
+        by itself. Returns the collections optimized. Reads wait while it runs."""
+        client = self.client
+        return client.optimize_all() if isinstance(client, EdgeEngine) else []
 
     def healthy(self) -> bool:
         """True when Qdrant answers."""

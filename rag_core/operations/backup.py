@@ -3,13 +3,18 @@
 Two ways to take one, by where Qdrant runs:
 
 * **Embedded engine** (no ``QDRANT_URL``; qdrant-edge 0.9 can restore a
-  shard from a server snapshot but has no call that makes one): every
-  point of the phase and the stream collection, with its vectors and payload,
-  plus each collection's vector configuration and payload indexes, is written
-  to one gzipped JSON Lines archive ``<name>.jsonl.gz``. Restoring it replaces
-  the collections with exactly those points (ids, vectors, payloads). Such an
-  archive also restores into a server, which is how a local knowledge base
-  moves to production.
+  shard from a server snapshot but has no call that makes one): the engine's
+  own storage, both collections' shard folders (segments, payload indexes,
+  HNSW graphs, write-ahead log) copied with writes paused, as one gzipped tar
+  ``<name>.edge.tar.gz`` (``EdgeEngine.export_store``). Restoring it puts those
+  folders back: no re-embedding, no re-indexing. It restores into an embedded
+  store of the same qdrant-edge minor version only.
+* **JSON Lines archive** ``<name>.jsonl.gz`` (what the embedded engine wrote
+  before, and what any other engine given here writes): every point of the
+  phase and the stream collection, with its vectors and payload, plus each
+  collection's vector configuration and payload indexes. Restoring it replaces
+  the collections with exactly those points (ids, vectors, payloads), into
+  either engine; archives made before the edge store restore unchanged.
 * **Qdrant server**: Qdrant's own snapshot of each collection is downloaded
   and stored as ``<name>/<collection>.snapshot``, then deleted on the server;
   restore uploads it back (``/collections/<c>/snapshots/upload``).
@@ -45,12 +50,13 @@ from qdrant_client import models as qm
 from rag_core.base.settings import Settings
 from rag_core.base.storage import AzureError, ContainerClient
 from rag_core.context import AppContext
-from rag_core.knowledge.engine import VectorEngine
+from rag_core.knowledge.engine import EdgeEngine, VectorEngine
 
 log = logging.getLogger(__name__)
 
 PREFIX = "qdrant-"
 ARCHIVE_SUFFIX = ".jsonl.gz"
+EDGE_SUFFIX = ".edge.tar.gz"
 SERVER_SUFFIX = ".snapshot"
 FORMAT = 1
 _PAGE = 256
@@ -64,6 +70,9 @@ class SnapshotInfo:
 
     @property
     def kind(self) -> str:
+        """``edge`` (the embedded engine's storage), ``archive`` (JSON Lines) or ``server``."""
+        if any(b.endswith(EDGE_SUFFIX) for b in self.blobs):
+            return "edge"
         return "archive" if any(b.endswith(ARCHIVE_SUFFIX) for b in self.blobs) else "server"
 
 
@@ -84,6 +93,8 @@ def create_snapshot(
     name = snapshot_name(at or dt.datetime.now(dt.UTC))
     if settings.qdrant_url and isinstance(client, QdrantClient):
         info = _store_server_snapshots(settings, client, container, name)
+    elif isinstance(client, EdgeEngine):
+        info = _store_edge(settings, client, container, name)
     else:
         info = _store_archive(settings, client, container, name)
     deleted = prune(container, keep=settings.snapshot_retention)
@@ -160,6 +171,16 @@ def _store_archive(settings: Settings, client: VectorEngine, container: Containe
     return SnapshotInfo(name=name, blobs=[blob], size=size)
 
 
+def _store_edge(settings: Settings, engine: EdgeEngine, container: ContainerClient, name: str) -> SnapshotInfo:
+    with tempfile.TemporaryFile() as tmp:
+        engine.export_store(collections_of(settings), tmp)
+        size = tmp.tell()
+        tmp.seek(0)
+        blob = name + EDGE_SUFFIX
+        container.upload_blob(blob, tmp, length=size, overwrite=False)
+    return SnapshotInfo(name=name, blobs=[blob], size=size)
+
+
 def _server(settings: Settings) -> httpx.Client:
     headers = {"api-key": settings.qdrant_api_key.get_secret_value()} if settings.qdrant_api_key else {}
     return httpx.Client(base_url=str(settings.qdrant_url), headers=headers, timeout=600)
@@ -208,7 +229,9 @@ def list_snapshots(container: ContainerClient) -> list[SnapshotInfo]:
     """Stored snapshots, oldest first."""
     found: dict[str, SnapshotInfo] = {}
     for blob in container.list_blobs(name_starts_with=PREFIX):
-        if blob.name.endswith(ARCHIVE_SUFFIX):
+        if blob.name.endswith(EDGE_SUFFIX):
+            name = blob.name[: -len(EDGE_SUFFIX)]
+        elif blob.name.endswith(ARCHIVE_SUFFIX):
             name = blob.name[: -len(ARCHIVE_SUFFIX)]
         elif "/" in blob.name:
             name = blob.name.split("/", 1)[0]
@@ -235,6 +258,17 @@ def restore_snapshot(settings: Settings, client: VectorEngine, container: Contai
     info = next((s for s in list_snapshots(container) if s.name == name), None)
     if info is None:
         raise LookupError(f"no snapshot named {name!r} in {container.container_name}")
+    if info.kind == "edge":
+        if not isinstance(client, EdgeEngine):
+            raise RuntimeError(
+                f"{name} is the embedded engine's storage: restore it into an embedded store (no QDRANT_URL); "
+                "to move it to a server, restore it embedded, then run python -m rag_core.operations.migrate"
+            )
+        with tempfile.TemporaryFile() as tmp:
+            container.download_blob(info.blobs[0]).readinto(tmp)
+            tmp.seek(0)
+            names = client.import_store(tmp)
+        return sum(client.count(n, exact=True).count for n in names)
     if info.kind == "archive":
         with tempfile.TemporaryFile() as tmp:
             container.download_blob(info.blobs[0]).readinto(tmp)

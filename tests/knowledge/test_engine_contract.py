@@ -7,8 +7,10 @@ that differs from the other fails on its own.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -204,6 +206,45 @@ def test_query_ranks_by_cosine_like_brute_force(engine: VectorEngine) -> None:
         assert h.payload == want[str(h.id)].payload
 
 
+def test_formula_rescores_the_prefetched_candidates(engine: VectorEngine) -> None:
+    """The outcome formula's shape (search.outcome_formula): similarity plus log GMV plus a
+    payload number with a default, over a dense prefetch; checked against brute force."""
+    query = _vector(random.Random(5))
+    want = _by_id()
+    formula = qm.FormulaQuery(
+        formula=qm.SumExpression(
+            sum=[
+                qm.MultExpression(mult=[0.7, "$score"]),
+                qm.MultExpression(
+                    mult=[
+                        qm.DivExpression(div=qm.DivParams(left=0.2, right=math.log1p(2900.0))),
+                        qm.LnExpression(ln=qm.SumExpression(sum=[1.0, "gmv"])),
+                    ]
+                ),
+                qm.MultExpression(mult=[0.1, "quality_score"]),
+            ]
+        ),
+        defaults={"quality_score": 0.5},
+    )
+    prefetch = qm.Prefetch(query=query, using="dense", limit=12)
+    hits = engine.query_points(PHASES, query=formula, prefetch=prefetch, limit=5, with_payload=True).points
+
+    def cosine(v: list[float]) -> float:
+        a, b = _unit(v), _unit(query)
+        return sum(x * y for x, y in zip(a, b, strict=True))
+
+    pool = sorted(want, key=lambda pid: -cosine(_dense(want[pid])))[:12]
+    payloads = {pid: want[pid].payload or {} for pid in pool}
+    expected = {
+        pid: 0.7 * cosine(_dense(want[pid])) + 0.2 * math.log1p(payloads[pid]["gmv"]) / math.log1p(2900.0) + 0.05
+        for pid in pool
+    }
+    ranked = sorted(pool, key=lambda pid: -expected[pid])
+    assert [str(h.id) for h in hits] == ranked[:5]
+    for h in hits:
+        assert h.score == pytest.approx(expected[str(h.id)], abs=1e-5)
+
+
 def test_writes(engine: VectorEngine) -> None:
     ids: list[qm.ExtendedPointId] = list(_by_id())
     engine.set_payload(PHASES, {"gmv": 1.5, "extra": "x"}, points=ids[:2], wait=True)
@@ -317,4 +358,87 @@ def test_context_locks_only_an_engine_that_is_not_thread_safe(tmp_path: Path, ki
     for t in threads:
         t.join()
     assert all(met) is concurrent
+    engine.close()
+
+
+def _indexable_engine(folder: Path, **options: object) -> EdgeEngine:
+    """An edge engine whose segments are indexed from a few kilobytes, holding 3,000 points."""
+    engine = EdgeEngine(folder, indexing_threshold_kb=10, **options)  # type: ignore[arg-type]
+    engine.create_collection(PHASES, vectors_config={"dense": qm.VectorParams(size=DIM, distance=qm.Distance.COSINE)})
+    engine.create_collection(STREAMS, vectors_config={})
+    rng = random.Random(3)
+    for start in range(0, 3000, 500):
+        points = [
+            qm.PointStruct(id=i, vector={"dense": _vector(rng)}, payload={"i": i}) for i in range(start, start + 500)
+        ]
+        engine.upsert(PHASES, points)
+    return engine
+
+
+def test_optimize_indexes_new_points_without_changing_answers(tmp_path: Path) -> None:
+    engine = _indexable_engine(tmp_path / "opt", optimize_when_idle=None)
+    probes = [_vector(random.Random(seed)) for seed in range(5)]
+
+    def answers() -> list[list[str]]:
+        return [
+            [str(p.id) for p in engine.query_points(PHASES, query=v, using="dense", limit=3).points] for v in probes
+        ]
+
+    before = answers()
+    assert engine.unindexed(PHASES) == 3000 and engine.unindexed(STREAMS) == 0
+    assert engine.optimize(PHASES, min_unindexed=5000) is False  # under the threshold: left alone
+    assert engine.optimize_all(min_unindexed=1000) == [PHASES]
+    assert engine.unindexed(PHASES) == 0
+    assert answers() == before
+    assert engine.count(PHASES, exact=True).count == 3000
+    engine.close()
+
+
+def test_idle_engine_optimizes_in_the_background(tmp_path: Path) -> None:
+    engine = _indexable_engine(tmp_path / "idle", optimize_when_idle=0.2, optimize_min_unindexed=1000)
+    deadline = time.monotonic() + 60
+    while engine.unindexed(PHASES) and time.monotonic() < deadline:
+        time.sleep(0.5)  # longer than the idle time: each check is a call that restarts the idle clock
+    assert engine.unindexed(PHASES) == 0
+    engine.close()
+
+
+def test_store_export_is_consistent_while_writes_go_on(tmp_path: Path) -> None:
+    """Batches written while the store is archived: the archive holds whole batches, in
+    order (writes wait for the copy), and restores into another store as a working shard."""
+    engine = EdgeEngine(tmp_path / "live", optimize_when_idle=None)
+    engine.create_collection(PHASES, vectors_config={"dense": qm.VectorParams(size=DIM, distance=qm.Distance.COSINE)})
+    rng = random.Random(11)
+    stop = threading.Event()
+    written: list[int] = []
+
+    def write() -> None:
+        batch = 0
+        while not stop.is_set() and batch < 400:
+            points = [qm.PointStruct(id=batch * 10 + i, vector={"dense": _vector(rng)}) for i in range(10)]
+            engine.upsert(PHASES, points)
+            batch += 1
+            written.append(batch)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    while len(written) < 20:
+        time.sleep(0.01)
+    archive = tmp_path / "store.tar.gz"
+    with archive.open("wb") as out:
+        engine.export_store([PHASES], out)
+    stop.set()
+    writer.join()
+    copy = EdgeEngine(tmp_path / "copy", optimize_when_idle=None)
+    with archive.open("rb") as src:
+        assert copy.import_store(src) == [PHASES]
+    count = copy.count(PHASES, exact=True).count
+    assert count % 10 == 0 and 200 <= count <= 10 * len(written)
+    ids = set()
+    offset: qm.ExtendedPointId | None = 0
+    while offset is not None:
+        page, offset = copy.scroll(PHASES, limit=1000, offset=offset, with_payload=False)
+        ids |= {int(p.id) for p in page}  # type: ignore[arg-type]
+    assert ids == set(range(count))  # the first batches, none missing
+    copy.close()
     engine.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 from statistics import mean
 
 import pytest
+from qdrant_client import QdrantClient
 
 from rag_core.analysis.record import AnalysisRecord, parse_analysis
 from rag_core.base.settings import load_settings
@@ -91,3 +92,30 @@ def test_backfill_dry_run_reports_bad_files_with_field_paths() -> None:
     assert summary.counts["failed"] == len(list((SAMPLES / "invalid").glob("*.json")))
     reasons = " ".join(reason for _, reason in summary.failures)
     assert "phases" in reasons and "sales.gmv" in reasons
+
+
+QUERIES = [
+    SearchRequest(query="この美容液を手に塗ってみます", k=5),
+    SearchRequest(query="今日だけの特別価格です", k=5, phase_type="price_explanation"),
+    SearchRequest(query="在庫は残りわずか", k=8, max_per_video=1),
+    SearchRequest(query="みなさんこんばんは", k=5, outcome_aware=False),
+]
+
+
+def test_both_engines_rank_the_samples_identically(
+    kb: KnowledgeBase, sample_embedder: RememberingEmbedder, records: list[AnalysisRecord]
+) -> None:
+    """The outcome formula stage runs in the engine (search.outcome_formula): qdrant-client
+    (its local mode standing in for a server) must give the same hits, in the same order,
+    with the same scores as the embedded edge engine."""
+    settings = kb.settings
+    server_like = KnowledgeBase(settings, client=QdrantClient(":memory:"), embedder=sample_embedder)
+    for record in records:
+        server_like.ingest(record)
+    for request in QUERIES:
+        edge = kb.search(request)
+        other = server_like.search(request)
+        assert [h.point_id for h in edge] == [h.point_id for h in other], request.query
+        # float32 storage differs in the last digits; min-max scaling over the pool magnifies it a little
+        assert [h.score for h in edge] == pytest.approx([h.score for h in other], abs=1e-4)
+    server_like.client.close()

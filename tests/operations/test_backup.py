@@ -4,6 +4,7 @@ brings back every point exactly, retention keeps the newest N, and the CLI does 
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from rag_core.analysis.record import parse_analysis
 from rag_core.base.settings import Settings, get_settings
 from rag_core.context import AppContext
 from rag_core.embeddings.local import LocalE5Embedder
-from rag_core.knowledge.engine import VectorEngine, open_engine
+from rag_core.knowledge.engine import EdgeEngine, VectorEngine, close_local, open_engine
 from rag_core.knowledge.knowledge_base import KnowledgeBase
 from rag_core.knowledge.schemas import FeedbackRequest, SearchRequest
 from rag_core.operations import backup
@@ -58,7 +59,7 @@ def test_timer_snapshot_restores_every_point(ctx: AppContext, tmp_path: Path, lo
     functions["qdrant_snapshot"](TimerRequest(past_due=True))
     container = ctx.storage.container(ctx.settings.snapshots_container)
     [snapshot] = backup.list_snapshots(container)
-    assert snapshot.kind == "archive" and snapshot.blobs == [snapshot.name + ".jsonl.gz"]
+    assert snapshot.kind == "edge" and snapshot.blobs == [snapshot.name + ".edge.tar.gz"]  # the engine's own files
     with ctx.knowledge() as kb:
         original = every_point(kb.client, ctx.settings)
         found = kb.search(SearchRequest(query="保湿クリーム 今夜だけ", k=3))
@@ -79,6 +80,36 @@ def test_timer_snapshot_restores_every_point(ctx: AppContext, tmp_path: Path, lo
     assert [h.point_id for h in again] == [h.point_id for h in found]
     assert [h.similarity for h in again] == pytest.approx([h.similarity for h in found], abs=1e-9)
     assert restored.stats().total_videos == 3
+
+
+def test_json_lines_archives_still_restore_into_the_edge_store(ctx: AppContext, tmp_path: Path) -> None:
+    """An archive in the format the embedded store was backed up in before (and any
+    non-edge engine still writes) restores into the edge store, every point exactly."""
+    container = ctx.storage.container(ctx.settings.snapshots_container)
+    name = backup.snapshot_name(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    with ctx.knowledge() as kb:
+        original = every_point(kb.client, ctx.settings)
+        with tempfile.TemporaryFile() as tmp:
+            points = backup.export_archive(ctx.settings, kb.client, tmp)
+            size = tmp.tell()
+            tmp.seek(0)
+            container.upload_blob(name + backup.ARCHIVE_SUFFIX, tmp, length=size)
+    [snapshot] = backup.list_snapshots(container)
+    assert snapshot.kind == "archive"
+    target = ctx.settings.model_copy(update={"qdrant_path": tmp_path / "from-jsonl"})
+    client = open_engine(target)
+    assert isinstance(client, EdgeEngine)
+    assert backup.restore_snapshot(target, client, container, name) == points
+    assert every_point(client, target) == original
+    close_local(target.qdrant_path)
+
+
+def test_edge_snapshot_restores_only_into_an_edge_store(ctx: AppContext) -> None:
+    container = ctx.storage.container(ctx.settings.snapshots_container)
+    with ctx.knowledge() as kb:
+        name = backup.create_snapshot(ctx.settings, kb.client, container).name
+    with pytest.raises(RuntimeError, match="embedded store"):
+        backup.restore_snapshot(ctx.settings, QdrantClient(":memory:"), container, name)
 
 
 def test_retention_keeps_the_newest_snapshots(ctx: AppContext) -> None:
@@ -113,7 +144,7 @@ def test_cli_create_list_restore(
         assert backup.main(["create"]) == 0
         name = capsys.readouterr().out.strip()
         assert backup.main(["list"]) == 0
-        assert capsys.readouterr().out.startswith(f"{name}\tarchive\t")
+        assert capsys.readouterr().out.startswith(f"{name}\tedge\t")
         with ctx.knowledge() as kb:
             before = every_point(kb.client, s)
             kb.delete_video("backup-0")

@@ -88,6 +88,8 @@ def run_backfill(
             summary.failures.append((item.name, str(exc)))
             continue
         summary.counts[result.status] += 1
+    if kb is not None:
+        kb.optimize()  # index what the backfill wrote now, not at the first idle minute
     return summary
 
 

@@ -1,0 +1,70 @@
+"""Stats on the embedded engine are refreshed from the streams written since the last read
+(``EdgeEngine.changes_since``); after every kind of write they equal a full recomputation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from qdrant_client import models as qm
+
+from rag_core.analysis.record import Sales
+from rag_core.embeddings.local import LocalE5Embedder
+from rag_core.knowledge import analytics
+from rag_core.knowledge.engine import EdgeEngine
+from rag_core.knowledge.knowledge_base import KnowledgeBase
+from rag_core.knowledge.schemas import FeedbackRequest, KnowledgeStats
+from tests.conftest import SettingsFactory
+from tests.knowledge.test_store import record
+
+
+@pytest.fixture
+def kb(make_settings: SettingsFactory, local_embedder: LocalE5Embedder, tmp_path: Path) -> Iterator[KnowledgeBase]:
+    engine = EdgeEngine(tmp_path / "edge", optimize_when_idle=None)
+    yield KnowledgeBase(make_settings(), client=engine, embedder=local_embedder)
+    engine.close()
+
+
+def recomputed(kb: KnowledgeBase, brand_id: int | None = None) -> KnowledgeStats:
+    """Stats from a full read: nothing kept from earlier calls."""
+    analytics._kept.pop(kb.store, None)
+    kb.store._memo.clear()
+    return kb.stats(brand_id=brand_id)
+
+
+def test_changes_since_lists_the_points_written(tmp_path: Path) -> None:
+    engine = EdgeEngine(tmp_path / "log", optimize_when_idle=None)
+    engine.create_collection("c", vectors_config={})
+    engine.create_collection("d", vectors_config={})
+    start = engine.writes
+    engine.upsert("c", [qm.PointStruct(id=i, vector={}, payload={"a": 1}) for i in (1, 2)])
+    engine.set_payload("c", {"a": 2}, points=[2])
+    engine.upsert("d", [qm.PointStruct(id=3, vector={}, payload={})])
+    assert engine.changes_since("c", start) == {"1", "2"}
+    after_upsert = engine.writes - 1
+    assert engine.changes_since("c", after_upsert) == set()  # the last write was to "d"
+    assert engine.changes_since("d", start) == {"3"}
+    assert engine.changes_since("c", engine.writes) == set()
+    middle = engine.writes
+    engine.delete("c", qm.FilterSelector(filter=qm.Filter(must=[qm.HasIdCondition(has_id=[1])])))
+    assert engine.changes_since("c", middle) is None  # a write by filter: anything may have changed
+    assert engine.changes_since("d", middle) == set()
+    engine.close()
+
+
+def test_stats_follow_every_kind_of_write(kb: KnowledgeBase) -> None:
+    kb.ingest(record("v1"))
+    kb.ingest(record("v2", stream_date="2026-04-02"))
+    assert kb.stats() == recomputed(kb)
+    kb.ingest(record("b1", brand_id=7))
+    assert kb.stats(brand_id=7) == recomputed(kb, 7) and kb.stats() == recomputed(kb)
+    kb.apply_feedback(FeedbackRequest(video_id="v1", phase_index=1, rating=5))
+    assert kb.stats() == recomputed(kb)
+    kb.update_outcome("v2", sales=Sales(gmv=1_234_567))
+    refreshed = kb.stats()
+    assert refreshed.total_gmv == 500_000 * 2 + 1_234_567
+    assert refreshed == recomputed(kb)
+    kb.delete_video("v1")
+    assert kb.stats() == recomputed(kb) and kb.stats().total_videos == 2
+    assert kb.stats(brand_id=7) == recomputed(kb, 7)
