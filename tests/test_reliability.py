@@ -499,7 +499,8 @@ def test_interrupted_snapshot_upload_keeps_earlier_snapshots(
     [carried] = relay.cut
     request_line, header_bytes, body_bytes = _request_parts(carried)
     assert request_line.startswith(f"PUT /devstoreaccount1/{container.container_name}/{backup.PREFIX}")
-    assert backup.ARCHIVE_SUFFIX in request_line and request_line.split("/")[-1] not in {f"{n}.jsonl.gz" for n in names}
+    blob = request_line.split()[1].split("/")[-1]  # the embedded engine's own archive
+    assert blob.endswith(backup.EDGE_SUFFIX) and blob not in {f"{n}{backup.EDGE_SUFFIX}" for n in names}
     assert header_bytes < len(carried) < header_bytes + body_bytes  # cut inside the archive itself
 
     assert [s.name for s in backup.list_snapshots(container)] == names

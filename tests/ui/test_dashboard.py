@@ -204,7 +204,8 @@ def test_csv_export_opens_with_columns_and_rows(browser: webdriver.Chrome, base_
     status, body = fetch(browser, href)
     assert status == 200 and body.startswith(b"\xef\xbb\xbf")  # BOM: Excel in Japan reads UTF-8
     rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
-    assert rows and list(rows[0])[:6] == [
+    assert rows and list(rows[0])[:7] == [
+        "brand_id",  # an unscoped session's export spans brands
         "video_id",
         "phase_index",
         "liver_id",
