@@ -59,12 +59,26 @@ class PhaseTypeNotFoundError(LookupError):
 
 @dataclass
 class TypeProfile:
-    """What the store knows about phase types: a centroid of the stored vectors per
-    (canonical) type, and the stored type spellings per brand."""
+    """What the store knows about phase types, per brand: a centroid of the stored vectors
+    per (canonical) type, the stored type spellings and the best GMV.
 
-    centroids: dict[str, np.ndarray]
+    Everything is kept per brand so that a brand-scoped search is shaped by its own phases
+    only: a profile pooled over brands would move a brand's scores whenever another brand
+    stored anything, which tells it that others write (tenant isolation)."""
+
+    type_sums: dict[int | None, dict[str, np.ndarray]] = field(default_factory=dict)
     spellings: dict[int | None, Counter[str]] = field(default_factory=dict)
-    best_gmv: dict[int | None, float] = field(default_factory=dict)  # per brand; None: over all
+    best_gmv: dict[int | None, float] = field(default_factory=dict)  # per brand; None: unscoped data
+
+    def centroids(self, brand_id: int | None) -> dict[str, np.ndarray]:
+        """Unit centroids per type from the phases a caller scoped to ``brand_id`` can see."""
+        if brand_id is not None:
+            return ranking.type_centroids(self.type_sums.get(brand_id, {}))
+        pooled: dict[str, np.ndarray] = {}
+        for sums in self.type_sums.values():
+            for kind, total in sums.items():
+                pooled[kind] = pooled[kind] + total if kind in pooled else total
+        return ranking.type_centroids(pooled)
 
     def top_gmv(self, brand_id: int | None) -> float:
         """The highest GMV a caller scoped to ``brand_id`` can see (0 when none is known)."""
@@ -87,7 +101,7 @@ def type_profile(store: KnowledgeStore) -> TypeProfile:
     cached = _profiles.get(store)
     if cached is not None and cached[0] == count and time.monotonic() - cached[1] < _PROFILE_MAX_AGE_SEC:
         return cached[2]
-    sums: dict[str, np.ndarray] = {}
+    sums: dict[int | None, dict[str, np.ndarray]] = {}
     spellings: dict[int | None, Counter[str]] = {}
     best_gmv: dict[int | None, float] = {}
     offset: qm.ExtendedPointId | None = None
@@ -112,10 +126,11 @@ def type_profile(store: KnowledgeStore) -> TypeProfile:
                 unit = np.asarray(vector, dtype=np.float64)
                 unit /= float(np.linalg.norm(unit)) or 1.0
                 kind = ranking.canonical_type(spelling)
-                sums[kind] = sums[kind] + unit if kind in sums else unit
+                own = sums.setdefault(brand, {})
+                own[kind] = own[kind] + unit if kind in own else unit
         if offset is None:
             break
-    profile = TypeProfile(ranking.type_centroids(sums), spellings, best_gmv)
+    profile = TypeProfile(sums, spellings, best_gmv)
     _profiles[store] = (count, time.monotonic(), profile)
     return profile
 
@@ -263,7 +278,8 @@ def search(store: KnowledgeStore, request: SearchRequest, *, brand_id: int | Non
     hits = [_hit(p.id, p.score, p.payload or {}) for p in points]
     vectors = np.array([_dense(p.vector) for p in points], dtype=np.float64)
 
-    wanted = ranking.query_types(request.phase_type, vector, profile.centroids, settings.rank_type_temperature)
+    centroids = profile.centroids(brand_id)
+    wanted = ranking.query_types(request.phase_type, vector, centroids, settings.rank_type_temperature)
     type_fit = [wanted.get(ranking.canonical_type(h.phase_type), 0.0) for h in hits]
     lexical = (
         lexical_scores(text, [f"{h.speech_text}\n{h.description}" for h in hits])

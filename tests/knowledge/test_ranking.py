@@ -96,13 +96,32 @@ def test_an_untyped_query_gets_its_type_inferred_from_the_stored_phases(kb: Know
     query = "今日はここまで、また来週ね"
     vector = np.asarray(kb.embedder.embed_query(query))
     profile = type_profile(kb.store)
-    assert set(profile.centroids) == {"opening", "idle", "closing", "price_explanation", "product_demo"}
-    inferred = ranking.query_types(None, vector, profile.centroids, kb.settings.rank_type_temperature)
+    assert set(profile.centroids(None)) == {"opening", "idle", "closing", "price_explanation", "product_demo"}
+    inferred = ranking.query_types(None, vector, profile.centroids(None), kb.settings.rank_type_temperature)
     assert max(inferred, key=lambda t: inferred[t]) == "closing"
     assert sum(inferred.values()) == pytest.approx(1.0)
     assert inferred["closing"] > 0.5 and inferred["product_demo"] < 0.1
     hits = kb.search(SearchRequest(query=query, k=2, outcome_aware=False))
     assert [h.phase_type for h in hits] == ["closing", "closing"]
+
+
+def test_a_brands_search_is_the_same_whatever_other_brands_store(
+    tmp_path_factory: pytest.TempPathFactory, local_embedder: LocalE5Embedder
+) -> None:
+    """Type inference and outcome scaling use the caller's own brand's phases only: another
+    brand's writes (other types, a far higher GMV) leave a scoped search's hits and scores as
+    they were, so nothing in them tells a brand that others write."""
+    kb = KnowledgeBase(
+        load_settings(qdrant_path=tmp_path_factory.mktemp("qdrant"), embedding_provider="local"),
+        embedder=local_embedder,
+    )
+    for r in RECORDS[:3]:
+        kb.ingest(parse_analysis(r), brand_id=7)
+    queries = [SearchRequest(query=q, k=5) for q in ("今日はここまで、また来週ね", "お値段はいくら？", SHARED)]
+    before = [[h.model_dump() for h in kb.search(q, brand_id=7)] for q in queries]
+    kb.ingest(parse_analysis({**RECORDS[3], "sales": {"gmv": 90_000_000}}), brand_id=8)
+    kb.ingest(parse_analysis({**RECORDS[0], "sales": {"gmv": 80_000_000}}), brand_id=8)  # the same video id too
+    assert [[h.model_dump() for h in kb.search(q, brand_id=7)] for q in queries] == before
 
 
 def test_a_filter_on_an_absent_type_names_the_types_present(kb: KnowledgeBase) -> None:

@@ -245,10 +245,9 @@ SCOPED_PAGES = [
     f"/ui/streams/{SHARED.video_id}?brand_id=101",
     f"/ui/livers/{SHARED.liver_id}",
     f"/ui/search?video_id={SHARED.video_id}&phase=1",
-    # With a phase type: a free-text search without one weighs each hit's type by centroids of
-    # every brand's phase vectors, so its scores move when any other brand stores phases at all,
-    # shared id or not (rag_core/knowledge/search.py type_profile; reported, not the dashboard's).
     "/ui/search?q=%E4%BF%9D%E6%B9%BF&phase_type=product_demo",
+    # without a type: the inferred one comes from the brand's own phases only
+    "/ui/search?q=%E4%BF%9D%E6%B9%BF",
     "/ui/export/streams.csv",
     "/ui/export/phases.csv",
     f"/ui/streams/{SHARED.video_id}?brand_id=102",  # another brand's: not found
