@@ -505,9 +505,9 @@ def test_interrupted_snapshot_upload_keeps_earlier_snapshots(
 
     assert [s.name for s in backup.list_snapshots(container)] == names
     stored = sorted(b.name for b in container.list_blobs(include=["uncommittedblobs"]))
-    assert stored == [name + backup.ARCHIVE_SUFFIX for name in names]
+    assert stored == [name + backup.EDGE_SUFFIX for name in names]
     for name, archive, points in earlier:
-        assert container.download_blob(name + backup.ARCHIVE_SUFFIX).readall() == archive
+        assert container.download_blob(name + backup.EDGE_SUFFIX).readall() == archive
         target = EdgeEngine(tmp_path / f"restored-{name}")
         restored = backup.restore_snapshot(ctx.settings, target, container, name)
         assert restored == sum(len(p) for p in points.values())

@@ -270,7 +270,7 @@ def test_a_brand_scoped_session_is_unaffected_by_other_owners_of_its_ids(scoped:
 
     _drop_clashes(ctx)
     alone = pages()
-    assert [status for status, _ in alone] == [200] * 9 + [404] * 3
+    assert [status for status, _ in alone] == [200] * 10 + [404] * 3
     _store_clashes(ctx)
     assert pages() == alone
     # No link of a scoped page names an owner; naming another brand is the 404 of an id nobody holds.
