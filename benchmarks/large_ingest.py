@@ -24,6 +24,10 @@ Measured on the 2-core development machine shared with four other sessions (load
 * run 2: ``done`` in 501.5 s (19.9 phases/s), 10,000 points, the repeat 0 embedded.
   ``/health`` p50 25 ms, max 939 ms; ``/external/stats`` p50 9 ms, max 875 ms (4,977 each).
 
+* run 3, the same machine with nothing else running (load average 2.1-2.2, the benchmark's
+  own work): ``done`` in 130.0 s (76.9 phases/s), 10,000 points, the repeat 0 embedded.
+  ``/health`` p50 11 ms, max 99 ms; ``/external/stats`` p50 3 ms, max 117 ms (1,977 each).
+
 So with the local model on two busy cores a 10,000-phase analysis takes about the whole
 default budget; the embedding is nearly all of it (the local model embedded ~30 of these short texts/s at load 3).
 With an embedding API (``EMBEDDING_PROVIDER=azure``, 64 texts per request) or more cores
