@@ -5,7 +5,8 @@ from its checkpoint; a store written by the old local-mode default is upgraded o
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,21 @@ SAMPLES = sorted((Path(__file__).resolve().parents[2] / "samples").glob("*.json"
 
 def _settings(path: Path) -> Settings:
     return load_settings(qdrant_path=path, embedding_provider="local", azure_openai_endpoint=None)
+
+
+@contextmanager
+def _cli_environment(monkeypatch: pytest.MonkeyPatch, path: Path) -> Iterator[None]:
+    """The environment the migrate CLI reads its settings from, pointing at ``path``; the
+    cached settings are dropped on both sides and the embedded store is closed after."""
+    monkeypatch.setenv("QDRANT_PATH", str(path))
+    monkeypatch.setenv("EMBEDDING_PROVIDER", "local")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "")
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        get_settings.cache_clear()
+        close_local(path)
 
 
 def _fill(kb: KnowledgeBase) -> None:
@@ -126,11 +142,7 @@ def test_a_local_mode_store_is_upgraded_on_first_start(
     old_hits = [h.point_id for h in old.search(SearchRequest(query="在庫は残りわずか", k=5, outcome_aware=False))]
     legacy.close()
 
-    monkeypatch.setenv("QDRANT_PATH", str(path))
-    monkeypatch.setenv("EMBEDDING_PROVIDER", "local")
-    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "")
-    get_settings.cache_clear()
-    try:
+    with _cli_environment(monkeypatch, path):
         assert migrate.main(["--upgrade-local"]) == 0  # the documented command (start does the same)
         assert capsys.readouterr().out.startswith("upgraded: ")
         assert not (path / LEGACY_DIR).exists() and (path / f"{LEGACY_DIR}.migrated").is_dir()
@@ -141,9 +153,6 @@ def test_a_local_mode_store_is_upgraded_on_first_start(
         assert new_hits == old_hits
         assert migrate.main(["--upgrade-local"]) == 0
         assert capsys.readouterr().out.startswith("nothing to upgrade")
-    finally:
-        get_settings.cache_clear()
-        close_local(path)
 
 
 def _downgrade_to_global_ids(engine: VectorEngine, settings: Settings) -> int:
@@ -201,11 +210,7 @@ def test_brand_points_written_with_global_ids_are_rekeyed(
     engine.upsert(settings.streams_collection, [qm.PointStruct(id=stream_new, vector=vector or {}, payload=payload)])
     engine.close()
 
-    monkeypatch.setenv("QDRANT_PATH", str(path))
-    monkeypatch.setenv("EMBEDDING_PROVIDER", "local")
-    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "")
-    get_settings.cache_clear()
-    try:
+    with _cli_environment(monkeypatch, path):
         assert migrate.main(["--tenant-ids"]) == 0
         out = capsys.readouterr().out
         assert f"{settings.qdrant_collection}: {branded - 2} moved in this run" in out
@@ -220,6 +225,3 @@ def test_brand_points_written_with_global_ids_are_rekeyed(
         fresh = KnowledgeBase(settings, client=reopened, embedder=local_embedder)
         assert (fresh.get_video(records[0].video_id, brand_id=brand) or {})["brand_id"] == brand  # opening re-keyed
         _assert_same(target, every_point(reopened, settings))
-    finally:
-        get_settings.cache_clear()
-        close_local(path)
