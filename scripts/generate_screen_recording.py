@@ -517,7 +517,9 @@ def generate(out: Path, spec: RecordingSpec | None = None) -> Path:
         stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
         tick = Fraction(1, 1000) if spec.vfr else 1 / rate
         stream.codec_context.time_base = tick
-        options: dict[str, object] = {"preset": spec.preset}
+        # One encoder thread: x264's rate control under threads makes each encode of the same
+        # spec a little different, and so the misreads a low-bitrate clip provokes.
+        options: dict[str, object] = {"preset": spec.preset, "threads": "1"}
         if spec.bitrate_kbps is None:
             options["crf"] = str(spec.crf)
         else:

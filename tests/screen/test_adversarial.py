@@ -168,8 +168,9 @@ def test_low_bitrate_dark_counts_are_read_and_hardly_ever_wrong(tmp_path: Path, 
     """150 kbit/s in a dark room with a light serif: glyphs break into blocks and ghosts. Reads
     that disagree are retried on a softened image and nearly every counter sample is read.
     Two images can still share a misread (``15.9万`` as ``5.9万``); the series filters catch
-    most, and at most one of ~45 readings may survive wrong (x264's rate control under
-    threads makes the encode, and so the misreads, differ a little from run to run)."""
+    most, and at most one of ~45 readings may survive wrong. (The generator encodes with one
+    x264 thread: with several, each encode differed a little and so did its misreads, which
+    once left this clip with none shared to drop.)"""
     video = tmp_path / "low.mp4"
     spec = RecordingSpec(
         duration_sec=30, fps=15, width=720, height=1280, bitrate_kbps=150, gop_sec=4.0, room="dark",
