@@ -14,7 +14,6 @@ max 497 ms.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,13 +31,6 @@ READ_LIMIT_SEC = 1.0
 @pytest.fixture
 def settings(azurite: Azurite, tmp_path: Path) -> Settings:
     return app_settings(azurite, tmp_path / "qdrant", log_level="WARNING")
-
-
-@pytest.fixture
-def server(settings: Settings, tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(settings, tmp_path / "server", worker=True)
-    yield live
-    live.stop()
 
 
 @pytest.mark.slow

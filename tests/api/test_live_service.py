@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
@@ -59,13 +58,6 @@ def _wait(condition: object, *, within: float, what: str) -> float:
 
 def _statuses(ctx: AppContext, job_ids: list[str]) -> list[JobStatus | None]:
     return [job.status if (job := ctx.jobs.get(j)) else None for j in job_ids]
-
-
-@pytest.fixture
-def server(settings: Settings, tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(settings, tmp_path / "server", worker=True)
-    yield live
-    live.stop()
 
 
 @pytest.mark.slow
