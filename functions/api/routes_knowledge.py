@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from functions.api.deps import CallerDep, Context
+from functions.api.deps import BrandParam, CallerDep, Context, video_scope
 from functions.api.errors import ApiError, error_responses
 from functions.api.models import SearchResponse, StatsResponse
 from rag_core.knowledge.schemas import (
@@ -17,6 +17,7 @@ from rag_core.knowledge.schemas import (
     TopPerformerQuery,
     TopPerformerReport,
 )
+from rag_core.knowledge.store import Owner
 
 router = APIRouter()
 
@@ -71,7 +72,15 @@ def search(body: SearchRequest, ctx: Context, caller: CallerDep) -> SearchRespon
     return SearchResponse(count=len(hits), results=hits)
 
 
-@router.post("/external/prompt", response_model=PromptBlock, summary="The RAG prompt block for a phase")
-def prompt(body: PromptRequest, ctx: Context, caller: CallerDep) -> PromptBlock:
+@router.post(
+    "/external/prompt",
+    response_model=PromptBlock,
+    summary="The RAG prompt block for a phase",
+    responses=error_responses(404),
+)
+def prompt(body: PromptRequest, ctx: Context, caller: CallerDep, brand_id: BrandParam = None) -> PromptBlock:
+    """``brand_id`` names whose ``video_id`` is analysed, so that an unscoped key leaves only that
+    video out of the similar phases (without it, every video with the id is left out)."""
+    scope = video_scope(caller, brand_id, body.video_id) if body.video_id else caller.brand_id
     with ctx.knowledge() as kb:
-        return kb.build_prompt(body, brand_id=caller.brand_id)
+        return kb.build_prompt(body, brand_id=caller.brand_id, owner=scope if isinstance(scope, Owner) else None)

@@ -33,7 +33,7 @@ from rag_core.dashboard import export, views
 from rag_core.dashboard.video import video_detail
 from rag_core.knowledge.feedback import PhaseNotFoundError
 from rag_core.knowledge.schemas import FeedbackRequest, SearchFilters, SearchRequest
-from rag_core.knowledge.store import AmbiguousVideoIdError, VideoNotFoundError
+from rag_core.knowledge.store import AmbiguousVideoIdError, Owner, VideoNotFoundError
 
 __all__ = ["ambiguous", "invalid", "message", "quote", "router"]
 
@@ -255,6 +255,7 @@ def search_page(
             "min_gmv": min_gmv, "min_quality": min_quality}  # fmt: skip
     speech = description = ""
     like_owner: int | None = None
+    liked: Owner | None = None  # the video whose phase is the query: left out of the hits, that owner's only
     if video_id and phase is not None:
         try:
             source = video_detail(ctx, video_id, brand_id=video_scope(caller, brand_id, video_id))
@@ -264,6 +265,7 @@ def search_page(
         if source is None or chosen is None:
             return _not_found(request, "フェーズ")
         speech, description, like_owner = chosen.speech_text, chosen.description, source.brand_id
+        liked = Owner(like_owner)
     hits, error = [], None
     if q.strip() or speech or description:
         try:
@@ -277,13 +279,12 @@ def search_page(
                 exclude_video_id=video_id or None,
             )
             request_ = SearchRequest(query=q, speech_text=speech, description=description, k=10, filters=filters)
-            hits = views.search(ctx, request_, brand_id=caller.brand_id)
+            hits = views.search(ctx, request_, brand_id=caller.brand_id, excluded_owner=liked)
         except (ValidationError, ValueError):
             error = "条件の形式が正しくありません（日付は YYYY-MM-DD、GMV は数値、品質は 0〜1）。"
-    owners = views.hit_owners(ctx, hits) if caller.brand_id is None else {}
     return render(
         request, ctx, caller, "search.html",
-        form=form, hits=hits, owners=owners, error=error, like=(video_id, phase, like_owner),
+        form=form, hits=hits, error=error, like=(video_id, phase, like_owner),
     )  # fmt: skip
 
 

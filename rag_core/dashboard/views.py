@@ -19,7 +19,6 @@ from rag_core.context import AppContext
 from rag_core.dashboard.advice import Suggestion, write_suggestions
 from rag_core.dashboard.video import PhaseOutcome, VideoDetail, video_detail
 from rag_core.jobs.records import JobRecord
-from rag_core.knowledge.knowledge_base import KnowledgeBase
 from rag_core.knowledge.schemas import (
     KnowledgeStats,
     LiverSummary,
@@ -136,10 +135,6 @@ class LiverView(BaseModel):
     outliers: list[Outlier]
     suggestions: list[Suggestion]
     suggestions_note: str | None = Field(None, description="why the rule text is shown though a model is set")
-    phase_owners: dict[str, int | None] = Field(
-        default_factory=dict,
-        description="the owner of each of the liver's video ids that one owner holds (example phases name no brand)",
-    )
 
 
 _PHASE_NAMES = {
@@ -279,16 +274,7 @@ def liver(ctx: AppContext, liver_id: str, *, brand_id: int | None = None) -> Liv
         outliers=_outliers(ctx, rows),
         suggestions=written.items,
         suggestions_note=written.note,
-        phase_owners=_single_owners(rows),
     )
-
-
-def _single_owners(rows: list[StreamRow]) -> dict[str, int | None]:
-    """video id → owner, for the ids among ``rows`` that exactly one owner holds."""
-    owners: dict[str, set[int | None]] = defaultdict(set)
-    for r in rows:
-        owners[r.video_id].add(r.brand_id)
-    return {video_id: next(iter(held)) for video_id, held in owners.items() if len(held) == 1}
 
 
 # ----------------------------------------------------------------- stream ----
@@ -298,9 +284,6 @@ class StreamView(BaseModel):
     detail: VideoDetail
     selected: PhaseOutcome
     prompt: PromptBlock = Field(description="what the downstream LLM would get for the selected phase")
-    similar_owners: dict[str, int | None] = Field(
-        default_factory=dict, description="point id → owner of each similar phase (unscoped callers only)"
-    )
 
 
 def stream(
@@ -328,33 +311,22 @@ def stream(
         k=5,
         char_budget=3000,
     )
+    owner = None if caller_brand is not None else Owner(detail.brand_id)  # unscoped: leave out only this video
     with ctx.knowledge() as kb:
         block = (
-            kb.build_prompt(request, brand_id=caller_brand)
+            kb.build_prompt(request, brand_id=caller_brand, owner=owner)
             if (chosen.speech_text or chosen.description)
             else PromptBlock(text="", chars=0, similar=[])
         )
-        owners = _hit_owners(kb, block.similar) if brand_id is None or isinstance(brand_id, Owner) else {}
-    return StreamView(detail=detail, selected=chosen, prompt=block, similar_owners=owners)
+    return StreamView(detail=detail, selected=chosen, prompt=block)
 
 
-def search(ctx: AppContext, request: SearchRequest, *, brand_id: int | None = None) -> list[SearchHit]:
+def search(
+    ctx: AppContext, request: SearchRequest, *, brand_id: int | None = None, excluded_owner: Owner | None = None
+) -> list[SearchHit]:
+    """Hits for the search page; ``excluded_owner`` names whose ``exclude_video_id`` is left out."""
     with ctx.knowledge() as kb:
-        return kb.search(request, brand_id=brand_id)
-
-
-def hit_owners(ctx: AppContext, hits: list[SearchHit]) -> dict[str, int | None]:
-    """point id → owner of each hit, so an unscoped caller's links open the very video a hit is from
-    (a hit names its video id, which several brands may hold, but not its brand)."""
-    with ctx.knowledge() as kb:
-        return _hit_owners(kb, hits)
-
-
-def _hit_owners(kb: KnowledgeBase, hits: list[SearchHit]) -> dict[str, int | None]:
-    if not hits:
-        return {}
-    found = kb.client.retrieve(kb.store.phases, [h.point_id for h in hits], with_payload=["brand_id"])
-    return {str(p.id): (p.payload or {}).get("brand_id") for p in found}
+        return kb.search(request, brand_id=brand_id, excluded_owner=excluded_owner)
 
 
 def holders(ctx: AppContext, video_id: str) -> list[StreamRow]:

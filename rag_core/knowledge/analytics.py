@@ -240,7 +240,16 @@ def _phase_examples(
     store: KnowledgeStore, conditions: list[qm.Condition], *, brand_id: int | None, limit: int, best: bool
 ) -> list[PhaseExample]:
     """Phases ranked by feedback quality, then by their stream's GMV."""
-    fields = ["video_id", "phase_index", "phase_type", "duration_sec", "speech_text", "gmv", "quality_score"]
+    fields = [
+        "video_id",
+        "brand_id",
+        "phase_index",
+        "phase_type",
+        "duration_sec",
+        "speech_text",
+        "gmv",
+        "quality_score",
+    ]
     flt = qm.Filter(must=[*conditions, *brand_condition(brand_id)])
     rows = [p.payload or {} for p in store.scroll(store.phases, flt, fields)]
     rows.sort(key=lambda r: (r.get("quality_score") or 0.0, r.get("gmv") or 0.0), reverse=best)

@@ -141,8 +141,10 @@ class KnowledgeBase:
         payloads = [p.payload or {} for p in self.store.scroll(self.store.phases, flt)]
         return sorted(payloads, key=lambda p: int(p.get("phase_index") or 0))
 
-    def search(self, request: SearchRequest, *, brand_id: int | None = None) -> list[SearchHit]:
-        return search.search(self.store, request, brand_id=brand_id)
+    def search(
+        self, request: SearchRequest, *, brand_id: int | None = None, excluded_owner: Owner | None = None
+    ) -> list[SearchHit]:
+        return search.search(self.store, request, brand_id=brand_id, excluded_owner=excluded_owner)
 
     def stats(self, *, brand_id: int | None = None) -> KnowledgeStats:
         return analytics.stats(self.store, brand_id=brand_id)
@@ -155,10 +157,15 @@ class KnowledgeBase:
     ) -> TopPerformerReport:
         return analytics.top_performers(self.store, query or TopPerformerQuery(), brand_id=brand_id)
 
-    def build_prompt(self, request: PromptRequest, *, brand_id: int | None = None) -> PromptBlock:
-        """Retrieve for ``request`` and render the Japanese block within its character budget."""
+    def build_prompt(
+        self, request: PromptRequest, *, brand_id: int | None = None, owner: Owner | None = None
+    ) -> PromptBlock:
+        """Retrieve for ``request`` and render the Japanese block within its character budget.
+
+        ``owner``: whose video ``request.video_id`` is, for an unscoped caller, so that only that
+        video is left out of the similar phases (without it, every video with the id is)."""
         query = prompt.similar_phases_query(request)
-        hits = self.search(query, brand_id=brand_id) if query else []
+        hits = self.search(query, brand_id=brand_id, excluded_owner=owner) if query else []
         report = self.top_performers(TopPerformerQuery(limit=3, compare_to=request.liver_id), brand_id=brand_id)
         budget = request.char_budget or self.settings.prompt_char_budget
         return prompt.render_prompt(request, hits, report, budget=budget)

@@ -80,6 +80,7 @@ class SearchRequest(BaseModel):
 class SearchHit(BaseModel):
     point_id: str
     video_id: str
+    brand_id: int | None = Field(None, description="The video's owner (video ids are unique per brand)")
     phase_index: int
     score: float = Field(description="Final ranking score")
     similarity: float
@@ -123,6 +124,7 @@ class KnowledgeStats(BaseModel):
 
 class PhaseExample(BaseModel):
     video_id: str
+    brand_id: int | None = Field(None, description="The video's owner (video ids are unique per brand)")
     phase_index: int
     phase_type: str
     duration_sec: float | None = None

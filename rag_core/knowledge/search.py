@@ -41,7 +41,7 @@ from rag_core.knowledge import ranking
 from rag_core.knowledge.lexical import lexical_scores
 from rag_core.knowledge.quality import DEFAULT_PRIOR
 from rag_core.knowledge.schemas import SearchFilters, SearchHit, SearchRequest
-from rag_core.knowledge.store import DENSE, KnowledgeStore, brand_condition
+from rag_core.knowledge.store import DENSE, KnowledgeStore, Owner, brand_condition, owner_conditions
 
 _POOL_FACTOR = 10
 _MIN_POOL = 50  # the re-ranking can only lift what the dense search brought into the pool
@@ -154,10 +154,19 @@ def type_filter_values(phase_type: str, profile: TypeProfile, brand_id: int | No
     return values or [phase_type]
 
 
-def build_filter(filters: SearchFilters, *, phase_types: list[str] | None, brand_id: int | None) -> qm.Filter | None:
+def build_filter(
+    filters: SearchFilters,
+    *,
+    phase_types: list[str] | None,
+    brand_id: int | None,
+    excluded_owner: Owner | None = None,
+) -> qm.Filter | None:
     """Translate search filters into a Qdrant filter on indexed fields (None when there is nothing to
     filter: the local mode would otherwise test every point against an empty filter). ``phase_types``
-    are the stored spellings the phase-type filter stands for (see ``type_filter_values``)."""
+    are the stored spellings the phase-type filter stands for (see ``type_filter_values``).
+
+    ``exclude_video_id`` leaves out that video of ``excluded_owner`` when one is named (an unscoped
+    caller who knows the owner), otherwise every video with that id the caller can see."""
     must: list[qm.Condition] = [*brand_condition(brand_id)]
 
     def match(key: str, value: object) -> None:
@@ -181,7 +190,9 @@ def build_filter(filters: SearchFilters, *, phase_types: list[str] | None, brand
     if filters.min_quality is not None:
         must.append(qm.FieldCondition(key="quality_score", range=qm.Range(gte=filters.min_quality)))
     must_not: list[qm.Condition] = []
-    if filters.exclude_video_id:
+    if filters.exclude_video_id and excluded_owner is not None:
+        must_not.append(qm.Filter(must=owner_conditions(filters.exclude_video_id, excluded_owner.brand_id)))
+    elif filters.exclude_video_id:
         must_not.append(qm.FieldCondition(key="video_id", match=qm.MatchValue(value=filters.exclude_video_id)))
     return qm.Filter(must=must, must_not=must_not) if must or must_not else None
 
@@ -259,8 +270,10 @@ def candidates(
     return sorted(points, key=lambda p: -p.score)
 
 
-def search(store: KnowledgeStore, request: SearchRequest, *, brand_id: int | None = None) -> list[SearchHit]:
-    """Top-``k`` phases for the request, best first."""
+def search(
+    store: KnowledgeStore, request: SearchRequest, *, brand_id: int | None = None, excluded_owner: Owner | None = None
+) -> list[SearchHit]:
+    """Top-``k`` phases for the request, best first (``excluded_owner``: see ``build_filter``)."""
     settings = store.settings
     text = request.text()
     vector = np.asarray(store.embedder.embed_query(text), dtype=np.float64)
@@ -268,7 +281,7 @@ def search(store: KnowledgeStore, request: SearchRequest, *, brand_id: int | Non
     spellings = (
         type_filter_values(request.filters.phase_type, profile, brand_id) if request.filters.phase_type else None
     )
-    flt = build_filter(request.filters, phase_types=spellings, brand_id=brand_id)
+    flt = build_filter(request.filters, phase_types=spellings, brand_id=brand_id, excluded_owner=excluded_owner)
     pool = max(request.k * _POOL_FACTOR, _MIN_POOL)
     weights = (settings.rank_weight_similarity, settings.rank_weight_sales, settings.rank_weight_quality)
     formula = outcome_formula(weights, profile.top_gmv(brand_id)) if request.outcome_aware else None
@@ -306,11 +319,11 @@ def search(store: KnowledgeStore, request: SearchRequest, *, brand_id: int | Non
     )
     hits = [hits[by_score[i]] for i in order]
     if request.max_per_video:
-        seen: Counter[str] = Counter()
+        seen: Counter[tuple[int | None, str]] = Counter()  # a video is an id of one owner
         kept = []
         for h in hits:
-            seen[h.video_id] += 1
-            if seen[h.video_id] <= request.max_per_video:
+            seen[h.brand_id, h.video_id] += 1
+            if seen[h.brand_id, h.video_id] <= request.max_per_video:
                 kept.append(h)
         hits = kept
     if request.distinct_text:

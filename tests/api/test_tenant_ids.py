@@ -179,6 +179,18 @@ def test_an_unscoped_key_names_the_owner_of_an_id_two_brands_hold(server_factory
             refused = http.request(method, path, json=body, headers=ADMIN)
             assert refused.status_code == 409 and refused.json()["error"]["code"] == "ambiguous_video_id"
 
+        # The prompt for brand 2's video, asked with the owner named, leaves out that video only:
+        # brand 1's video with the same id is another stream, and its phases are similar ones.
+        ask = {"speech_text": A_TEXT, "video_id": VIDEO, "k": 5}
+        prompt = "/api/v1/external/prompt"
+        named_owner = http.post(prompt, params={"brand_id": 2}, json=ask, headers=ADMIN).json()["similar"]
+        assert {(h["video_id"], h["brand_id"]) for h in named_owner} == {(VIDEO, 1)}
+        assert named_owner[0]["speech_text"] == A_TEXT
+        assert http.post(prompt, json=ask, headers=ADMIN).json()["similar"] == []  # no owner named: every copy out
+        assert http.post(prompt, params={"brand_id": 2}, json=ask, headers=BRAND_A).status_code == 404
+        hits = http.post("/api/v1/external/search", json={"query": B_TEXT}, headers=ADMIN).json()["results"]
+        assert {(h["video_id"], h["brand_id"]) for h in hits} == {(VIDEO, 1), (VIDEO, 2)}  # each hit names its owner
+
         for brand, liver in ((1, "liver_a"), (2, "liver_b")):
             named = http.get(f"/api/v1/external/videos/{VIDEO}", params={"brand_id": brand}, headers=ADMIN)
             assert named.status_code == 200 and named.json()["liver_id"] == liver and named.json()["brand_id"] == brand

@@ -169,7 +169,13 @@ def test_admin_search_and_similar_links_name_the_hit_owner(admin: TestClient) ->
     found = admin.get(like)
     assert found.status_code == 200 and f"/ui/streams/{SHARED.video_id}?brand_id=102&amp;phase=1" in found.text
     similar = [link for link in _Page(stream.text).links if link.startswith("/ui/streams/")]
-    assert similar and all(_owner_of(link) in ("101", "102") for link in similar)  # each names its owner
+    assert similar and all(_owner_of(link) in ("101", "102", "none") for link in similar)  # each names its owner
+    # Only the video on the page is left out: the other owners' videos with its id are other streams.
+    opened = {(urlsplit(link).path, _owner_of(link)) for link in similar}
+    shared = f"/ui/streams/{SHARED.video_id}"
+    assert (shared, "102") not in opened and {(shared, "101"), (shared, "none")} & opened
+    hits = [link for link in _Page(found.text).links if urlsplit(link).path == shared and "#selected" in link]
+    assert hits and all(_owner_of(link) != "102" for link in hits)
 
 
 @pytest.mark.usefixtures("clashed")
