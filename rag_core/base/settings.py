@@ -115,14 +115,6 @@ class Settings(BaseSettings):
     ocr_min_confidence: float = Field(0.6, ge=0, le=1)
     screen_sample_interval_sec: float = Field(2.0, gt=0)
     screen_layout: str = "tiktok_live_portrait"
-    screen_read_processes: int = Field(
-        0,
-        ge=0,
-        description=(
-            "processes reading one screen recording at once, each a part cut at a keyframe (parts of "
-            "30 s or more); 0 = one per available CPU, 1 = always one pass"
-        ),
-    )
     tessdata_dir: Path | None = Field(None, description="tesseract language data; unset = the system tessdata")
 
     # --- Retrieval ranking (documented in docs/retrieval.md) ----------------------------

@@ -29,11 +29,11 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
+import av
 import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field
@@ -43,8 +43,7 @@ from rag_core.base.settings import Settings, get_settings
 from rag_core.ocr.tessdata import find_tessdata
 from rag_core.screen.layout import MetricField, OverlayRegion, ScreenLayout, load_layout
 from rag_core.screen.overlay_ocr import RegionReader, TesseractLines, TextPatch, parse_count
-from rag_core.screen.parallel import read_recording
-from rag_core.screen.sampler import SampledFrame, VideoInputError
+from rag_core.screen.sampler import FrameSampler, SampledFrame, VideoInputError
 
 METRIC_FIELDS: tuple[MetricField, ...] = ("viewers", "likes", "comments", "purchases")
 RUNNING_TOTALS: tuple[MetricField, ...] = ("likes", "comments")  # overlay counters that never go down
@@ -114,8 +113,6 @@ class ScreenExtractionResult(BaseModel):
     frames_sampled: int = 0
     ocr_calls: int = 0
     ocr_skipped: int = 0
-    parts: int = 1  # parts of the recording read at once, in as many processes (rag_core.screen.parallel)
-    worker_cpu_sec: float = 0.0  # CPU used by the processes that read the parts after the first
     processing_sec: float = 0.0
 
 
@@ -257,36 +254,41 @@ def extract_screen_metrics(
     interval = interval_sec or settings.screen_sample_interval_sec
     result = ScreenExtractionResult(layout=chosen.name, interval_sec=interval)
     clock = time.perf_counter()
+    raw: list[ScreenMetricSample] = []
     try:
-        reading = read_recording(
-            video,
-            interval,
-            partial(_OverlayReader, chosen, settings),
-            processes=settings.screen_read_processes,
-            event_fields=[r.field for r in chosen.regions if r.kind == "event"],
-            checkpoint=checkpoint,
-        )
+        sampler = FrameSampler(video, interval)
     except VideoInputError as exc:
         result.reason = str(exc)
         return result
-    if not chosen.fits(reading.width, reading.height):
-        result.warnings.append(
-            f"layout {chosen.name} is for {chosen.orientation} video, this one is {reading.width}x{reading.height}"
-        )
-    if reading.stopped is not None:  # a damaged or truncated file: keep what was read
-        result.warnings.append(f"stopped reading the video early: {reading.stopped}")
-    result.duration_sec = reading.duration_sec
-    result.frames_decoded, result.frames_sampled = reading.frames_decoded, reading.frames_sampled
-    result.ocr_calls, result.ocr_skipped = reading.ocr_calls, reading.ocr_skipped
-    result.parts, result.worker_cpu_sec = reading.parts, round(reading.worker_cpu_sec, 3)
-    if reading.decode_errors:
-        result.warnings.append(f"{reading.decode_errors} packets could not be decoded")
-    if reading.unreadable:
-        result.warnings.append(f"{reading.unreadable} region readings were not numbers and were skipped")
-    if reading.unconfirmed:
-        result.warnings.append(f"{reading.unconfirmed} count readings uncertain (no two reads agreed), left empty")
+    with sampler, _OverlayReader(chosen, settings) as reader:
+        stats = sampler.stats
+        if not chosen.fits(stats.width, stats.height):
+            result.warnings.append(
+                f"layout {chosen.name} is for {chosen.orientation} video, this one is {stats.width}x{stats.height}"
+            )
+        try:
+            for frame in sampler:
+                if checkpoint is not None:
+                    checkpoint(
+                        f"while reading the screen recording: {stats.frames_sampled - 1:,} frames read, "
+                        f"up to {frame.t_sec:.0f} s of its {stats.duration_sec or 0:.0f} s"
+                    )
+                sample = reader.read(frame)
+                if sample is not None:
+                    raw.append(sample)
+        except av.error.FFmpegError as exc:  # a damaged or truncated file: keep what was read
+            result.warnings.append(f"stopped reading the video early: {exc}")
+        result.duration_sec = stats.duration_sec
+        result.frames_decoded, result.frames_sampled = stats.frames_decoded, stats.frames_sampled
+        result.ocr_calls, result.ocr_skipped = reader.ocr_calls, reader.ocr_skipped
+        if stats.decode_errors:
+            result.warnings.append(f"{stats.decode_errors} packets could not be decoded")
+        if reader.unreadable:
+            result.warnings.append(f"{reader.unreadable} region readings were not numbers and were skipped")
+        if reader.unconfirmed:
+            result.warnings.append(f"{reader.unconfirmed} count readings uncertain (no two reads agreed), left empty")
     count_fields = [r.field for r in chosen.regions if r.kind == "count"]
-    result.samples, result.dropped = filter_outliers(reading.samples, count_fields)
+    result.samples, result.dropped = filter_outliers(raw, count_fields)
     if result.dropped:
         kinds = Counter(d.reason for d in result.dropped)
         result.warnings.append(
@@ -295,8 +297,8 @@ def extract_screen_metrics(
     if not result.samples:
         result.reason = (
             "no frames could be decoded"
-            if reading.frames_sampled == 0
-            else f"no overlay readings in {reading.frames_sampled} sampled frames (layout {chosen.name})"
+            if stats.frames_sampled == 0
+            else f"no overlay readings in {stats.frames_sampled} sampled frames (layout {chosen.name})"
         )
     result.processing_sec = round(time.perf_counter() - clock, 3)
     return result

@@ -54,7 +54,6 @@ class SampledFrame:
 
     t_sec: float
     luma: np.ndarray
-    keyframe: bool = False  # served by feeding a keyframe alone: the sampler's state was reset there
 
 
 @dataclass
@@ -75,7 +74,7 @@ class SamplerStats:
 class FrameSampler:
     """Iterate :class:`SampledFrame` s of a video file path or in-memory bytes, one per interval."""
 
-    def __init__(self, source: str | Path | bytes, interval_sec: float, start_pts: int | None = None) -> None:
+    def __init__(self, source: str | Path | bytes, interval_sec: float) -> None:
         if interval_sec <= 0:
             raise ValueError("interval_sec must be positive")
         self.interval = interval_sec
@@ -102,8 +101,6 @@ class FrameSampler:
             self.stats.duration_sec = self._container.duration / av.time_base
         self._origin: float | None = None
         self._served = -1  # highest window that has produced a sample
-        if start_pts is not None:
-            self._start_at(start_pts)
 
     def __enter__(self) -> FrameSampler:
         return self
@@ -114,36 +111,7 @@ class FrameSampler:
     def close(self) -> None:
         self._container.close()
 
-    def _start_at(self, pts: int) -> None:
-        """Begin at the keyframe with ``pts`` (one part of a recording read in parts: rag_core.screen.parallel).
-
-        Times stay seconds from the stream's start, which must therefore be known.
-        """
-        start, base = self._stream.start_time, self._stream.time_base
-        if start is None or base is None:
-            self.close()
-            raise VideoInputError("the video's start time is unknown: it cannot be read from the middle")
-        self._origin = float(start * base)
-        self._container.seek(pts, stream=self._stream, backward=True, any_frame=False)
-
-    def keyframes(self) -> list[tuple[int, float]]:
-        """Every keyframe's timestamp and its seconds from the start, by demuxing alone (nothing decoded).
-
-        Where a recording can be cut into parts; empty when the stream's start time is
-        unknown (a part could not tell its times). Consumes the demuxer: use a sampler of its own.
-        """
-        if self._stream.start_time is None:
-            return []
-        found = []
-        for packet in self._container.demux(self._stream):
-            if packet.is_keyframe and packet.pts is not None:
-                t = self._time(packet.pts)
-                if t is not None:
-                    found.append((packet.pts, t))
-        return found
-
-    def window(self, t: float) -> int:
-        """The sampling window of ``t`` seconds: window k holds the times nearest to k intervals."""
+    def _window(self, t: float) -> int:
         return math.floor(t / self.interval + 0.5)
 
     def _window_end(self, window: int) -> float:
@@ -179,7 +147,7 @@ class FrameSampler:
                 if decoding:
                     yield from self._drain()
                 held, decoding, in_flight = [], False, self._served
-                window = self.window(t) if t is not None else self._served + 1
+                window = self._window(t) if t is not None else self._served + 1
                 if window > self._served:
                     yield from self._feed([packet])
                     decoding, in_flight = True, window
@@ -239,12 +207,12 @@ class FrameSampler:
             t = self._time(frame.pts)
             if t is None:
                 continue
-            window = self.window(t)
+            window = self._window(t)
             if window <= self._served:
                 continue
             self._served = window
             self.stats.frames_sampled += 1
-            yield SampledFrame(t_sec=t, luma=_upright_luma(frame), keyframe=frame.key_frame)
+            yield SampledFrame(t_sec=t, luma=_upright_luma(frame))
 
 
 def _open(source: str | Path | bytes) -> av.container.InputContainer:
