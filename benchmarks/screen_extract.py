@@ -202,6 +202,8 @@ def run_split(name: str, clip_sec: float, cache: Path, verbose: bool) -> bool:
     for resolution in sorted(seconds):
         wall, own = seconds[resolution] / processing[resolution], seconds[resolution] / cpu[resolution]
         print(f"  speed {resolution:<9} {wall:.1f}x real time (wall clock); {own:.1f}x per CPU second used")
+    # The wall-clock ratio is the CPU share the split got: the load says how shared the cores were meanwhile.
+    print(f"  load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end of the split")
     hd = seconds.get("1080x1920", 0) / processing["1080x1920"] if "1080x1920" in processing else None
     return (
         within >= GOALS["within"]
