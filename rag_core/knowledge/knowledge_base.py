@@ -117,18 +117,20 @@ class KnowledgeBase:
     ) -> list[FieldProvenance]:
         """Merge one read's per-field provenance into what the stream record keeps (call it after
         the read's figures were stored: a crash in between is repaired by the job's redelivery)."""
-        owner = self.store.resolve(video_id, brand_id)
-        stream = self.store.get_stream(video_id, brand_id=Owner(owner))
-        if stream is None:
-            raise VideoNotFoundError(video_id)
-        old = [FieldProvenance.model_validate(e) for e in stream.get(SALES_PROVENANCE) or []]
-        merged = merge_provenance(old, entries, replaces_products=replaces_products)
-        payload = {SALES_PROVENANCE: [e.model_dump(mode="json") for e in merged]}
-        self.store.set_stream_payload(video_id, owner, payload)
-        return merged
+        with self.store.video_lock(video_id):
+            owner = self.store.resolve(video_id, brand_id)
+            stream = self.store.get_stream(video_id, brand_id=Owner(owner))
+            if stream is None:
+                raise VideoNotFoundError(video_id)
+            old = [FieldProvenance.model_validate(e) for e in stream.get(SALES_PROVENANCE) or []]
+            merged = merge_provenance(old, entries, replaces_products=replaces_products)
+            payload = {SALES_PROVENANCE: [e.model_dump(mode="json") for e in merged]}
+            self.store.set_stream_payload(video_id, owner, payload)
+            return merged
 
     def apply_feedback(self, request: FeedbackRequest, *, brand_id: BrandScope = None) -> FeedbackResult:
-        return feedback.apply_feedback(self.store, request, brand_id=brand_id)
+        with self.store.video_lock(request.video_id):
+            return feedback.apply_feedback(self.store, request, brand_id=brand_id)
 
     # -- reads ----------------------------------------------------------------
     def get_video(self, video_id: str, *, brand_id: BrandScope = None) -> dict[str, object] | None:

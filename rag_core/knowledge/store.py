@@ -32,9 +32,11 @@ unscoped caller (``brand_id=None``) addresses the one video with that id, and ge
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import threading
 import uuid
 import warnings
 from collections import Counter
@@ -184,6 +186,35 @@ def owner_conditions(video_id: str, owner: int | None) -> list[qm.Condition]:
     return [qm.FieldCondition(key="video_id", match=qm.MatchValue(value=video_id)), brand]
 
 
+class _KeyedLocks:
+    """One re-entrant lock per key, made when first wanted and dropped when nobody holds or
+    waits for it, so that the registry stays as small as the work in flight."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[Hashable, tuple[threading.RLock, int]] = {}
+
+    @contextlib.contextmanager
+    def hold(self, key: Hashable) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(key) or (threading.RLock(), 0)
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+
+# Process-wide, so every store over the same collections (one per context) shares them.
+_VIDEO_LOCKS = _KeyedLocks()
+
+
 class KnowledgeStore:
     def __init__(self, client: VectorEngine, embedder: Embedder, settings: Settings) -> None:
         self.client = client
@@ -275,6 +306,22 @@ class KnowledgeStore:
         self.client.set_payload(self.streams, {"id_scheme": ID_SCHEME}, points=[_META_ID], wait=True)
 
     # ----------------------------------------------------------------- ingest --
+    @contextlib.contextmanager
+    def video_lock(self, video_id: str) -> Iterator[None]:
+        """Hold the writes of one video id (every owner's) in this process for the block.
+
+        Every write to a video reads what is stored first (which phases are unchanged, the
+        feedback counts, the record an outcome is merged into) and writes from that: two jobs
+        of one video at once, which concurrent queue workers do run, would both embed its new
+        phases, and the later of two outcome updates or ratings would drop the earlier. Held
+        in turn, the second finds the first's writes (an identical analysis: unchanged, nothing
+        embedded). Re-entrant: an outcome update ingests under the lock it holds. It is a
+        process's lock: hosts that scale out (several processes on one Qdrant server) can
+        still race, at the cost of a repeated embedding or, rarely, a lost rating.
+        """
+        with _VIDEO_LOCKS.hold((self.phases, video_id)):
+            yield
+
     def ingest(
         self, record: AnalysisRecord, *, brand_id: int | None = None, checkpoint: Checkpoint | None = None
     ) -> IngestResult:
@@ -286,6 +333,10 @@ class KnowledgeStore:
         keyed by the phases' deterministic ids and content hashes, so a later ingest of the
         same record reuses those points instead of duplicating or re-embedding them.
         """
+        with self.video_lock(record.video_id):
+            return self._ingest(record, brand_id=brand_id, checkpoint=checkpoint)
+
+    def _ingest(self, record: AnalysisRecord, *, brand_id: int | None, checkpoint: Checkpoint | None) -> IngestResult:
         brand = brand_id if brand_id is not None else record.brand_id
         if brand_id is not None and record.brand_id not in (None, brand_id):
             raise VideoOwnershipError(f"record is for brand {record.brand_id}, caller is scoped to brand {brand_id}")
@@ -528,14 +579,15 @@ class KnowledgeStore:
         video is still found when the deletion is repeated. Only the addressed owner's
         points are matched, also those a crashed first ingest left without a stream record.
         """
-        owner = self.resolve(video_id, brand_id)
-        stream = self._stream_payload(video_id, owner)
-        flt = qm.Filter(must=owner_conditions(video_id, owner))
-        count = self.client.count(self.phases, count_filter=flt, exact=True).count
-        self.client.delete(self.phases, qm.FilterSelector(filter=flt), wait=True)
-        if stream is not None:
-            self.client.delete(self.streams, qm.PointIdsList(points=[stream_id(video_id, owner)]), wait=True)
-        return count
+        with self.video_lock(video_id):
+            owner = self.resolve(video_id, brand_id)
+            stream = self._stream_payload(video_id, owner)
+            flt = qm.Filter(must=owner_conditions(video_id, owner))
+            count = self.client.count(self.phases, count_filter=flt, exact=True).count
+            self.client.delete(self.phases, qm.FilterSelector(filter=flt), wait=True)
+            if stream is not None:
+                self.client.delete(self.streams, qm.PointIdsList(points=[stream_id(video_id, owner)]), wait=True)
+            return count
 
     def update_outcome(
         self,
@@ -550,6 +602,28 @@ class KnowledgeStore:
     ) -> IngestResult:
         """Attach outcome data to a stored video. Phase texts are unchanged, so this is a
         payload-only rewrite through the normal ingest path: no embedding calls."""
+        with self.video_lock(video_id):
+            return self._update_outcome(
+                video_id,
+                sales=sales,
+                set_products=set_products,
+                screen_metrics=screen_metrics,
+                phases=phases,
+                brand_id=brand_id,
+                checkpoint=checkpoint,
+            )
+
+    def _update_outcome(
+        self,
+        video_id: str,
+        *,
+        sales: Sales | None,
+        set_products: list[SetProduct] | None,
+        screen_metrics: list[ScreenMetricSample] | None,
+        phases: list[Phase] | None,
+        brand_id: BrandScope,
+        checkpoint: Checkpoint | None,
+    ) -> IngestResult:
         record = self.load_record(video_id, brand_id=brand_id)
         if record is None:
             raise VideoNotFoundError(video_id)
