@@ -15,6 +15,7 @@ thread-safe: qdrant-client's pure-Python local mode, when a caller hands one in.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 from functools import cached_property, lru_cache
@@ -25,6 +26,8 @@ from rag_core.base.storage import Storage
 from rag_core.jobs.records import JobStore
 from rag_core.knowledge.knowledge_base import KnowledgeBase
 from rag_core.knowledge.schemas import KnowledgeStats
+
+logger = logging.getLogger(__name__)
 
 
 class AppContext:
@@ -48,6 +51,23 @@ class AppContext:
     @cached_property
     def _knowledge_base(self) -> KnowledgeBase:
         return self._kb or KnowledgeBase(self.settings)
+
+    def warm_up(self) -> threading.Thread | None:
+        """Open the knowledge base and, where its engine takes concurrent readers, read what the
+        first requests need in a background thread (None where it would hold the engine)."""
+        kb = self._knowledge_base
+        if not kb.thread_safe:
+            return None
+
+        def read() -> None:
+            try:
+                kb.warm_up()
+            except Exception:  # the first request reads it instead; a warm-up is never an error
+                logger.warning("warming up the knowledge base failed", exc_info=True)
+
+        thread = threading.Thread(target=read, name="knowledge-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     @contextlib.contextmanager
     def knowledge(self) -> Iterator[KnowledgeBase]:
@@ -85,4 +105,6 @@ def default_context() -> AppContext:
     """The process-wide context from the environment / local.settings.json, with its logging set up."""
     settings = get_settings()
     configure_logging(settings)
-    return AppContext(settings)
+    context = AppContext(settings)
+    context.warm_up()
+    return context

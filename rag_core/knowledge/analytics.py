@@ -127,6 +127,8 @@ _kept: weakref.WeakKeyDictionary[KnowledgeStore, dict[int | None, tuple[int, dic
     weakref.WeakKeyDictionary()
 )
 _kept_lock = threading.Lock()
+# Per store: held by the one thread reading every stream, so that others needing a full read wait for its result.
+_full_reads: weakref.WeakKeyDictionary[KnowledgeStore, threading.Lock] = weakref.WeakKeyDictionary()
 
 
 def _edge_stats(store: KnowledgeStore, client: EdgeEngine, brand_id: int | None) -> KnowledgeStats:
@@ -144,29 +146,59 @@ def _edge_stats(store: KnowledgeStore, client: EdgeEngine, brand_id: int | None)
     with _kept_lock:
         cached = _kept.get(store, {}).get(brand_id)
     changed = client.changes_since(store.streams, cached[0]) if cached is not None else None
-    fields = [*_KEPT_FIELDS, "kind", "brand_id"]
     if cached is None or changed is None:
-        flt = qm.Filter(must=[_STREAM_KIND, *brand_condition(brand_id)])
-        by_id = {str(p.id): p.payload or {} for p in store.scroll(store.streams, flt, fields)}
-        totals = _Totals()
-        for record in by_id.values():
-            totals.change(record, 1)
-    else:
-        by_id, totals = dict(cached[1]), cached[2].copy()  # copies: another thread may read the kept ones
-        found = {
-            str(r.id): r.payload or {} for r in client.retrieve(store.streams, sorted(changed), with_payload=fields)
-        }
-        for pid in changed:
-            old = by_id.pop(pid, None)
-            if old is not None:
-                totals.change(old, -1)
-            new = found.get(pid)
-            if new is not None and new.get("kind") == "stream" and brand_id in (None, new.get("brand_id")):
-                by_id[pid] = new
-                totals.change(new, 1)
+        return _read_every_stream(store, client, brand_id)
+    by_id, totals = dict(cached[1]), cached[2].copy()  # copies: another thread may read the kept ones
+    found = {
+        str(r.id): r.payload or {}
+        for r in client.retrieve(store.streams, sorted(changed), with_payload=[*_KEPT_FIELDS, "kind", "brand_id"])
+    }
+    for pid in changed:
+        old = by_id.pop(pid, None)
+        if old is not None:
+            totals.change(old, -1)
+        new = found.get(pid)
+        if new is not None and new.get("kind") == "stream" and brand_id in (None, new.get("brand_id")):
+            by_id[pid] = new
+            totals.change(new, 1)
     with _kept_lock:
         _kept.setdefault(store, {})[brand_id] = (version, by_id, totals)
     return totals.stats()
+
+
+def _read_every_stream(store: KnowledgeStore, client: EdgeEngine, brand_id: int | None) -> KnowledgeStats:
+    """The full read of :func:`_edge_stats`, done once for every brand scope: reading one
+    brand's streams costs nearly what reading all does (the payloads are parsed whole), so
+    each read keeps the totals of all brands and of the whole store. One thread reads at a
+    time; the others wait and take its result when nothing was written since."""
+    with _kept_lock:
+        reading = _full_reads.setdefault(store, threading.Lock())
+    with reading:
+        with _kept_lock:
+            cached = _kept.get(store, {}).get(brand_id)
+        if cached is not None and client.changes_since(store.streams, cached[0]) == set():
+            return cached[2].stats()  # read by the thread this one waited for
+        version = client.writes  # read first: a write during the read is re-read next time
+        scopes: dict[int | None, tuple[dict[str, dict[str, Any]], _Totals]] = {brand_id: ({}, _Totals())}
+        fields = [*_KEPT_FIELDS, "brand_id"]
+        for point in store.scroll(store.streams, qm.Filter(must=[_STREAM_KIND]), fields):
+            record = point.payload or {}
+            brand = record.get("brand_id")
+            for scope in (None, brand) if isinstance(brand, int) else (None,):
+                by_id, totals = scopes.setdefault(scope, ({}, _Totals()))
+                by_id[str(point.id)] = record
+                totals.change(record, 1)
+        with _kept_lock:
+            _kept.setdefault(store, {}).update({scope: (version, *kept) for scope, kept in scopes.items()})
+        return scopes[brand_id][1].stats()
+
+
+def warm_up(store: KnowledgeStore) -> None:
+    """Read every stream's totals now (on the embedded engine; a server aggregates by itself),
+    so that the first stats request after a start answers from them (a full read of 100k
+    streams takes most of a second)."""
+    if isinstance(store.client, EdgeEngine):
+        _read_every_stream(store, store.client, None)
 
 
 def _stats(store: KnowledgeStore, brand_id: int | None) -> KnowledgeStats:

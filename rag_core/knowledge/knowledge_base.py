@@ -172,6 +172,11 @@ class KnowledgeBase:
         budget = request.char_budget or self.settings.prompt_char_budget
         return prompt.render_prompt(request, hits, report, budget=budget)
 
+    def warm_up(self) -> None:
+        """Read now what the first requests after a start would otherwise read (the stats
+        totals over every stream, per brand; see ``analytics.warm_up``)."""
+        analytics.warm_up(self.store)
+
     def optimize(self) -> list[str]:
         """Build the HNSW graphs of new points after a bulk write (a backfill), on the embedded
         engine when enough are unindexed (engine.OPTIMIZE_MIN_UNINDEXED); a server optimizes

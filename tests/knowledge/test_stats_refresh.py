@@ -7,9 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from rag_core.analysis.record import Sales
+from rag_core.context import AppContext
 from rag_core.embeddings.local import LocalE5Embedder
 from rag_core.knowledge import analytics
 from rag_core.knowledge.engine import EdgeEngine
@@ -68,3 +70,40 @@ def test_stats_follow_every_kind_of_write(kb: KnowledgeBase) -> None:
     kb.delete_video("v1")
     assert kb.stats() == recomputed(kb) and kb.stats().total_videos == 2
     assert kb.stats(brand_id=7) == recomputed(kb, 7)
+
+
+def test_one_full_read_keeps_every_brand_and_a_warm_up_does_it_before_the_first_request(
+    kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kb.ingest(record("u1"))
+    kb.ingest(record("b7", brand_id=7))
+    kb.ingest(record("b8", brand_id=8, stream_date="2026-04-02"))
+    expected = {scope: recomputed(kb, scope) for scope in (None, 7, 8, 9)}
+    analytics._kept.pop(kb.store, None)
+    kb.store._memo.clear()
+
+    ctx = AppContext(kb.settings, kb=kb)
+    thread = ctx.warm_up()
+    assert thread is not None
+    thread.join(timeout=60)
+    assert set(analytics._kept[kb.store]) == {None, 7, 8}  # one read, every brand it met
+
+    def no_full_read(*args: object) -> None:
+        raise AssertionError("a full read after the warm-up")
+
+    monkeypatch.setattr(analytics, "_read_every_stream", no_full_read)
+    assert {scope: kb.stats(brand_id=scope) for scope in (None, 7, 8)} == {s: expected[s] for s in (None, 7, 8)}
+    kb.ingest(record("b7-2", brand_id=7))
+    assert kb.stats(brand_id=7).total_videos == 2  # refreshed from the change, not read again
+    monkeypatch.undo()
+    assert kb.stats(brand_id=9) == expected[9]  # a brand with no streams: read, and empty
+
+
+def test_no_warm_up_where_the_engine_takes_one_caller_at_a_time(
+    make_settings: SettingsFactory, local_embedder: LocalE5Embedder
+) -> None:
+    settings = make_settings()
+    local = QdrantClient(path=str(settings.qdrant_path))
+    ctx = AppContext(settings, kb=KnowledgeBase(settings, client=local, embedder=local_embedder))
+    assert ctx.warm_up() is None
+    local.close()
