@@ -818,7 +818,9 @@ def test_a_label_with_a_misread_qualifier_has_no_inline_value() -> None:
     phrase = sales_ocr_local.Phrase("Shop GMV (FQ)", 0.9, sales_ocr_local.Box(0, 0, 200, 30))
     assert sales_ocr_local._split_label(phrase) == (["gmv"], None)
     inline = sales_ocr_local.Phrase("GMV ¥1,234", 0.9, sales_ocr_local.Box(0, 0, 200, 30))
-    assert sales_ocr_local._split_label(inline) == (["gmv"], "¥1,234")
+    split = sales_ocr_local._split_label(inline)
+    assert split is not None and split[0] == ["gmv"] and split[1] is not None
+    assert split[1].text == "¥1,234"
 
 
 def _ctr(reads: tuple[str, ...], **counts: str) -> float | None:
