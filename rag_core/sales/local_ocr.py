@@ -61,7 +61,15 @@ Reader = Literal["text", "digits", "swapped", "latin", "chinese"]
 _TEXT_PX = 32  # median text-line height the page is upscaled to (never downscaled)
 _MAX_UPSCALE = 4.0
 _VALUE_PX = 24  # height a value is scaled to for the swapped-languages read (big bold digits misread)
-_LABEL_RETRY_PX: tuple[tuple[Reader, int], ...] = (("text", 24), ("swapped", 48), ("chinese", 32))
+# A label read again at another height (None: the page's) or as grey rather than black-and-white
+# (thin Mincho strokes of a small label in a compressed screenshot break up at a threshold).
+_LABEL_RETRY: tuple[tuple[Reader, int | None, bool], ...] = (
+    ("text", 24, False),
+    ("text", None, True),
+    ("swapped", 48, False),
+    ("chinese", 32, False),
+)
+_NOT_A_VALUE = re.compile(r"[^\d\s,.，．:：%¥￥\\円人万億件回個分秒時間KkMm+\-]")  # a character no value shows
 CHINESE = "chi_sim"  # Simplified Chinese labels (成交金额, 观看人数): read when its data is installed
 _INK_MARGIN = 45  # a pixel this much darker than the page's background is text; cards and rules are not
 _PHRASE_GAP = 0.8  # a column gap wider than this many line heights separates two segments
@@ -101,6 +109,8 @@ _MONEY_SLIPS = (
     (re.compile(r"^[\\Y¥][^\d\s,.](?=\d)"), "¥"),
     (re.compile(r"^[^\w\s+\-−–—‐.,，．()（）\[\]|!¥￥](?=\d)"), "¥"),
     (re.compile(r"(?<=\d,\d{3})(?![%+\-,.])[!-/:-~][!-~]{0,2}$"), "円"),
+    # or as one digit ("72,7787" for "72,778円"): no amount has four digits after its last comma
+    (re.compile(r"^(\d{1,3}(?:,\d{3})+)\d$"), r"\1円"),  # (with a ¥ before it, no 円 is meant)
 )
 _UNIT_END = re.compile(r"(?<=\d)\s*[円人件回個万億%KkMm]\s*$")  # a number that ends in its unit is complete
 # A comma before one or two digits and a multiplier is a decimal point ("126,3K", "1,2万");
@@ -163,13 +173,14 @@ class Phrase:
 def _adjacent(
     phrases: list[Phrase],
     gap: float,
-    joinable: Callable[[Phrase], bool],
+    joinable: Callable[[Phrase, Phrase | None], bool],
     refused: Collection[tuple[int, int]] = (),
 ) -> tuple[Phrase, Phrase] | None:
     """The first two joinable phrases side by side on one row, at most ``gap`` line heights
-    apart with nothing between them (``refused``: pairs, by id, already turned down)."""
+    apart with nothing between them (``joinable(phrase, None)`` for the left one,
+    ``joinable(phrase, left)`` for the right one; ``refused``: pairs, by id, already turned down)."""
     for left in phrases:
-        if not joinable(left):
+        if not joinable(left, None):
             continue
         right = min(
             (p for p in phrases if p is not left and p.box.x0 >= left.box.x1 and p.box.same_row(left.box)),
@@ -179,11 +190,25 @@ def _adjacent(
         if (
             right is not None
             and (id(left), id(right)) not in refused
-            and joinable(right)
+            and joinable(right, left)
             and right.box.x0 - left.box.x1 <= gap * max(left.box.h, right.box.h)
         ):
             return left, right
     return None
+
+
+def _number_piece(phrase: Phrase, left: Phrase | None) -> bool:
+    """Whether the phrase may be a piece of a number: numeric text, or, right after a number
+    that ends in a separator ("¥1,811,"), any piece with a digit of about its height (a wide
+    full-width "７４０" read as "フ 40": the number must go on, and its rest is read again)."""
+    if _NUMERIC_TEXT.match(phrase.text):
+        return True
+    return (
+        left is not None
+        and bool(_SEPARATOR_END.search(left.text))
+        and any(ch.isdigit() for ch in phrase.text)
+        and 0.7 * left.box.h <= phrase.box.h <= 1.3 * left.box.h
+    )
 
 
 def _word_runs(phrases: list[Phrase]) -> list[list[Phrase]]:
@@ -425,7 +450,7 @@ class _Page:
         self.image = image
         self.pixels = np.asarray(image)  # once: converting the page per crop cost a tenth of the time
         self.engine = engine
-        self._reads: dict[tuple[Box, Reader, int | None], tuple[str, float]] = {}
+        self._reads: dict[tuple[Box, Reader, int | None, bool], tuple[str, float]] = {}
         self.phrases: list[Phrase] = []
         self.loose: set[int] = set()  # numbers (by id) with a piece beside them that may belong to them
         for box in segment(ink(image)):
@@ -440,7 +465,7 @@ class _Page:
         ``_NUMBER_GAP`` line heights apart are joined, and a three-digit group after a separator
         up to ``_GROUP_GAP``; joined pieces are read again as one."""
         refused: set[tuple[int, int]] = set()
-        while pair := _adjacent(self.phrases, _GROUP_GAP, lambda p: bool(_NUMERIC_TEXT.match(p.text)), refused):
+        while pair := _adjacent(self.phrases, _GROUP_GAP, _number_piece, refused):
             left, right = pair
             gap = (right.box.x0 - left.box.x1) / max(left.box.h, right.box.h)
             next_value = any(ch.isdigit() for ch in left.text) and (
@@ -472,43 +497,51 @@ class _Page:
         glyphs = tuple(Glyph(g.char, g.x0 + shift, g.x1 + shift) for g in line.glyphs)
         return Phrase(line.text, line.confidence, box, glyphs)
 
-    def canvas(self, box: Box, scale: float = 1.0) -> np.ndarray:
+    def canvas(self, box: Box, scale: float = 1.0, grey: bool = False) -> np.ndarray:
         """The box alone with a white margin (no neighbouring ink for the line reader to see),
         black on white at the box's own Otsu threshold: the grey anti-aliasing of small light
-        labels makes the jpn model read シェア as "DET"."""
+        labels makes the jpn model read シェア as "DET". ``grey``: its greys stretched to black
+        and white instead, for a label whose thin strokes the threshold breaks up."""
         pad = _pad(box)
         crop = self.pixels[box.y0 : box.y1, box.x0 : box.x1]
         page = np.full((crop.shape[0] + 2 * pad, crop.shape[1] + 2 * pad), 255, dtype=np.uint8)
-        page[pad:-pad, pad:-pad] = np.where(crop > otsu_threshold(crop), 255, 0)
+        if grey:
+            low, high = (float(v) for v in np.percentile(crop, (2, 98)))
+            stretched = (crop.astype(np.float32) - low) * (255.0 / max(1.0, high - low))
+            page[pad:-pad, pad:-pad] = np.clip(stretched, 0, 255).astype(np.uint8)
+        else:
+            page[pad:-pad, pad:-pad] = np.where(crop > otsu_threshold(crop), 255, 0)
         if scale == 1.0:
             return page
         image = Image.fromarray(page)
         size = (round(image.width * scale), round(image.height * scale))
         return np.asarray(image.resize(size, Image.Resampling.LANCZOS))
 
-    def _read(self, box: Box, reader: Reader, height: int | None = None) -> tuple[str, float]:
-        """One read of a box (scaled to ``height`` px), remembered: a candidate is tried for
-        several fields' kinds."""
-        key = (box, reader, height)
+    def _read(self, box: Box, reader: Reader, height: int | None = None, grey: bool = False) -> tuple[str, float]:
+        """One read of a box (scaled to ``height`` px; ``grey``: see :meth:`canvas`), remembered:
+        a candidate is tried for several fields' kinds."""
+        key = (box, reader, height, grey)
         if key not in self._reads:
             scale = 1.0 if height is None else height / box.h
-            self._reads[key] = self.engine.read(self.canvas(box, scale=scale), height or box.h, reader)[:2]
+            self._reads[key] = self.engine.read(self.canvas(box, scale, grey), height or box.h, reader)[:2]
         return self._reads[key]
 
     def label(self, phrase: Phrase) -> tuple[list[str], Phrase | None] | None:
-        """``_split_label`` of the phrase; a short digit-free phrase that is no label is read again
-        (``_LABEL_RETRY_PX``), since the eng half of jpn+eng now and then turns a label into Latin
-        junk (クリック率 as "Ay DB") at one size and not at another, and a Chinese label needs
-        the chi_sim model (when installed)."""
+        """``_split_label`` of the phrase; a short phrase that is no label and no value is read
+        again (``_LABEL_RETRY``), since the eng half of jpn+eng now and then turns a label into
+        Latin junk (クリック率 as "Ay DB", in Sawarabi Mincho "Diy 7B", digits included) at one
+        size and not at another, and a Chinese label needs the chi_sim model (when installed)."""
         split = _split_label(phrase, self.blank_columns(phrase.box))
         if split is not None and split[1] is not None and self._goes_on(phrase, split[1].text):
             self.loose.add(id(split[1]))
-        if split is not None or any(ch.isdigit() for ch in phrase.text) or len(normalise(phrase.text)) > 12:
+        text = phrase.text
+        valueish = sum(ch.isdigit() for ch in text) > 2 or "%" in text or not _NOT_A_VALUE.search(text)
+        if split is not None or valueish or len(normalise(text)) > 12:
             return split
-        for reader, height in _LABEL_RETRY_PX:
+        for reader, height, grey in _LABEL_RETRY:
             if not self.engine.has(reader):
                 continue
-            text, confidence = self._read(phrase.box, reader, height)
+            text, confidence = self._read(phrase.box, reader, height, grey)
             split = _split_label(Phrase(text, confidence, phrase.box))
             if split is not None:
                 return split
