@@ -263,7 +263,9 @@ def _join_labels(phrases: list[Phrase]) -> list[Phrase]:
     return out
 
 
-_LABEL_TOKEN = re.compile(r" |(?<=[^\d\s][:：])")  # word spaces, and a colon after a label word ("Likes:1,234")
+# Where a label may end: word spaces, after a colon ("Likes:1,234"), and where digits start after
+# a word ("注文数・900": a colon read as "・", no space)
+_LABEL_TOKEN = re.compile(r" |(?<=[^\d\s][:：])|(?<=[^\d\s,.¥￥\\$])(?=\d)")
 _VALUE_START = re.compile(r"[\d¥￥\\$]")  # where an inline value starts: a digit or a currency mark
 
 
