@@ -665,7 +665,9 @@ def test_reads_that_disagree_are_not_voted_into_confidence() -> None:
     [
         ("viewers", "126,3K", 126_300),  # the point of an abbreviated count read as a comma: not 1,263,000
         ("viewers", "1,2万", 12_000),
-        ("gmv", "54,0429", None),  # "54,042円" with 円 read as 9: no number is written so
+        ("gmv", "54,0429", 54_042),  # "54,042円" with 円 read as 9: an amount, the 9 its 円
+        ("gmv", "¥54,0429", None),  # ... but after a ¥ no 円 is meant: no number is written so
+        ("viewers", "54,0429", None),  # a count has no 円
         ("viewers", "3,17人", None),  # "3,017人" with a digit lost
         ("viewers", "1,234人", 1_234),
         ("gmv", "¥1,234,567", 1_234_567),
