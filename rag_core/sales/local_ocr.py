@@ -87,7 +87,7 @@ _CURRENCY_START = re.compile(r"^\s*[¥￥\\Y$]")
 _WORD_GAP = 1.0  # line heights between two words of one label
 # ";" "'": a full-width comma; O: a ０; a currency mark may have one stray glyph after it (a
 # full-width ￥'s wide cell read as "¥i")
-_NUMERIC_TEXT = re.compile(r"^(?:[¥￥\\Y][^\d\s])?[\d,.，．;:'、¥￥\\Y円人万億KMkO%+\s]+$")
+_NUMERIC_TEXT = re.compile(r"^(?:[¥￥\\Y][^\d\s])?[\d,.，．;:'、¥￥\\Y円人万億KMkOlI|%+\s]+$")  # l, I, |: a 1
 _DISAGREE_FACTOR = 0.6  # confidence factor of a value no two reads agree on
 _AGREEMENT_FLOOR = {2: 0.7, 3: 0.9}  # confidence of a value that 2 or 3 of the reads agree on
 _DISPUTED_CONFIDENCE = 0.3  # at most, for a value the reads disagree on (below any sensible threshold)
@@ -661,7 +661,7 @@ def _latin_char(char: str, first: bool) -> str | None:
     """None for a character the eng model reads (a digit, a separator, ``%``, ``K``), else the
     character the value means (the jpn model's slips undone: a leading ``\\`` or ``Y`` is ¥)."""
     c = unicodedata.normalize("NFKC", char)
-    if c in _LATIN_CHARS or c in "了Oo。":  # 了: the jpn model's lone 7; O: a ０ or a 9; 。: a point
+    if c in _LATIN_CHARS or c in "了Oo。lI|":  # 了: the jpn model's lone 7; O: a ０ or a 9; 。: a point; l: a 1
         return None
     if first and c in "\\Y":
         return "¥"
@@ -832,14 +832,14 @@ def _candidates(label: Phrase, others: list[Phrase], labels: list[Phrase]) -> li
         p
         for p in others
         if box.y1 - box.h // 4 <= p.box.y0 <= box.y1 + _BELOW_REACH * max(box.h, p.box.h / 2)
-        and abs(p.box.x0 - box.x0) <= 2 * box.h
+        and _aligned(p.box, box)
         and not any(box.y1 <= q.box.y0 < p.box.y0 and q.box.x0 < p.box.x1 and q.box.x1 > p.box.x0 for q in labels)
     ]
     above = [
         p
         for p in others
         if box.y0 - _ABOVE_REACH * box.h <= p.box.y1 <= box.y0 + box.h // 4
-        and abs(p.box.x0 - box.x0) <= 2 * box.h
+        and _aligned(p.box, box)
         and not any(p.box.y1 <= q.box.y1 <= box.y0 and q.box.x0 < p.box.x1 and q.box.x1 > p.box.x0 for q in labels)
     ]
     return (
@@ -847,6 +847,13 @@ def _candidates(label: Phrase, others: list[Phrase], labels: list[Phrase]) -> li
         + sorted(below, key=lambda p: p.box.y0)[:2]
         + sorted(above, key=lambda p: -p.box.y1)[:1]
     )
+
+
+def _aligned(value: Box, label: Box) -> bool:
+    """Whether a value above or below a label is in its column: they start within two label
+    heights, or the label lies within the value's width (a label whose first word was left out,
+    "LIVE" "GMV" with GMV misread, under a wide number)."""
+    return abs(value.x0 - label.x0) <= 2 * label.h or value.x0 <= label.x0 < label.x1 <= value.x1
 
 
 def _pair(
