@@ -832,14 +832,14 @@ def _candidates(label: Phrase, others: list[Phrase], labels: list[Phrase]) -> li
         p
         for p in others
         if box.y1 - box.h // 4 <= p.box.y0 <= box.y1 + _BELOW_REACH * max(box.h, p.box.h / 2)
-        and _aligned(p.box, box)
+        and abs(p.box.x0 - box.x0) <= 2 * box.h
         and not any(box.y1 <= q.box.y0 < p.box.y0 and q.box.x0 < p.box.x1 and q.box.x1 > p.box.x0 for q in labels)
     ]
     above = [
         p
         for p in others
         if box.y0 - _ABOVE_REACH * box.h <= p.box.y1 <= box.y0 + box.h // 4
-        and _aligned(p.box, box)
+        and _aligned_above(p.box, box)
         and not any(p.box.y1 <= q.box.y1 <= box.y0 and q.box.x0 < p.box.x1 and q.box.x1 > p.box.x0 for q in labels)
     ]
     return (
@@ -849,10 +849,11 @@ def _candidates(label: Phrase, others: list[Phrase], labels: list[Phrase]) -> li
     )
 
 
-def _aligned(value: Box, label: Box) -> bool:
-    """Whether a value above or below a label is in its column: they start within two label
+def _aligned_above(value: Box, label: Box) -> bool:
+    """Whether a value above a label (tiles) is in its column: they start within two label
     heights, or the label lies within the value's width (a label whose first word was left out,
-    "LIVE" "GMV" with GMV misread, under a wide number)."""
+    "LIVE" "GMV" with GMV misread, under a wide number). Not for values below: a product
+    table's right-aligned header lies within the width of the cell under it."""
     return abs(value.x0 - label.x0) <= 2 * label.h or value.x0 <= label.x0 < label.x1 <= value.x1
 
 
