@@ -98,6 +98,11 @@ _VALUE_SLIPS = (
     (re.compile(r"(?<=\d)A$"), "人"),
     (re.compile(r"了"), "7"),
 )
+# 秒 in a heavy face (M+ Black) read as its look-alike 秘, every read
+_DURATION_SLIPS = ((re.compile(r"(?<=\d)秘"), "秒"),)
+# 万 read as a 5 after one decimal ("11.25" for "11.2万", "¥39.35" for "¥39.3万"): a count or a yen
+# amount has no two decimals, and a point before three digits is a comma, not this
+_MULTIPLIER_AS_FIVE = re.compile(r"^([¥￥]?\d{1,4}\.\d)5$")
 _COUNT_UNIT_END = re.compile(r"[人件回個]\s*$")
 # How an amount's yen marks come out of some faces: a full-width ￥ as a stray character and a
 # backslash ("ぎ\\1,153,400") or as one symbol ("*2,514,880": nothing but a currency mark stands
@@ -728,8 +733,11 @@ def vote_of(text: str, confidence: float, spec: FieldSpec) -> Vote | None:
     (wrong units, a sign, a fraction of a count)."""
     kind = spec.kind
     s = unicodedata.normalize("NFKC", text).replace(" ", "")
-    for slip, meant in _VALUE_SLIPS + (_MONEY_SLIPS if kind == "money" else ()):
+    slips = _VALUE_SLIPS + (_MONEY_SLIPS if kind == "money" else ()) + (_DURATION_SLIPS if kind == "duration" else ())
+    for slip, meant in slips:
         s = slip.sub(meant, s)
+    if spec.whole:
+        s = _MULTIPLIER_AS_FIVE.sub(r"\1万", s)
     s = re.sub(r"(?<=\d)。(?=\d)", ".", s)  # "4。6万": the jpn model's full stop for a point
     if kind == "percent":
         s = re.sub(r"(?<=\d),(?=\d{1,2}%$)", ".", s)  # "4,93%": a rate's point read as a comma

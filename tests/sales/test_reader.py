@@ -666,6 +666,10 @@ def test_reads_that_disagree_are_not_voted_into_confidence() -> None:
         ("viewers", "126,3K", 126_300),  # the point of an abbreviated count read as a comma: not 1,263,000
         ("viewers", "1,2万", 12_000),
         ("gmv", "54,0429", 54_042),  # "54,042円" with 円 read as 9: an amount, the 9 its 円
+        ("likes", "11.25", 112_000),  # "11.2万" with 万 read as 5: no count has two decimals
+        ("gmv", "¥39.35", 393_000),  # ... nor a yen amount
+        ("ctr", "4.35%", 4.35),  # a rate may
+        ("avg_watch_time_sec", "1分34秘", 94),  # 秒 read as its look-alike 秘 (M+ Black)
         ("gmv", "¥54,0429", None),  # ... but after a ¥ no 円 is meant: no number is written so
         ("viewers", "54,0429", None),  # a count has no 円
         ("viewers", "3,17人", None),  # "3,017人" with a digit lost
