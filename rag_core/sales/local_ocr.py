@@ -84,7 +84,7 @@ _GROUPED = re.compile(r"\d\s*[,，]\s*\d{3}\s*$")  # ends with a separated group
 _SEPARATOR_END = re.compile(r"[,.，．;:'、]\s*$")
 _LATIN_CHARS = "0123456789,.:%KM"
 _CURRENCY_START = re.compile(r"^\s*[¥￥\\Y$]")
-_WORD_GAP = 1.0  # line heights between two words of one label
+_WORD_GAP = 1.3  # line heights between two words of one label (a monospaced face's space is half an em)
 # ";" "'": a full-width comma; O: a ０; a currency mark may have one stray glyph after it (a
 # full-width ￥'s wide cell read as "¥i")
 _NUMERIC_TEXT = re.compile(r"^(?:[¥￥\\Y][^\d\s])?[\d,.，．;:'、¥￥\\Y円人万億KMkOlI|%+\s]+$")  # l, I, |: a 1
@@ -220,7 +220,7 @@ def _word_runs(phrases: list[Phrase]) -> list[list[Phrase]]:
     """Digit-free phrases side by side on one row, at most ``_WORD_GAP`` line heights apart, as
     runs in reading order; every other phrase is a run of its own."""
     runs: list[list[Phrase]] = []
-    for phrase in sorted(phrases, key=lambda p: (p.box.y0, p.box.x0)):
+    for phrase in sorted(phrases, key=lambda p: p.box.x0):  # left to right: a row's words differ in top
         wordy = not any(ch.isdigit() for ch in phrase.text)
         run = next(
             (
@@ -265,7 +265,7 @@ def _join_labels(phrases: list[Phrase]) -> list[Phrase]:
             box = box.union(word.box)
         joined = Phrase(" ".join(p.text for p in words), min(p.confidence for p in words), box)
         out.extend([*run[:i], joined, *run[j:]])
-    return out
+    return sorted(out, key=lambda p: (p.box.y0, p.box.x0))
 
 
 # Where a label may end: word spaces, after a colon ("Likes:1,234"), and where digits start after
@@ -826,8 +826,9 @@ def _candidates(label: Phrase, others: list[Phrase], labels: list[Phrase]) -> li
     nearest just above (tiles that set the number over its caption), each only when no other
     label stands between. Below reaches ``_BELOW_REACH`` label heights, or half as many of the
     candidate's own (a hero number's ascent leaves a gap that grows with its size, under a small
-    caption). Above comes last and must be close (``_ABOVE_REACH``), so that in a card grid it
-    never reaches the card above (its comparison line is further)."""
+    caption). Above comes last and must be close (``_ABOVE_REACH`` label heights, or half as many
+    of the candidate's own: a big number's descent), so that in a card grid it never reaches the
+    card above (its comparison line is further)."""
     box = label.box
     right = [
         p
@@ -846,7 +847,7 @@ def _candidates(label: Phrase, others: list[Phrase], labels: list[Phrase]) -> li
     above = [
         p
         for p in others
-        if box.y0 - _ABOVE_REACH * box.h <= p.box.y1 <= box.y0 + box.h // 4
+        if box.y0 - _ABOVE_REACH * max(box.h, p.box.h / 2) <= p.box.y1 <= box.y0 + box.h // 4
         and _aligned_above(p.box, box)
         and not any(p.box.y1 <= q.box.y1 <= box.y0 and q.box.x0 < p.box.x1 and q.box.x1 > p.box.x0 for q in labels)
     ]

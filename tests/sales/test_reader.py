@@ -987,3 +987,17 @@ def test_a_product_revenue_with_a_thin_zero_read_as_six_is_put_right_by_the_equa
     rows = [ProductReading(name=None, numbers=numbers)]
     product = build_extraction({}, rows, provider="local", min_confidence=0.6, strict_text=True).set_products[0]
     assert (product.price, product.sold, product.set_revenue) == (5_020, 685, 3_438_700)
+
+
+def test_words_of_one_label_are_joined_across_a_monospaced_space_and_uneven_tops() -> None:
+    """IPA Gothic sets Latin half-width: "Order rate" has a gap of more than a line height
+    between its words, and words of one row start at different tops ("rate" has no capital)."""
+    box, phrase = sales_ocr_local.Box, sales_ocr_local.Phrase
+    words = [
+        phrase("rate (%)", 0.9, box(353, 325, 495, 360)),
+        phrase("Order", 0.9, box(603, 327, 700, 356)),
+        phrase("Click-through", 0.9, box(79, 328, 325, 361)),
+        phrase("rate", 0.9, box(731, 331, 805, 356)),
+    ]
+    texts = [p.text for p in sales_ocr_local._join_labels(words)]
+    assert texts == ["Click-through rate (%)", "Order rate"]
