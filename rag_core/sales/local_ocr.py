@@ -98,6 +98,9 @@ _VALUE_SLIPS = (
     (re.compile(r"(?<=\d)A$"), "人"),
     (re.compile(r"了"), "7"),
 )
+# The part of a duration that counts up to 60 ("3時間10分", "2分49秒", "03:22"): at 60 or more it
+# was misread ("3時間190分": a digit inserted), never written so
+_SEXAGESIMAL = re.compile(r"(?:時間|分|\d:)(\d+)(?=[分秒]|$)")
 # 秒 in a heavy face (M+ Black) read as its look-alike 秘, every read
 _DURATION_SLIPS = ((re.compile(r"(?<=\d)秘"), "秒"),)
 # 万 read as a 5 after one decimal ("11.25" for "11.2万", "¥39.35" for "¥39.3万"): a count or a yen
@@ -745,6 +748,8 @@ def vote_of(text: str, confidence: float, spec: FieldSpec) -> Vote | None:
     if _BROKEN_GROUP.search(s):
         return None  # "54,0429" (円 read as 9), "3,17人" (a digit lost): no number is written so
     if not s or not text_fits_kind(s, kind):
+        return None
+    if kind == "duration" and any(int(part) >= 60 for part in _SEXAGESIMAL.findall(s)):
         return None
     try:
         value = parse_number(s, kind, whole=spec.whole)

@@ -670,6 +670,9 @@ def test_reads_that_disagree_are_not_voted_into_confidence() -> None:
         ("gmv", "¥39.35", 393_000),  # ... nor a yen amount
         ("ctr", "4.35%", 4.35),  # a rate may
         ("avg_watch_time_sec", "1分34秘", 94),  # 秒 read as its look-alike 秘 (M+ Black)
+        ("duration_minutes", "3時間190分", None),  # minutes after hours count to 59: a digit inserted
+        ("avg_watch_time_sec", "03:72", None),  # ... and so do a clock's seconds
+        ("avg_watch_time_sec", "2分49秒", 169),
         ("gmv", "¥54,0429", None),  # ... but after a ¥ no 円 is meant: no number is written so
         ("viewers", "54,0429", None),  # a count has no 円
         ("viewers", "3,17人", None),  # "3,017人" with a digit lost
