@@ -875,8 +875,8 @@ def test_a_small_mincho_label_in_a_compressed_screenshot_is_read() -> None:
     JPEG compression and downscaling, and jpn+eng then reads Latin junk: the label is read again
     in grey. Values are right or empty, never wrong."""
     cells = [("ライブ購入率", "1.07%"), ("クリック率", "7.5%"), ("コメント数", "3,755")]
-    image = Image.open(io.BytesIO(_dashboard(cells, face=IPA_MINCHO)))
-    image = image.resize((image.width * 3 // 5, image.height * 3 // 5), Image.Resampling.LANCZOS)
+    full = Image.open(io.BytesIO(_dashboard(cells, face=IPA_MINCHO)))
+    image = full.resize((full.width * 3 // 5, full.height * 3 // 5), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=70)
     sales = extract_sales_from_image(buffer.getvalue(), _local_settings()).sales
@@ -892,8 +892,8 @@ def _inline(pairs: list[tuple[str, str]], space: int) -> bytes:
     for i, (name, shown) in enumerate(pairs):
         x, baseline = 40 + 580 * (i % 2), 70 + 80 * (i // 2)
         draw.text((x, baseline), name, font=label, fill="#6d6f78", anchor="ls")
-        x += draw.textlength(name, font=label) + space
-        draw.text((x, baseline), shown, font=value, fill="#161823", anchor="ls")
+        value_x = x + draw.textlength(name, font=label) + space
+        draw.text((value_x, baseline), shown, font=value, fill="#161823", anchor="ls")
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
