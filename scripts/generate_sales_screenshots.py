@@ -24,10 +24,18 @@ committed): ``dev``, tuned on, and ``test``, never tuned on, with another seed,
 and label wordings, qualifiers, a layout (the two-column list), a theme (dim) and
 faces (VL Gothic, Noto Serif) that ``dev`` never shows. So that a reader tuned on
 dev is not tuned to one look, dev has styles of its own that test never shows:
-faces Noto Sans Mono CJK JP, IPA PGothic and Noto Sans CJK set bold throughout;
-a washed-out grey theme (labels barely darker than the card) and a navy one; and
-"tiles", a three-column grid that sets the number over its caption. Test's draw
-(seed, faces, themes, layouts, wordings) is unchanged by them: same bytes. ``fixture`` is the 14 committed
+faces Noto Sans Mono CJK JP, IPA PGothic, Noto Sans CJK set bold throughout, two
+Mincho (serif) faces - IPA Mincho and Sawarabi Mincho -, a rounded one (Motoya L
+Maruberi), M+ 1 and M+ 2 (hairline labels, black values), and values whose digits
+are set in a Latin face (DejaVu Sans, Serif or Mono) with CJK units from the page's
+face, as web dashboards do; themes washed-out grey (labels barely darker than the
+card), navy, charcoal (grey values on near-black: low contrast), teal (tinted dark
+cards), accent (values in the app's pink on pale pink cards) and sepia; and
+layouts "tiles" (three columns, the number over its caption), "hero" (a phone page
+led by the GMV in a banner at twice the value size), "ledger" (a 1280 px zebra
+list: each value a page width from its label) and "inline" (``label：value`` pairs
+side by side on a row). Test's draw (seed, faces, themes, layouts, wordings) is
+unchanged by them: same bytes. ``fixture`` is the 14 committed
 screenshots in tests/data/sales_screenshots (dev styles, fixed seed).
 Chinese wordings are in the lexicon but not drawn yet; the offline reader's Chinese
 re-read (``tesseract-ocr-chi-sim``) is covered by a Simplified Chinese dashboard in
@@ -145,8 +153,46 @@ FONT_FILES = {
         "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
         "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
     ),
-}  # fonts-noto-cjk, fonts-ipafont-gothic, fonts-vlgothic: installed by scripts/setup.sh
+    # dev only, so that dev has serif (Mincho) digits and kana of its own, a rounded face, and
+    # hairline labels over black values (M+ 2 Light / Black)
+    "ipa-mincho": (
+        "/usr/share/fonts/opentype/ipafont-mincho/ipam.ttf",
+        "/usr/share/fonts/opentype/ipafont-mincho/ipam.ttf",
+    ),
+    "sawarabi-mincho": (
+        "/usr/share/fonts/truetype/sawarabi-mincho/sawarabi-mincho-medium.ttf",
+        "/usr/share/fonts/truetype/sawarabi-mincho/sawarabi-mincho-medium.ttf",
+    ),
+    "maruberi": (
+        "/usr/share/fonts/truetype/motoya-l-maruberi/MTLmr3m.ttf",
+        "/usr/share/fonts/truetype/motoya-l-maruberi/MTLmr3m.ttf",
+    ),
+    "mplus": (
+        "/usr/share/fonts/opentype/mplus/Mplus1-Regular.otf",
+        "/usr/share/fonts/opentype/mplus/Mplus1-Bold.otf",
+    ),
+    "mplus-light": (
+        "/usr/share/fonts/opentype/mplus/Mplus2-Light.otf",
+        "/usr/share/fonts/opentype/mplus/Mplus2-Black.otf",
+    ),
+    # dev only: Latin faces for the digits of values, CJK units from the page's face (web
+    # dashboards set numbers in a Latin face and fall back for 万, 円, 人)
+    "dejavu-sans": (
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+    ),
+    "dejavu-serif": (
+        "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf",
+        "/usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf",
+    ),
+    "dejavu-mono": (
+        "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
+        "/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf",
+    ),
+}  # fonts-noto-cjk, fonts-ipafont-gothic/-mincho, fonts-vlgothic, fonts-sawarabi-mincho, fonts-mplus,
+# fonts-motoya-l-maruberi, fonts-dejavu-core: installed by scripts/setup.sh
 FACE_INDEX = {"noto-sans-mono": 5}  # a .ttc's face 0 is Noto Sans CJK JP; 5 is Noto Sans Mono CJK JP
+FALLBACK_FACE = "noto-sans"  # a character a face lacks (M+ has no ￥, Maruberi no ¥) is set in it
 
 
 @dataclass(frozen=True)
@@ -157,15 +203,30 @@ class Split:
     faces: tuple[str, ...]
     themes: tuple[str, ...]
     held_out: bool  # test: wordings, qualifiers, layouts and faces dev never shows
+    # Latin faces a value's digits may be set in (None: the page's face); empty draws nothing, so
+    # the splits without them keep their bytes
+    number_faces: tuple[str | None, ...] = ()
 
 
 SPLITS = {
     "fixture": Split(("cards", "list", "desktop"), ("noto-sans",), ("light", "dark"), held_out=False),
     "dev": Split(
-        ("cards", "desktop", "list", "cropped", "tiles"),
-        ("noto-sans", "ipa-gothic", "noto-sans-mono", "ipa-pgothic", "noto-sans-bold"),
-        ("light", "dark", "grey", "navy"),
+        ("cards", "desktop", "list", "cropped", "tiles", "hero", "ledger", "inline"),
+        (
+            "noto-sans",
+            "ipa-gothic",
+            "noto-sans-mono",
+            "ipa-pgothic",
+            "noto-sans-bold",
+            "ipa-mincho",
+            "sawarabi-mincho",
+            "maruberi",
+            "mplus",
+            "mplus-light",
+        ),
+        ("light", "dark", "grey", "navy", "charcoal", "teal", "accent", "sepia"),
         held_out=False,
+        number_faces=(None, None, None, "dejavu-sans", "dejavu-serif", "dejavu-mono"),
     ),
     "test": Split(
         ("cards", "desktop", "list", "cropped", "list2", "list2"),
@@ -196,19 +257,47 @@ THEMES = {
     # coloured dark card background
     "grey": Theme("#e6e7eb", "#d9dbe0", "#8b8e97", "#4a4d55", "#9a9ca4", "#c9cbd1", "#3f9f6a", "#c8576a"),
     "navy": Theme("#0f213d", "#1a3459", "#8fa6c8", "#e9eff9", "#7389ab", "#2a456c", "#49c98a", "#ff7a8c"),
+    # dev only: a low-contrast near-black (grey values on charcoal cards), dark teal cards with
+    # tinted text, values in the app's accent colour on pale pink cards, and warm sepia paper
+    "charcoal": Theme("#18191b", "#232427", "#6e7178", "#b4b7bd", "#5d6066", "#303236", "#3fae74", "#d8576b"),
+    "teal": Theme("#071a1c", "#0f3b3d", "#7fb8b2", "#e6fffb", "#5e918c", "#1d5254", "#5be0a0", "#ff8a7a"),
+    "accent": Theme("#ffffff", "#fff0f3", "#8a7d82", "#fe2c55", "#a3979b", "#f3d9df", "#12a150", "#6b6e78"),
+    "sepia": Theme("#f6f0e3", "#ece2cc", "#8c7b5c", "#3b2f1e", "#9d8d70", "#dccfb3", "#3f8a4f", "#b3473d"),
 }
+
+
+PARTIAL_FACES = frozenset({"mplus", "mplus-light", "maruberi"})  # faces without every glyph the pages use
+NUMBER_CHARS = frozenset("0123456789,.%:+-KM¥")  # what a Latin number face sets of a value
 
 
 @dataclass(frozen=True)
 class Style:
-    """One screenshot's typography: faces and sizes."""
+    """One screenshot's typography: faces and sizes; ``number_face``, a Latin face the digits
+    of values are set in (CJK units fall back to the page's face)."""
 
     face: str
     label_px: int
     value_px: int
+    number_face: str | None = None
 
     def font(self, size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
         return _font(self.face, size, bold)
+
+    def runs(self, text: str, bold: bool, number: bool) -> list[tuple[str, str]]:
+        """``text`` as runs of ``(characters, face)``: a value's digits in the number face, a
+        character a partial face lacks in ``FALLBACK_FACE``, the rest in the page's face."""
+        out: list[tuple[str, str]] = []
+        for ch in text:
+            face = self.face
+            if number and self.number_face is not None and ch in NUMBER_CHARS:
+                face = self.number_face
+            elif self.face in PARTIAL_FACES and not _has_glyph(self.face, bold, ch):
+                face = FALLBACK_FACE
+            if out and out[-1][1] == face:
+                out[-1] = (out[-1][0] + ch, face)
+            else:
+                out.append((ch, face))
+        return out
 
 
 @lru_cache(maxsize=128)
@@ -217,6 +306,44 @@ def _font(face: str, size: int, bold: bool) -> ImageFont.FreeTypeFont:
     if not path.is_file():
         raise SystemExit(f"{path} missing: run scripts/setup.sh (installs the CJK fonts)")
     return ImageFont.truetype(str(path), size, index=FACE_INDEX.get(face, 0))
+
+
+@lru_cache(maxsize=4096)
+def _has_glyph(face: str, bold: bool, ch: str) -> bool:
+    """Whether the face draws ``ch`` itself rather than its missing-glyph box."""
+    font = _font(face, 32, bold)
+    return ch.isspace() or bytes(font.getmask(ch)) != bytes(font.getmask("\U000f0000"))
+
+
+def _put(
+    draw: ImageDraw.ImageDraw,
+    xy: tuple[float, float],
+    text: str,
+    style: Style,
+    size: int,
+    fill: str,
+    *,
+    bold: bool = False,
+    number: bool = False,
+) -> None:
+    """Draw ``text`` at ``xy`` (top left) in the style's faces, runs of other faces on the
+    page face's baseline. One face only: a plain ``draw.text``, so such pages keep their bytes."""
+    runs = style.runs(text, bold, number)
+    if len(runs) == 1 and runs[0][1] == style.face:
+        draw.text(xy, text, font=style.font(size, bold), fill=fill)
+        return
+    x, baseline = xy[0], xy[1] + style.font(size, bold).getmetrics()[0]
+    for part, face in runs:
+        font = _font(face, size, bold)
+        draw.text((x, baseline), part, font=font, fill=fill, anchor="ls")
+        x += draw.textlength(part, font=font)
+
+
+def _width(
+    draw: ImageDraw.ImageDraw, text: str, style: Style, size: int, *, bold: bool = False, number: bool = False
+) -> float:
+    """The advance of ``text`` as :func:`_put` draws it."""
+    return sum(draw.textlength(part, font=_font(face, size, bold)) for part, face in style.runs(text, bold, number))
 
 
 @lru_cache(maxsize=1)
@@ -389,24 +516,36 @@ def make_shot(rng: random.Random, fields: list[str], split: Split, *, fixture: b
 
 
 def _status_bar(draw: ImageDraw.ImageDraw, width: int, theme: Theme, rng: random.Random, style: Style) -> None:
-    draw.text((36, 14), f"{rng.randint(18, 23)}:{rng.randint(0, 59):02d}", font=style.font(24, True), fill=theme.value)
+    _put(draw, (36, 14), f"{rng.randint(18, 23)}:{rng.randint(0, 59):02d}", style, 24, theme.value, bold=True)
     draw.rounded_rectangle((width - 86, 20, width - 40, 40), 5, outline=theme.value, width=2)
     draw.rectangle((width - 82, 24, width - 82 + rng.randint(10, 38), 36), fill=theme.value)
 
 
 def _header(draw: ImageDraw.ImageDraw, x: int, y: int, theme: Theme, rng: random.Random, style: Style) -> int:
-    draw.text((x, y), "LIVEデータ分析", font=style.font(34, True), fill=theme.value)
+    _put(draw, (x, y), "LIVEデータ分析", style, 34, theme.value, bold=True)
     day = f"2026/{rng.randint(1, 12):02d}/{rng.randint(1, 28):02d} {rng.randint(18, 21)}:00開始"
-    draw.text((x, y + 52), day, font=style.font(22), fill=theme.muted)
+    _put(draw, (x, y + 52), day, style, 22, theme.muted)
     return y + 100
 
 
-def _right(draw: ImageDraw.ImageDraw, x_right: int, y: int, text: str, font: ImageFont.FreeTypeFont, fill: str) -> None:
-    draw.text((x_right - draw.textlength(text, font=font), y), text, font=font, fill=fill)
+def _right(
+    draw: ImageDraw.ImageDraw,
+    x_right: int,
+    y: int,
+    text: str,
+    style: Style,
+    size: int,
+    fill: str,
+    *,
+    bold: bool = False,
+    number: bool = False,
+) -> None:
+    left = x_right - _width(draw, text, style, size, bold=bold, number=number)
+    _put(draw, (left, y), text, style, size, fill, bold=bold, number=number)
 
 
-def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, width: float) -> str:
-    while draw.textlength(text, font=font) > width and len(text) > 2:
+def _fit(draw: ImageDraw.ImageDraw, text: str, style: Style, size: int, width: float) -> str:
+    while _width(draw, text, style, size) > width and len(text) > 2:
         text = text[:-2] + "…"
     return text
 
@@ -414,27 +553,35 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, wid
 def _shrink(draw: ImageDraw.ImageDraw, text: str, style: Style, size: int, width: float) -> int:
     """The largest size up to ``size`` at which ``text`` fits ``width``: a long wording is set
     smaller, as apps do, rather than cut off (a cut label names no field)."""
-    while size > 12 and draw.textlength(text, font=style.font(size)) > width:
+    while size > 12 and _width(draw, text, style, size) > width:
         size -= 1
+    return size
+
+
+def _value_size(draw: ImageDraw.ImageDraw, text: str, style: Style, size: int, width: float) -> int:
+    """The largest even step down from ``size`` at which a value fits ``width``: a long
+    full-width number is set smaller, as apps do, never cut off."""
+    while size > 16 and _width(draw, text, style, size, bold=True, number=True) > width:
+        size -= 2
     return size
 
 
 def _table(draw: ImageDraw.ImageDraw, shot: Shot, x0: int, x1: int, y: int, theme: Theme, style: Style) -> int:
     """The product table: name left, price / units / revenue right-aligned in columns."""
     size = 24
-    draw.text((x0, y), "商品別データ", font=style.font(size + 6, True), fill=theme.value)
+    _put(draw, (x0, y), "商品別データ", style, size + 6, theme.value, bold=True)
     y += size + 26
     span = x1 - x0
     rights = [x0 + int(span * f) for f in (0.56, 0.72, 1.0)]  # room for 8-digit revenues
-    draw.text((x0, y), TABLE_HEADERS[0], font=style.font(size), fill=theme.label)
+    _put(draw, (x0, y), TABLE_HEADERS[0], style, size, theme.label)
     for right, head in zip(rights, TABLE_HEADERS[1:], strict=True):
-        _right(draw, right, y, head, style.font(size), theme.label)
+        _right(draw, right, y, head, style, size, theme.label)
     y += size + 28
     for name, *cells in shot.product_rows:
         draw.line((x0, y - 8, x1, y - 8), fill=theme.rule, width=2)
-        draw.text((x0, y + 4), _fit(draw, name, style.font(size), span * 0.40), font=style.font(size), fill=theme.value)
+        _put(draw, (x0, y + 4), _fit(draw, name, style, size, span * 0.40), style, size, theme.value)
         for right, cell in zip(rights, cells, strict=True):
-            _right(draw, right, y + 4, cell, style.font(size, True), theme.value)
+            _right(draw, right, y + 4, cell, style, size, theme.value, bold=True, number=True)
         y += size + 34
     return y
 
@@ -458,9 +605,11 @@ def draw_cards(
     columns: int,
     phone: bool,
     value_first: bool = False,
+    hero: bool = False,
 ) -> Page:
     """Card grid: each metric in a rounded card, label on top, big value below, comparison under it
-    (``value_first``: the value on top and the label under it, as some tools draw tiles)."""
+    (``value_first``: the value on top and the label under it, as some tools draw tiles;
+    ``hero``: the GMV, or the first metric, alone in a banner card at twice the value size)."""
     img = Image.new("RGB", (width, 3000), theme.background)
     draw = ImageDraw.Draw(img)
     pad, gap = (32, 20) if phone else (40, 18)
@@ -473,6 +622,18 @@ def draw_cards(
     card_h = 20 + lp + 16 + vp + 24 + 20 + 20
     names = list(shot.display)
     rows: list[tuple[int, list[str]]] = []
+    if hero and names:
+        name = names.pop(names.index("gmv") if "gmv" in names else 0)
+        hero_px = _value_size(draw, shot.display[name], style, 2 * vp, width - 2 * pad - 48)
+        banner_h = 28 + lp + 18 + hero_px + 28
+        draw.rounded_rectangle((pad, y, width - pad, y + banner_h), 22, fill=theme.card)
+        _put(draw, (pad + 24, y + 28), shot.labels[name], style, lp, theme.label)
+        _put(draw, (pad + 24, y + 46 + lp), shot.display[name], style, hero_px, theme.value, bold=True, number=True)
+        change = shot.changes[name]
+        change_x = width - pad - 24 - _width(draw, change, style, 22)
+        _put(draw, (change_x, y + 28), change, style, 22, theme.up if "+" in change else theme.down)
+        rows.append((y, [name]))
+        y += banner_h + gap
     for i, name in enumerate(names):
         col, row = i % columns, i // columns
         x, top = pad + col * (card_w + gap), y + row * (card_h + gap)
@@ -481,50 +642,88 @@ def draw_cards(
         rows[-1][1].append(name)
         draw.rounded_rectangle((x, top, x + card_w, top + card_h), 18, fill=theme.card)
         label_px = _shrink(draw, shot.labels[name], style, lp, card_w - 40)
-        value_px = vp
-        while value_px > 16 and draw.textlength(shot.display[name], font=style.font(value_px, True)) > card_w - 40:
-            value_px -= 2  # a long full-width number is set smaller, as apps do, never cut off
+        value_px = _value_size(draw, shot.display[name], style, vp, card_w - 40)
         label_y, value_y = top + 20 + lp - label_px, top + 36 + lp + (vp - value_px)
         if value_first:
             value_y, label_y = top + 20 + (vp - value_px), top + 36 + vp + lp - label_px
-        draw.text((x + 20, label_y), shot.labels[name], font=style.font(label_px), fill=theme.label)
-        draw.text((x + 20, value_y), shot.display[name], font=style.font(value_px, True), fill=theme.value)
+        _put(draw, (x + 20, label_y), shot.labels[name], style, label_px, theme.label)
+        _put(draw, (x + 20, value_y), shot.display[name], style, value_px, theme.value, bold=True, number=True)
         change = shot.changes[name]
-        draw.text(
-            (x + 20, top + 60 + lp + vp), change, font=style.font(20), fill=theme.up if "+" in change else theme.down
-        )
+        _put(draw, (x + 20, top + 60 + lp + vp), change, style, 20, theme.up if "+" in change else theme.down)
     y += -(-len(names) // columns) * (card_h + gap) + 30
     table_top = y
     y = _table(draw, shot, pad, width - pad, y, theme, style)
     return Page(img.crop((0, 0, width, y + 30)), rows, table_top)
 
 
-def draw_list(shot: Shot, theme: Theme, rng: random.Random, style: Style, *, width: int, columns: int) -> Page:
-    """Label/value list: label left, value right-aligned, rules between rows; ``columns`` lists side by side."""
+def draw_list(
+    shot: Shot, theme: Theme, rng: random.Random, style: Style, *, width: int, columns: int, zebra: bool = False
+) -> Page:
+    """Label/value list: label left, value right-aligned, rules between rows; ``columns`` lists side
+    by side; ``zebra``: every other row on the card colour, label and value inset in it."""
     img = Image.new("RGB", (width, 3000), theme.background)
     draw = ImageDraw.Draw(img)
     _status_bar(draw, width, theme, rng, style)
     pad, gap = 40, 60
     y = _header(draw, pad, 70, theme, rng, style)
-    draw.text((pad, y), "パフォーマンス", font=style.font(30, True), fill=theme.value)
+    _put(draw, (pad, y), "パフォーマンス", style, 30, theme.value, bold=True)
     y += 60
     lp, vp = style.label_px, style.value_px
     row_h = max(lp, vp) + 44
+    col_w = (width - 2 * pad - (columns - 1) * gap) // columns
+    inset = 20 if zebra else 0
+    names = list(shot.display)
+    rows: list[tuple[int, list[str]]] = []
+    for i in range(0, len(names), columns):
+        rows.append((y, names[i : i + columns]))
+        if zebra and (i // columns) % 2 == 0:
+            draw.rectangle((pad, y + 2, width - pad, y + row_h - 2), fill=theme.card)
+        for col, name in enumerate(names[i : i + columns]):
+            x0 = pad + col * (col_w + gap) + inset
+            value_w = _width(draw, shot.display[name], style, vp, bold=True, number=True)
+            label_px = _shrink(draw, shot.labels[name], style, lp, col_w - 2 * inset - value_w - 2 * lp)
+            _put(draw, (x0, y + 22 + (vp - label_px) // 2), shot.labels[name], style, label_px, theme.label)
+            right = x0 + col_w - 2 * inset
+            _right(draw, right, y + 18, shot.display[name], style, vp, theme.value, bold=True, number=True)
+        y += row_h
+        if not zebra:
+            draw.line((pad, y, width - pad, y), fill=theme.rule, width=2)
+    table_top = y + 40
+    y = _table(draw, shot, pad, width - pad, table_top, theme, style)
+    return Page(img.crop((0, 0, width, y + 30)), rows, table_top)
+
+
+def draw_inline(shot: Shot, theme: Theme, rng: random.Random, style: Style, *, width: int, columns: int) -> Page:
+    """A summary strip: ``label：value`` pairs side by side on each row, the value right after its
+    label (a gap drawn per page, from a word space to a few characters) on the same baseline."""
+    img = Image.new("RGB", (width, 3000), theme.background)
+    draw = ImageDraw.Draw(img)
+    pad, gap = 40, 72
+    y = _header(draw, pad, 30, theme, rng, style)
+    lp = style.label_px
+    vp = max(lp + 2, style.value_px * 3 // 4)
+    space = round(rng.uniform(0.3, 1.6) * lp)
+    colon = rng.choice(("", "：", ":"))
+    row_h = vp + 36
     col_w = (width - 2 * pad - (columns - 1) * gap) // columns
     names = list(shot.display)
     rows: list[tuple[int, list[str]]] = []
     for i in range(0, len(names), columns):
         rows.append((y, names[i : i + columns]))
+        draw.rectangle((pad, y, width - pad, y + row_h - 8), fill=theme.card)
         for col, name in enumerate(names[i : i + columns]):
-            x0 = pad + col * (col_w + gap)
-            value_w = draw.textlength(shot.display[name], font=style.font(vp, True))
-            label_px = _shrink(draw, shot.labels[name], style, lp, col_w - value_w - 2 * lp)
-            draw.text(
-                (x0, y + 22 + (vp - label_px) // 2), shot.labels[name], font=style.font(label_px), fill=theme.label
-            )
-            _right(draw, x0 + col_w, y + 18, shot.display[name], style.font(vp, True), theme.value)
+            x0 = pad + 16 + col * (col_w + gap)
+            label = shot.labels[name] + colon
+            value_px = _value_size(draw, shot.display[name], style, vp, col_w * 0.55)
+            value_w = _width(draw, shot.display[name], style, value_px, bold=True, number=True)
+            label_px = _shrink(draw, label, style, lp, col_w - 32 - value_w - space)
+            base = y + 14 + vp  # the common baseline, near the bottom of the value
+            label_top = base - style.font(label_px).getmetrics()[0]
+            _put(draw, (x0, label_top), label, style, label_px, theme.label)
+            value_x = x0 + _width(draw, label, style, label_px) + space
+            value_top = base - style.font(value_px, True).getmetrics()[0]
+            _put(draw, (value_x, value_top), shot.display[name], style, value_px, theme.value, bold=True, number=True)
         y += row_h
-        draw.line((pad, y, width - pad, y), fill=theme.rule, width=2)
     table_top = y + 40
     y = _table(draw, shot, pad, width - pad, table_top, theme, style)
     return Page(img.crop((0, 0, width, y + 30)), rows, table_top)
@@ -538,6 +737,11 @@ def render(layout: str, theme_name: str, shot: Shot, rng: random.Random, style: 
         "list": lambda: draw_list(shot, theme, rng, style, width=750, columns=1),
         "list2": lambda: draw_list(shot, theme, rng, style, width=1280, columns=2),
         "tiles": lambda: draw_cards(shot, theme, rng, style, width=1080, columns=3, phone=False, value_first=True),
+        # dev only: a phone page led by a hero GMV, a wide zebra ledger with each value a page
+        # width from its label, and label-value pairs inline
+        "hero": lambda: draw_cards(shot, theme, rng, style, width=750, columns=2, phone=True, hero=True),
+        "ledger": lambda: draw_list(shot, theme, rng, style, width=1280, columns=1, zebra=True),
+        "inline": lambda: draw_inline(shot, theme, rng, style, width=1180, columns=2),
     }
     return draws[layout]()
 
@@ -583,7 +787,10 @@ def _style(rng: random.Random, split: Split, fixture: bool) -> Style:
     if fixture:
         return Style("noto-sans", 24, 40)
     face = rng.choice(split.faces)
-    return Style(face, rng.choice((20, 22, 24, 26, 28)), rng.choice((30, 34, 40, 46)))
+    style = Style(face, rng.choice((20, 22, 24, 26, 28)), rng.choice((30, 34, 40, 46)))
+    if split.number_faces:  # drawn only where the split has them: the other splits keep their draws
+        style = Style(style.face, style.label_px, style.value_px, rng.choice(split.number_faces))
+    return style
 
 
 def fixture_plan() -> list[tuple[str, str, Variant]]:

@@ -7,8 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# chi-sim: Chinese dashboard labels (sales OCR); IPA/VL Gothic: more faces for the screenshot generator; chromium + driver: the dashboard's browser tests
-apt_packages=(tesseract-ocr tesseract-ocr-jpn tesseract-ocr-chi-sim fonts-noto-cjk fonts-ipafont-gothic fonts-vlgothic chromium chromium-driver)
+# chi-sim: Chinese dashboard labels (sales OCR); IPA Gothic/Mincho, VL Gothic, Sawarabi Mincho, M+, Motoya L Maruberi, DejaVu: faces for the screenshot generator; chromium + driver: the dashboard's browser tests
+apt_packages=(tesseract-ocr tesseract-ocr-jpn tesseract-ocr-chi-sim fonts-noto-cjk fonts-ipafont-gothic fonts-ipafont-mincho fonts-vlgothic fonts-sawarabi-mincho fonts-mplus fonts-motoya-l-maruberi fonts-dejavu-core chromium chromium-driver)
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -521,33 +521,76 @@ def _options(field: str, reading: Reading) -> list[tuple[int, str, float]]:
     return out
 
 
+def _zero_variants(text: str) -> list[str]:
+    """``text`` with one or more of its 6, 8 and 9 read back as the 0 they may be (the one-way
+    confusion of :func:`_zero_choice`); none when it has more than four such digits."""
+    looped = [i for i, ch in enumerate(text) if ch in _LOOPED]
+    if len(looped) > 4:
+        return []
+    out = []
+    for size in range(1, len(looped) + 1):
+        for chosen in itertools.combinations(looped, size):
+            out.append("".join("0" if i in chosen else ch for i, ch in enumerate(text)))
+    return out
+
+
 def _consistent_product(prefix: str, readings: Mapping[str, Reading], notes: list[str]) -> Mapping[str, Reading]:
     """Let ``price × sold = set_revenue`` decide between the reads of a product row.
 
     The three are read apart, so an exact match confirms each (``CONSISTENT_CONFIDENCE``), and
     when the first reads do not match but exactly one choice among the other reads (fewest
-    changes first) does, that choice is taken with a warning. Otherwise nothing changes.
+    changes first) does, that choice is taken with a warning. When no read matches, a read
+    with a 6, 8 or 9 taken back to 0 may (``¥3,438,760`` for 5,020 × 685 = ¥3,438,700: every
+    read saw the thin zero as a 6); exactly one such choice is taken with ``RANGE_CONFIDENCE``.
+    Otherwise nothing changes.
     """
     if not all(field in readings for field in _PRODUCT_EQUATION):
         return readings
     choices = [_options(field, readings[field]) for field in _PRODUCT_EQUATION]
-    matches = [combo for combo in itertools.product(*choices) if abs(combo[0][2] * combo[1][2] - combo[2][2]) <= 0.5]
-    if not matches:
-        return readings
-    fewest = min(sum(index > 0 for index, _, _ in combo) for combo in matches)
-    best = [combo for combo in matches if sum(index > 0 for index, _, _ in combo) == fewest]
-    if len(best) != 1:
+    confidence = CONSISTENT_CONFIDENCE
+    best = _fewest_changes(choices)
+    if best is None:
+        zeroed = [
+            [*options, *_zero_options(field, options)]
+            for field, options in zip(_PRODUCT_EQUATION, choices, strict=True)
+        ]
+        best, confidence = _fewest_changes(zeroed), RANGE_CONFIDENCE
+    if best is None:
         return readings
     out = dict(readings)
-    for field, (index, text, _) in zip(_PRODUCT_EQUATION, best[0], strict=True):
+    for field, (index, text, _) in zip(_PRODUCT_EQUATION, best, strict=True):
         reading = readings[field]
-        out[field] = Reading(reading.raw if index == 0 else text, max(reading.confidence, CONSISTENT_CONFIDENCE))
+        out[field] = Reading(reading.raw if index == 0 else text, max(reading.confidence, confidence))
         if index > 0:
+            how = "another read" if index < _ZEROED else "a 6, 8 or 9 read back as 0"
             notes.append(
-                f"{prefix}.{field}: read {reading.text!r}, but {text!r} (another read) makes price × sold "
-                "= set_revenue; taken"
+                f"{prefix}.{field}: read {reading.text!r}, but {text!r} ({how}) makes price × sold = set_revenue; taken"
             )
     return out
+
+
+_ZEROED = 1000  # option index of a read with a looped digit taken back to 0
+
+
+def _zero_options(field: str, options: list[tuple[int, str, float]]) -> list[tuple[int, str, float]]:
+    """The zero variants of a field's reads, as options indexed from ``_ZEROED``."""
+    out: list[tuple[int, str, float]] = []
+    for _, text, _ in options:
+        for variant in _zero_variants(text):
+            for _, variant_text, value in _options(field, Reading(variant, 0.0)):
+                out.append((_ZEROED + len(out), variant_text, value))
+    return out
+
+
+def _fewest_changes(choices: list[list[tuple[int, str, float]]]) -> tuple[tuple[int, str, float], ...] | None:
+    """The one combination of options that makes price × sold = set_revenue with the fewest
+    options other than the first reads; None when there is none or more than one."""
+    matches = [combo for combo in itertools.product(*choices) if abs(combo[0][2] * combo[1][2] - combo[2][2]) <= 0.5]
+    if not matches:
+        return None
+    fewest = min(sum(index > 0 for index, _, _ in combo) for combo in matches)
+    best = [combo for combo in matches if sum(index > 0 for index, _, _ in combo) == fewest]
+    return best[0] if len(best) == 1 else None
 
 
 def build_extraction(
@@ -586,10 +629,16 @@ def build_extraction(
                 numbers[field] = value
         price, sold, revenue = numbers.get("price"), numbers.get("sold"), numbers.get("set_revenue")
         if price is not None and sold is not None and revenue is not None and abs(price * sold - revenue) > 1:
+            keys = tuple(f"{prefix}.{f}" for f in _PRODUCT_EQUATION)
             builder.penalise(
-                tuple(f"{prefix}.{f}" for f in ("price", "sold", "set_revenue")),
-                f"{prefix}: price × sold = {price * sold:g} but set_revenue is {revenue:g}; confidence lowered",
+                keys, f"{prefix}: price × sold = {price * sold:g} but set_revenue is {revenue:g}; confidence lowered"
             )
+            # the equation is exact, so one of the three is wrong: those the penalty takes below the
+            # threshold are uncertain, never written as fact
+            for field, key in zip(_PRODUCT_EQUATION, keys, strict=True):
+                if builder.fields[key].confidence < min_confidence:
+                    numbers.pop(field)
+                    builder.fields[key] = builder.fields[key].model_copy(update={"value": None, "uncertain": True})
         set_products.append(SetProduct(name=name, **numbers))
     sales = Sales.model_validate({**(sales_extra or {}), **values})
     return SalesExtraction(

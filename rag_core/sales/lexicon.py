@@ -39,14 +39,18 @@ OTHER = "other"  # metrics we do not store; a label that names one maps to no fi
 LANGUAGES = ("ja", "en", "zh")
 _MAX_CORES = 12  # fuzzy compares per label: a label has few qualifiers
 _MAX_LABEL = 40  # normalised characters; longer text is a sentence, not a label
-# Folded on both sides before labels are compared: look-alikes the jpn model swaps, small kana.
-_CONFUSABLE = str.maketrans("一口力夕卜二工ァィゥェォッャュョ", "ーロカタトニエアイウエオツヤユヨ")
+# Folded on both sides before labels are compared: look-alikes the jpn model swaps, small kana,
+# and the handakuten kana as their dakuten twins (ピ read as ビ: the small ring and the two ticks
+# are a few pixels at label size, and no two terms differ by them alone).
+_CONFUSABLE = str.maketrans("一口力夕卜二工ァィゥェォッャュョパピプペポ", "ーロカタトニエアイウエオツヤユヨバビブベボ")
 _IGNORED = re.compile(r"[\s()（）\[\]【】「」:：・/／\-－‐.。、]")
+_LONG_VOWELS = re.compile(r"ー{2,}")  # "ピーーク": a long-vowel mark read twice
 
 
 def normalise(text: str) -> str:
     """A label as compared: NFKC, no spaces, brackets or punctuation, look-alikes folded, upper case."""
-    return _IGNORED.sub("", unicodedata.normalize("NFKC", text)).translate(_CONFUSABLE).upper()
+    folded = _IGNORED.sub("", unicodedata.normalize("NFKC", text)).translate(_CONFUSABLE).upper()
+    return _LONG_VOWELS.sub("ー", folded)
 
 
 @dataclass(frozen=True)
@@ -109,13 +113,20 @@ class Vocabulary:
         if best is not None and best.field == OTHER:
             return []
         ranked: dict[str, tuple[int, int]] = {best.field: (0, -len(best.norm))} if best else {}
-        for term, distance in self._fuzzy(s):
+        near = self._fuzzy(s)
+        for term, distance in near:
+            if not 0 < distance <= _allowed_edits(term.norm):
+                continue
             if best is not None and len(term.norm) != len(best.norm):
                 continue  # beside a contained term only a same-length misread (率/数) is kept
             rank = (distance, -len(term.norm))
             if term.field not in ranked or rank < ranked[term.field]:
                 ranked[term.field] = rank
         fields = sorted(ranked, key=ranked.__getitem__)
+        if best is None and fields:
+            closest = ranked[fields[0]][0]
+            if any(t.field != fields[0] and d <= closest for t, d in near):
+                return []  # another field's term is as near, if beyond its allowance: edits decide nothing
         if fields and fields[0] == OTHER:
             return []  # closest to a metric we ignore
         return [f for f in fields if f != OTHER]
@@ -138,15 +149,15 @@ class Vocabulary:
         ]
 
     def _fuzzy(self, s: str) -> list[tuple[Term, int]]:
-        """Terms within their allowed edits of ``s`` or of ``s`` without qualifiers at either end."""
+        """Terms within two edits of ``s`` or of ``s`` without qualifiers at either end, each at
+        its least distance (whether a term's length allows that many is the caller's check)."""
         out: dict[str, tuple[Term, int]] = {}
         for core in _cores(s, self._qualifiers):
             for norm, distance, _ in process.extract(
                 core, list(self._by_norm), scorer=Levenshtein.distance, score_cutoff=2, limit=None
             ):
-                term = self._by_norm[norm]
-                if 0 < distance <= _allowed_edits(norm) and (norm not in out or distance < out[norm][1]):
-                    out[norm] = (term, int(distance))
+                if norm not in out or distance < out[norm][1]:
+                    out[norm] = (self._by_norm[norm], int(distance))
         return list(out.values())
 
 

@@ -61,7 +61,15 @@ Reader = Literal["text", "digits", "swapped", "latin", "chinese"]
 _TEXT_PX = 32  # median text-line height the page is upscaled to (never downscaled)
 _MAX_UPSCALE = 4.0
 _VALUE_PX = 24  # height a value is scaled to for the swapped-languages read (big bold digits misread)
-_LABEL_RETRY_PX: tuple[tuple[Reader, int], ...] = (("text", 24), ("swapped", 48), ("chinese", 32))
+# A label read again at another height (None: the page's) or as grey rather than black-and-white
+# (thin Mincho strokes of a small label in a compressed screenshot break up at a threshold).
+_LABEL_RETRY: tuple[tuple[Reader, int | None, bool], ...] = (
+    ("text", 24, False),
+    ("text", None, True),
+    ("swapped", 48, False),
+    ("chinese", 32, False),
+)
+_NOT_A_VALUE = re.compile(r"[^\d\s,.，．:：%¥￥\\円人万億件回個分秒時間KkMm+\-]")  # a character no value shows
 CHINESE = "chi_sim"  # Simplified Chinese labels (成交金额, 观看人数): read when its data is installed
 _INK_MARGIN = 45  # a pixel this much darker than the page's background is text; cards and rules are not
 _PHRASE_GAP = 0.8  # a column gap wider than this many line heights separates two segments
@@ -76,10 +84,10 @@ _GROUPED = re.compile(r"\d\s*[,，]\s*\d{3}\s*$")  # ends with a separated group
 _SEPARATOR_END = re.compile(r"[,.，．;:'、]\s*$")
 _LATIN_CHARS = "0123456789,.:%KM"
 _CURRENCY_START = re.compile(r"^\s*[¥￥\\Y$]")
-_WORD_GAP = 1.0  # line heights between two words of one label
+_WORD_GAP = 1.3  # line heights between two words of one label (a monospaced face's space is half an em)
 # ";" "'": a full-width comma; O: a ０; a currency mark may have one stray glyph after it (a
 # full-width ￥'s wide cell read as "¥i")
-_NUMERIC_TEXT = re.compile(r"^(?:[¥￥\\Y][^\d\s])?[\d,.，．;:'、¥￥\\Y円人万億KMkO%+\s]+$")
+_NUMERIC_TEXT = re.compile(r"^(?:[¥￥\\Y][^\d\s])?[\d,.，．;:'、¥￥\\Y円人万億KMkOlI|%+\s]+$")  # l, I, |: a 1
 _DISAGREE_FACTOR = 0.6  # confidence factor of a value no two reads agree on
 _AGREEMENT_FLOOR = {2: 0.7, 3: 0.9}  # confidence of a value that 2 or 3 of the reads agree on
 _DISPUTED_CONFIDENCE = 0.3  # at most, for a value the reads disagree on (below any sensible threshold)
@@ -90,20 +98,34 @@ _VALUE_SLIPS = (
     (re.compile(r"(?<=\d)A$"), "人"),
     (re.compile(r"了"), "7"),
 )
+# The part of a duration that counts up to 60 ("3時間10分", "2分49秒", "03:22"): at 60 or more it
+# was misread ("3時間190分": a digit inserted), never written so
+_SEXAGESIMAL = re.compile(r"(?:時間|分|\d:)(\d+)(?=[分秒]|$)")
+# 秒 in a heavy face (M+ Black) read as its look-alike 秘, every read
+_DURATION_SLIPS = ((re.compile(r"(?<=\d)秘"), "秒"),)
+# 万 read as a 5 after one decimal ("11.25" for "11.2万", "¥39.35" for "¥39.3万"): a count or a yen
+# amount has no two decimals, and a point before three digits is a comma, not this
+_MULTIPLIER_AS_FIVE = re.compile(r"^([¥￥]?\d{1,4}\.\d)5$")
 _COUNT_UNIT_END = re.compile(r"[人件回個]\s*$")
 # How an amount's yen marks come out of some faces: a full-width ￥ as a stray character and a
-# backslash ("ぎ\\1,153,400"), a trailing 円 as "F" and one more character ("14,119,080F3",
-# "1,188,540F9"), only ever after a complete thousands group.
+# backslash ("ぎ\\1,153,400") or as one symbol ("*2,514,880": nothing but a currency mark stands
+# before an amount, and a symbol is no misread digit), a trailing 円 as up to three ASCII
+# characters ("14,119,080F3", "3,058,400/F4", "690,900}\"}" in a Mincho face), only ever after
+# a complete thousands group and never a sign, separator or "%".
 _MONEY_SLIPS = (
     (re.compile(r"^[^\d\s+\-−–—‐][\\Y¥](?=\d)"), "¥"),
     (re.compile(r"^[\\Y¥][^\d\s,.](?=\d)"), "¥"),
-    (re.compile(r"(?<=\d,\d{3})F\S?$"), "円"),
+    (re.compile(r"^[^\w\s+\-−–—‐.,，．()（）\[\]|!¥￥](?=\d)"), "¥"),
+    (re.compile(r"(?<=\d,\d{3})(?![%+\-,.])[!-/:-~][!-~]{0,2}$"), "円"),
+    # or as one digit ("72,7787" for "72,778円"): no amount has four digits after its last comma
+    (re.compile(r"^(\d{1,3}(?:,\d{3})+)\d$"), r"\1円"),  # (with a ¥ before it, no 円 is meant)
 )
 _UNIT_END = re.compile(r"(?<=\d)\s*[円人件回個万億%KkMm]\s*$")  # a number that ends in its unit is complete
 # A comma before one or two digits and a multiplier is a decimal point ("126,3K", "1,2万");
 # any other comma must start a group of exactly three digits.
 _ABBREVIATED_COMMA = re.compile(r"(?<=\d),(?=\d{1,2}[万億千KkMm])")
 _BROKEN_GROUP = re.compile(r"\d,(?:\d{4}|\d{1,2}(?!\d))")
+_RING_AS_DIGIT = re.compile(r"\.\d{3,}%$")
 _WORD_SPACE = 0.3  # words further apart than this many line heights are joined with a space
 
 
@@ -159,13 +181,14 @@ class Phrase:
 def _adjacent(
     phrases: list[Phrase],
     gap: float,
-    joinable: Callable[[Phrase], bool],
+    joinable: Callable[[Phrase, Phrase | None], bool],
     refused: Collection[tuple[int, int]] = (),
 ) -> tuple[Phrase, Phrase] | None:
     """The first two joinable phrases side by side on one row, at most ``gap`` line heights
-    apart with nothing between them (``refused``: pairs, by id, already turned down)."""
+    apart with nothing between them (``joinable(phrase, None)`` for the left one,
+    ``joinable(phrase, left)`` for the right one; ``refused``: pairs, by id, already turned down)."""
     for left in phrases:
-        if not joinable(left):
+        if not joinable(left, None):
             continue
         right = min(
             (p for p in phrases if p is not left and p.box.x0 >= left.box.x1 and p.box.same_row(left.box)),
@@ -175,18 +198,32 @@ def _adjacent(
         if (
             right is not None
             and (id(left), id(right)) not in refused
-            and joinable(right)
+            and joinable(right, left)
             and right.box.x0 - left.box.x1 <= gap * max(left.box.h, right.box.h)
         ):
             return left, right
     return None
 
 
+def _number_piece(phrase: Phrase, left: Phrase | None) -> bool:
+    """Whether the phrase may be a piece of a number: numeric text, or, right after a number
+    that ends in a separator ("¥1,811,"), any piece with a digit of about its height (a wide
+    full-width "７４０" read as "フ 40": the number must go on, and its rest is read again)."""
+    if _NUMERIC_TEXT.match(phrase.text):
+        return True
+    return (
+        left is not None
+        and bool(_SEPARATOR_END.search(left.text))
+        and any(ch.isdigit() for ch in phrase.text)
+        and 0.7 * left.box.h <= phrase.box.h <= 1.3 * left.box.h
+    )
+
+
 def _word_runs(phrases: list[Phrase]) -> list[list[Phrase]]:
     """Digit-free phrases side by side on one row, at most ``_WORD_GAP`` line heights apart, as
     runs in reading order; every other phrase is a run of its own."""
     runs: list[list[Phrase]] = []
-    for phrase in sorted(phrases, key=lambda p: (p.box.y0, p.box.x0)):
+    for phrase in sorted(phrases, key=lambda p: p.box.x0):  # left to right: a row's words differ in top
         wordy = not any(ch.isdigit() for ch in phrase.text)
         run = next(
             (
@@ -231,19 +268,55 @@ def _join_labels(phrases: list[Phrase]) -> list[Phrase]:
             box = box.union(word.box)
         joined = Phrase(" ".join(p.text for p in words), min(p.confidence for p in words), box)
         out.extend([*run[:i], joined, *run[j:]])
-    return out
+    return sorted(out, key=lambda p: (p.box.y0, p.box.x0))
 
 
-def _split_label(phrase: Phrase) -> tuple[list[str], str | None] | None:
-    """``(fields, inline value text)`` when the phrase is a label or starts with one ("GMV ¥1,234")."""
-    tokens = phrase.text.split(" ")
+# Where a label may end: word spaces, after a colon ("Likes:1,234"), and where digits start after
+# a word ("注文数・900": a colon read as "・", no space)
+_LABEL_TOKEN = re.compile(r" |(?<=[^\d\s][:：])|(?<=[^\d\s,.¥￥\\$])(?=\d)")
+_VALUE_START = re.compile(r"[\d¥￥\\$]")  # where an inline value starts: a digit or a currency mark
+
+
+def _split_label(phrase: Phrase, blank: list[tuple[int, int]] | None = None) -> tuple[list[str], Phrase | None] | None:
+    """``(fields, inline value)`` when the phrase is a label or starts with one (``GMV ¥1,234``,
+    ``視聴者数：1,234人``): the value is the rest of the phrase from its first digit or
+    currency mark on, as a phrase of its own (:func:`_inline_value`; ``blank``: the phrase's
+    blank column runs in page columns, where the value may be cut off)."""
+    tokens = [t for t in _LABEL_TOKEN.split(phrase.text) if t]
     for k in range(len(tokens), 0, -1):  # the longest label prefix
         fields = sales_labels().match("".join(tokens[:k]))
         if fields:
             rest = "".join(tokens[k:])
             # a rest without a digit is a misread qualifier ("Shop GMV (円)" read "Shop GMV (FQ)"), no value
-            return fields, rest if any(ch.isdigit() for ch in rest) else None
+            if not any(ch.isdigit() for ch in rest):
+                return fields, None
+            return fields, _inline_value(phrase, sum(len(t) for t in tokens[:k]), rest, blank or [])
     return None
+
+
+def _inline_value(phrase: Phrase, label_chars: int, rest: str, blank: list[tuple[int, int]]) -> Phrase:
+    """The value after a phrase's first ``label_chars`` characters, cut off in the widest blank
+    columns between the label's last glyph and the value's first (skipping junk read in the gap,
+    "販売金額 .2,414,890円";
+    tesseract's glyph starts lie now and then, and a cut through a digit made "900" read as
+    "3900" twice), so that it is read three ways like any value. Without glyph positions or a
+    blank column to cut in, it is the rest's text alone, with no glyphs and the label's box."""
+    glyphs = phrase.glyphs
+    alone = Phrase(rest, phrase.confidence, phrase.box)
+    if len(glyphs) != len(phrase.text.replace(" ", "")):
+        return alone
+    start = next((i for i in range(label_chars, len(glyphs)) if _VALUE_START.match(glyphs[i].char)), None)
+    # the label's last word glyph: a colon after it is thin enough to fall in the blank columns
+    end = next((i for i in range(label_chars - 1, -1, -1) if glyphs[i].char.isalnum()), None)
+    if not start or end is None:
+        return alone
+    gaps = [gap for gap in blank if glyphs[end].x0 < gap[0] and gap[1] <= glyphs[start].x0 + 2]
+    if not gaps:
+        return alone
+    a, b = max(gaps, key=lambda gap: gap[1] - gap[0])  # the label-value space is the widest
+    box = Box(max((a + b) // 2, b - phrase.box.h // 4), phrase.box.y0, phrase.box.x1, phrase.box.y1)
+    value = tuple(g for g in glyphs[start:])
+    return Phrase("".join(g.char for g in value), phrase.confidence, box, value)
 
 
 class _Engine:
@@ -387,7 +460,7 @@ class _Page:
         self.image = image
         self.pixels = np.asarray(image)  # once: converting the page per crop cost a tenth of the time
         self.engine = engine
-        self._reads: dict[tuple[Box, Reader, int | None], tuple[str, float]] = {}
+        self._reads: dict[tuple[Box, Reader, int | None, bool], tuple[str, float]] = {}
         self.phrases: list[Phrase] = []
         self.loose: set[int] = set()  # numbers (by id) with a piece beside them that may belong to them
         for box in segment(ink(image)):
@@ -402,7 +475,7 @@ class _Page:
         ``_NUMBER_GAP`` line heights apart are joined, and a three-digit group after a separator
         up to ``_GROUP_GAP``; joined pieces are read again as one."""
         refused: set[tuple[int, int]] = set()
-        while pair := _adjacent(self.phrases, _GROUP_GAP, lambda p: bool(_NUMERIC_TEXT.match(p.text)), refused):
+        while pair := _adjacent(self.phrases, _GROUP_GAP, _number_piece, refused):
             left, right = pair
             gap = (right.box.x0 - left.box.x1) / max(left.box.h, right.box.h)
             next_value = any(ch.isdigit() for ch in left.text) and (
@@ -434,45 +507,71 @@ class _Page:
         glyphs = tuple(Glyph(g.char, g.x0 + shift, g.x1 + shift) for g in line.glyphs)
         return Phrase(line.text, line.confidence, box, glyphs)
 
-    def canvas(self, box: Box, scale: float = 1.0) -> np.ndarray:
+    def canvas(self, box: Box, scale: float = 1.0, grey: bool = False) -> np.ndarray:
         """The box alone with a white margin (no neighbouring ink for the line reader to see),
         black on white at the box's own Otsu threshold: the grey anti-aliasing of small light
-        labels makes the jpn model read シェア as "DET"."""
+        labels makes the jpn model read シェア as "DET". ``grey``: its greys stretched to black
+        and white instead, for a label whose thin strokes the threshold breaks up."""
         pad = _pad(box)
         crop = self.pixels[box.y0 : box.y1, box.x0 : box.x1]
         page = np.full((crop.shape[0] + 2 * pad, crop.shape[1] + 2 * pad), 255, dtype=np.uint8)
-        page[pad:-pad, pad:-pad] = np.where(crop > otsu_threshold(crop), 255, 0)
+        if grey:
+            low, high = (float(v) for v in np.percentile(crop, (2, 98)))
+            stretched = (crop.astype(np.float32) - low) * (255.0 / max(1.0, high - low))
+            page[pad:-pad, pad:-pad] = np.clip(stretched, 0, 255).astype(np.uint8)
+        else:
+            page[pad:-pad, pad:-pad] = np.where(crop > otsu_threshold(crop), 255, 0)
         if scale == 1.0:
             return page
         image = Image.fromarray(page)
         size = (round(image.width * scale), round(image.height * scale))
         return np.asarray(image.resize(size, Image.Resampling.LANCZOS))
 
-    def _read(self, box: Box, reader: Reader, height: int | None = None) -> tuple[str, float]:
-        """One read of a box (scaled to ``height`` px), remembered: a candidate is tried for
-        several fields' kinds."""
-        key = (box, reader, height)
+    def _read(self, box: Box, reader: Reader, height: int | None = None, grey: bool = False) -> tuple[str, float]:
+        """One read of a box (scaled to ``height`` px; ``grey``: see :meth:`canvas`), remembered:
+        a candidate is tried for several fields' kinds."""
+        key = (box, reader, height, grey)
         if key not in self._reads:
             scale = 1.0 if height is None else height / box.h
-            self._reads[key] = self.engine.read(self.canvas(box, scale=scale), height or box.h, reader)[:2]
+            self._reads[key] = self.engine.read(self.canvas(box, scale, grey), height or box.h, reader)[:2]
         return self._reads[key]
 
-    def label(self, phrase: Phrase) -> tuple[list[str], str | None] | None:
-        """``_split_label`` of the phrase; a short digit-free phrase that is no label is read again
-        (``_LABEL_RETRY_PX``), since the eng half of jpn+eng now and then turns a label into Latin
-        junk (クリック率 as "Ay DB") at one size and not at another, and a Chinese label needs
-        the chi_sim model (when installed)."""
-        split = _split_label(phrase)
-        if split is not None or any(ch.isdigit() for ch in phrase.text) or len(normalise(phrase.text)) > 12:
+    def label(self, phrase: Phrase) -> tuple[list[str], Phrase | None] | None:
+        """``_split_label`` of the phrase; a short phrase that is no label and no value is read
+        again (``_LABEL_RETRY``), since the eng half of jpn+eng now and then turns a label into
+        Latin junk (クリック率 as "Ay DB", in Sawarabi Mincho "Diy 7B", digits included) at one
+        size and not at another, and a Chinese label needs the chi_sim model (when installed)."""
+        split = _split_label(phrase, self.blank_columns(phrase.box))
+        if split is not None and split[1] is not None and self._goes_on(phrase, split[1].text):
+            self.loose.add(id(split[1]))
+        text = phrase.text
+        valueish = sum(ch.isdigit() for ch in text) > 2 or "%" in text or not _NOT_A_VALUE.search(text)
+        if split is not None or valueish or len(normalise(text)) > 12:
             return split
-        for reader, height in _LABEL_RETRY_PX:
+        for reader, height, grey in _LABEL_RETRY:
             if not self.engine.has(reader):
                 continue
-            text, confidence = self._read(phrase.box, reader, height)
+            text, confidence = self._read(phrase.box, reader, height, grey)
             split = _split_label(Phrase(text, confidence, phrase.box))
             if split is not None:
                 return split
         return None
+
+    def _goes_on(self, phrase: Phrase, value: str) -> bool:
+        """Whether the number ending ``phrase`` (its text ``value``) may go on past it: it ends in
+        a separator, or a lone three-digit group follows within ``_GROUP_GAP`` line heights and
+        the number neither shows its separators nor ends in its unit (as for ``loose``)."""
+        if _SEPARATOR_END.search(value):
+            return True
+        if _GROUPED.search(value) or _UNIT_END.search(value):
+            return False
+        return any(
+            p is not phrase
+            and p.box.same_row(phrase.box)
+            and 0 <= p.box.x0 - phrase.box.x1 <= _GROUP_GAP * max(p.box.h, phrase.box.h)
+            and _THOUSANDS_GROUP.match(p.text)
+            for p in self.phrases
+        )
 
     def read_value(self, phrase: Phrase, spec: FieldSpec) -> Reading | None:
         """The phrase as a value of the field, from three reads: the text read at the page's
@@ -489,10 +588,21 @@ class _Page:
         votes = [vote for text, confidence in reads if (vote := vote_of(text, confidence, spec))]
         if len({v.value for v in votes}) == len(votes) > 1:  # no two agree: one more opinion
             votes += [v for v in [vote_of(*self._read(phrase.box, "text", _VALUE_PX), spec)] if v]
+        if spec.kind == "percent" and any(_RING_AS_DIGIT.search(v.text) for v in votes):
+            # a rate to three decimals is rare, a "%" whose ring is read as a digit is not ("2.73%"
+            # as "2.735%" by every read at _VALUE_PX): the reads at the page's scale get a say too
+            again = [self._read(phrase.box, reader) for reader in ("swapped", "latin") if self.engine.has(reader)]
+            votes += [v for text, confidence in again if (v := vote_of(text, confidence, spec))]
         reading = decide(votes)
         if reading is None or reading.disputed or id(phrase) not in self.loose:
             return reading  # (loose: a number piece beside it was not joined, the value may go on)
         return Reading(reading.raw, min(reading.confidence, _DISPUTED_CONFIDENCE), disputed=True)
+
+    def blank_columns(self, box: Box) -> list[tuple[int, int]]:
+        """``[start, end)`` page columns of the box with no ink at its own Otsu threshold."""
+        crop = self.pixels[box.y0 : box.y1, box.x0 : box.x1]
+        blank = ~np.asarray((crop <= otsu_threshold(crop)).any(axis=0))
+        return [(box.x0 + a, box.x0 + b) for a, b in _runs(blank, 1)]
 
     def latin_read(self, phrase: Phrase) -> tuple[str, float]:
         """The eng model alone on each run of digits, separators and Latin units the text read
@@ -502,9 +612,7 @@ class _Page:
         a digit, so it never sees one. ``("", 0.0)`` when a run reads as nothing."""
         box = phrase.box
         marks = [(_latin_char(g.char, i == 0), g) for i, g in enumerate(phrase.glyphs)]
-        crop = self.pixels[box.y0 : box.y1, box.x0 : box.x1]
-        blank = ~np.asarray((crop <= otsu_threshold(crop)).any(axis=0))
-        gaps = [(box.x0 + a, box.x0 + b) for a, b in _runs(blank, 1)]
+        gaps = self.blank_columns(box)
         out, confidences = "", []
         i = 0
         while i < len(marks):
@@ -561,7 +669,7 @@ def _latin_char(char: str, first: bool) -> str | None:
     """None for a character the eng model reads (a digit, a separator, ``%``, ``K``), else the
     character the value means (the jpn model's slips undone: a leading ``\\`` or ``Y`` is ¥)."""
     c = unicodedata.normalize("NFKC", char)
-    if c in _LATIN_CHARS or c in "了Oo":  # 了: the jpn model's lone 7; O: a ０ or a 9 (the eng read says which)
+    if c in _LATIN_CHARS or c in "了Oo。lI|":  # 了: the jpn model's lone 7; O: a ０ or a 9; 。: a point; l: a 1
         return None
     if first and c in "\\Y":
         return "¥"
@@ -628,14 +736,20 @@ def vote_of(text: str, confidence: float, spec: FieldSpec) -> Vote | None:
     (wrong units, a sign, a fraction of a count)."""
     kind = spec.kind
     s = unicodedata.normalize("NFKC", text).replace(" ", "")
-    for slip, meant in _VALUE_SLIPS + (_MONEY_SLIPS if kind == "money" else ()):
+    slips = _VALUE_SLIPS + (_MONEY_SLIPS if kind == "money" else ()) + (_DURATION_SLIPS if kind == "duration" else ())
+    for slip, meant in slips:
         s = slip.sub(meant, s)
+    if spec.whole:
+        s = _MULTIPLIER_AS_FIVE.sub(r"\1万", s)
+    s = re.sub(r"(?<=\d)。(?=\d)", ".", s)  # "4。6万": the jpn model's full stop for a point
     if kind == "percent":
         s = re.sub(r"(?<=\d),(?=\d{1,2}%$)", ".", s)  # "4,93%": a rate's point read as a comma
     s = _ABBREVIATED_COMMA.sub(".", s)  # "126,3K": the point of an abbreviated count, read as a comma
     if _BROKEN_GROUP.search(s):
         return None  # "54,0429" (円 read as 9), "3,17人" (a digit lost): no number is written so
     if not s or not text_fits_kind(s, kind):
+        return None
+    if kind == "duration" and any(int(part) >= 60 for part in _SEXAGESIMAL.findall(s)):
         return None
     try:
         value = parse_number(s, kind, whole=spec.whole)
@@ -712,10 +826,14 @@ def _read_products(page: _Page, table: _Table) -> tuple[list[ProductReading], se
 
 
 def _candidates(label: Phrase, others: list[Phrase], labels: list[Phrase]) -> list[Phrase]:
-    """Value candidates of a label: the nearest on its row to the right, then the nearest two below,
-    then the nearest just above (tiles that set the number over its caption), each only when no
-    other label stands between. Above comes last and must be close (``_ABOVE_REACH``), so that
-    in a card grid it never reaches the card above (its comparison line is further)."""
+    """Value candidates of a label: the nearest two on its row to the right (the first may be a
+    misread piece of the label, "GMV" "(FA)" for "GMV (円)"), then the nearest two below, then the
+    nearest just above (tiles that set the number over its caption), each only when no other
+    label stands between. Below reaches ``_BELOW_REACH`` label heights, or half as many of the
+    candidate's own (a hero number's ascent leaves a gap that grows with its size, under a small
+    caption). Above comes last and must be close (``_ABOVE_REACH`` label heights, or half as many
+    of the candidate's own: a big number's descent), so that in a card grid it never reaches the
+    card above (its comparison line is further)."""
     box = label.box
     right = [
         p
@@ -727,28 +845,37 @@ def _candidates(label: Phrase, others: list[Phrase], labels: list[Phrase]) -> li
     below = [
         p
         for p in others
-        if box.y1 - box.h // 4 <= p.box.y0 <= box.y1 + _BELOW_REACH * box.h
+        if box.y1 - box.h // 4 <= p.box.y0 <= box.y1 + _BELOW_REACH * max(box.h, p.box.h / 2)
         and abs(p.box.x0 - box.x0) <= 2 * box.h
         and not any(box.y1 <= q.box.y0 < p.box.y0 and q.box.x0 < p.box.x1 and q.box.x1 > p.box.x0 for q in labels)
     ]
     above = [
         p
         for p in others
-        if box.y0 - _ABOVE_REACH * box.h <= p.box.y1 <= box.y0 + box.h // 4
-        and abs(p.box.x0 - box.x0) <= 2 * box.h
+        if box.y0 - _ABOVE_REACH * max(box.h, p.box.h / 2) <= p.box.y1 <= box.y0 + box.h // 4
+        and _aligned_above(p.box, box)
         and not any(p.box.y1 <= q.box.y1 <= box.y0 and q.box.x0 < p.box.x1 and q.box.x1 > p.box.x0 for q in labels)
     ]
     return (
-        sorted(right, key=lambda p: p.box.x0)[:1]
+        sorted(right, key=lambda p: p.box.x0)[:2]
         + sorted(below, key=lambda p: p.box.y0)[:2]
         + sorted(above, key=lambda p: -p.box.y1)[:1]
     )
 
 
+def _aligned_above(value: Box, label: Box) -> bool:
+    """Whether a value above a label (tiles) is in its column: they start within two label
+    heights, or the label lies within the value's width (a label whose first word was left out,
+    "LIVE" "GMV" with GMV misread, under a wide number). Not for values below: a product
+    table's right-aligned header lies within the width of the cell under it."""
+    return abs(value.x0 - label.x0) <= 2 * label.h or value.x0 <= label.x0 < label.x1 <= value.x1
+
+
 def _pair(
-    page: _Page, labels: list[tuple[list[str], Phrase, str | None]], others: list[Phrase]
+    page: _Page, labels: list[tuple[list[str], Phrase, Phrase | None]], others: list[Phrase]
 ) -> tuple[dict[str, Reading], list[str]]:
-    """Give each label the first value candidate that reads as a value of one of its fields."""
+    """Give each label the first value candidate that reads as a value of one of its fields: its
+    inline value first, then its neighbours (:func:`_candidates`)."""
     label_phrases = [label for _, label, _ in labels]
     readings: dict[str, Reading] = {}
     notes: list[str] = []
@@ -757,10 +884,10 @@ def _pair(
         if not open_fields:
             notes.append(f"{fields[0]}: label {label.text!r} seen again; the first reading is kept")
             continue
-        if inline is not None:  # "GMV ¥1,234" in one segment: one read only, no vote to be had
-            fitting = [f for f in open_fields if text_fits_kind(inline, SALES_FIELDS[f].kind)]
-            if fitting:
-                readings[fitting[0]] = Reading(inline, label.confidence)
+        if inline is not None:
+            hit = next(((f, r) for f in open_fields if (r := _inline_reading(page, inline, SALES_FIELDS[f]))), None)
+            if hit is not None:
+                readings[hit[0]] = hit[1]
                 continue
         for candidate in _candidates(label, others, label_phrases):
             hit = next(((f, r) for f in open_fields if (r := page.read_value(candidate, SALES_FIELDS[f]))), None)
@@ -771,6 +898,16 @@ def _pair(
         else:
             notes.append(f"{open_fields[0]}: label {label.text!r} found but no value next to it")
     return readings, notes
+
+
+def _inline_reading(page: _Page, value: Phrase, spec: FieldSpec) -> Reading | None:
+    """An inline value read like any other; one without glyph positions is its text alone, a
+    single read that the threshold refuses unless another source confirms it."""
+    if value.glyphs:
+        return page.read_value(value, spec)
+    if not text_fits_kind(value.text, spec.kind):
+        return None
+    return Reading(value.text, value.confidence * _DISAGREE_FACTOR)
 
 
 def read_screenshot(
@@ -784,7 +921,7 @@ def read_screenshot(
         phrases = _join_labels(page.phrases)  # before the table: "Products" "sold" is no table header
         table = _find_table(phrases)
         products, taken = _read_products(page, table) if table is not None else ([], set())
-        labels: list[tuple[list[str], Phrase, str | None]] = []
+        labels: list[tuple[list[str], Phrase, Phrase | None]] = []
         others: list[Phrase] = []
         for phrase in phrases:
             if phrase in taken:

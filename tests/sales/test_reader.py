@@ -665,7 +665,16 @@ def test_reads_that_disagree_are_not_voted_into_confidence() -> None:
     [
         ("viewers", "126,3K", 126_300),  # the point of an abbreviated count read as a comma: not 1,263,000
         ("viewers", "1,2万", 12_000),
-        ("gmv", "54,0429", None),  # "54,042円" with 円 read as 9: no number is written so
+        ("gmv", "54,0429", 54_042),  # "54,042円" with 円 read as 9: an amount, the 9 its 円
+        ("likes", "11.25", 112_000),  # "11.2万" with 万 read as 5: no count has two decimals
+        ("gmv", "¥39.35", 393_000),  # ... nor a yen amount
+        ("ctr", "4.35%", 4.35),  # a rate may
+        ("avg_watch_time_sec", "1分34秘", 94),  # 秒 read as its look-alike 秘 (M+ Black)
+        ("duration_minutes", "3時間190分", None),  # minutes after hours count to 59: a digit inserted
+        ("avg_watch_time_sec", "03:72", None),  # ... and so do a clock's seconds
+        ("avg_watch_time_sec", "2分49秒", 169),
+        ("gmv", "¥54,0429", None),  # ... but after a ¥ no 円 is meant: no number is written so
+        ("viewers", "54,0429", None),  # a count has no 円
         ("viewers", "3,17人", None),  # "3,017人" with a digit lost
         ("viewers", "1,234人", 1_234),
         ("gmv", "¥1,234,567", 1_234_567),
@@ -798,6 +807,12 @@ def test_a_number_that_ends_in_its_unit_is_not_held_open_by_the_next_card() -> N
         ("ぎ\\1,153,400", 1_153_400),  # a full-width ￥ read as a stray glyph and a backslash
         ("¥i1,409,710", 1_409_710),  # ... or as ¥ and a stray glyph
         ("14,119,080F3", 14_119_080),  # 円 read as "F3" after a complete group
+        ("3,058,400/F4", 3_058_400),  # ... as ASCII junk in a Mincho face
+        ('690,900}"}', 690_900),
+        ("72,7787", 72_778),  # ... or as one digit: no amount has four digits after its last comma
+        ("¥72,7787", None),  # with a ¥ before it no 円 is meant: a broken group, no vote
+        ("*2,514,880", 2_514_880),  # a full-width ￥ read as one symbol
+        ("l2,345円", None),  # a letter may be a misread 1: never taken for a currency mark
         ("1,188,540F9", 1_188_540),
         ("-¥1,234", None),  # a comparison's sign is no stray glyph
         ("1,18F9", None),  # no complete group before the "F": no 円 is meant
@@ -818,7 +833,9 @@ def test_a_label_with_a_misread_qualifier_has_no_inline_value() -> None:
     phrase = sales_ocr_local.Phrase("Shop GMV (FQ)", 0.9, sales_ocr_local.Box(0, 0, 200, 30))
     assert sales_ocr_local._split_label(phrase) == (["gmv"], None)
     inline = sales_ocr_local.Phrase("GMV ¥1,234", 0.9, sales_ocr_local.Box(0, 0, 200, 30))
-    assert sales_ocr_local._split_label(inline) == (["gmv"], "¥1,234")
+    split = sales_ocr_local._split_label(inline)
+    assert split is not None and split[0] == ["gmv"] and split[1] is not None
+    assert split[1].text == "¥1,234"
 
 
 def _ctr(reads: tuple[str, ...], **counts: str) -> float | None:
@@ -834,3 +851,156 @@ def test_a_rate_is_vouched_for_only_to_its_shown_digits() -> None:
     assert _ctr(("44%", "4.44%"), product_clicks="2,627", viewers="59,170") == 4.44  # exact counts confirm
     assert _ctr(("74%", "7.4%")) == 7.4  # the same digits: only the point in dispute, 74 % implausible
     assert _ctr(("74%", "7.49%")) is None  # digits one read alone shows
+
+
+# --- styles of the widened dev split: Mincho faces, inline pairs, hero numbers, ledgers ------------
+
+
+SAWARABI_MINCHO = "/usr/share/fonts/truetype/sawarabi-mincho/sawarabi-mincho-medium.ttf"
+IPA_MINCHO = "/usr/share/fonts/opentype/ipafont-mincho/ipam.ttf"
+
+
+@pytest.mark.skipif(not Path(SAWARABI_MINCHO).is_file(), reason="fonts-sawarabi-mincho not installed")
+def test_a_mincho_dashboard_is_read() -> None:
+    """A serif (Mincho) face, labels and values: the thin strokes and serifs of its digits, 円 and
+    ¥ read as other glyphs, are read right or left empty - never wrong."""
+    cells = [("売上金額", "3,058,400円"), ("視聴者数", "12,691人"), ("注文数", "1,135"), ("クリック率", "4.54%")]
+    sales = extract_sales_from_image(_dashboard(cells, face=SAWARABI_MINCHO), _local_settings()).sales
+    assert (sales.gmv, sales.viewers, sales.orders, sales.ctr) == (3_058_400, 12_691, 1_135, 4.54)
+
+
+@pytest.mark.skipif(not Path(IPA_MINCHO).is_file(), reason="fonts-ipafont-mincho not installed")
+def test_a_small_mincho_label_in_a_compressed_screenshot_is_read() -> None:
+    """Thin Mincho strokes of a small grey label break up at the black-and-white threshold after
+    JPEG compression and downscaling, and jpn+eng then reads Latin junk: the label is read again
+    in grey. Values are right or empty, never wrong."""
+    cells = [("ライブ購入率", "1.07%"), ("クリック率", "7.5%"), ("コメント数", "3,755")]
+    full = Image.open(io.BytesIO(_dashboard(cells, face=IPA_MINCHO)))
+    image = full.resize((full.width * 3 // 5, full.height * 3 // 5), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=70)
+    sales = extract_sales_from_image(buffer.getvalue(), _local_settings()).sales
+    assert sales.cvr in (1.07, None) and sales.ctr in (7.5, None) and sales.comments in (3_755, None)
+    assert sum(v is not None for v in (sales.cvr, sales.ctr, sales.comments)) >= 2
+
+
+def _inline(pairs: list[tuple[str, str]], space: int) -> bytes:
+    """A summary strip: ``label：value`` pairs two to a row, the value ``space`` px after its label."""
+    image = Image.new("RGB", (1180, 60 + 80 * -(-len(pairs) // 2)), "white")
+    draw = ImageDraw.Draw(image)
+    label, value = ImageFont.truetype(NOTO, 24), ImageFont.truetype(NOTO_BOLD, 32)
+    for i, (name, shown) in enumerate(pairs):
+        x, baseline = 40 + 580 * (i % 2), 70 + 80 * (i // 2)
+        draw.text((x, baseline), name, font=label, fill="#6d6f78", anchor="ls")
+        value_x = x + draw.textlength(name, font=label) + space
+        draw.text((value_x, baseline), shown, font=value, fill="#161823", anchor="ls")
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("space", [8, 40])
+def test_inline_label_value_pairs_are_read_three_ways(space: int) -> None:
+    """ "視聴者数：31,270" on one line, the value a word space or a few characters after its
+    label: the value is cut off at the blank columns before it and read like any other (three
+    reads that agree, not one read at the label's confidence)."""
+    pairs = [("視聴者数：", "31,270"), ("注文数：", "900"), ("Likes:", "163,239"), ("GMV:", "¥2,414,890")]
+    extraction = extract_sales_from_image(_inline(pairs, space), _local_settings())
+    sales = extraction.sales
+    assert (sales.viewers, sales.orders, sales.likes, sales.gmv) == (31_270, 900, 163_239, 2_414_890)
+    assert all(extraction.fields[f].confidence >= 0.7 for f in ("viewers", "orders", "likes", "gmv"))
+
+
+def test_a_label_ending_in_a_colon_splits_from_its_value() -> None:
+    phrase = sales_ocr_local.Phrase("Total Like count:163,239", 0.9, sales_ocr_local.Box(0, 0, 400, 30))
+    split = sales_ocr_local._split_label(phrase)
+    assert split is not None and split[0] == ["likes"] and split[1] is not None
+    assert split[1].text == "163,239" and not split[1].glyphs  # no glyph positions: its text alone
+
+
+def test_a_hero_number_below_a_small_caption_is_read() -> None:
+    """A phone page led by the GMV at 100 px under a 22 px caption: the big number's ascent leaves
+    a gap wider than 2.5 caption heights, so the reach below grows with the candidate's size."""
+    image = Image.new("RGB", (750, 420), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((40, 30), "Gross revenue", font=ImageFont.truetype(NOTO, 22), fill="#6d6f78")
+    draw.text((40, 66), "858,600円", font=ImageFont.truetype(NOTO_BOLD, 100), fill="#161823")
+    draw.text((40, 260), "注文数", font=ImageFont.truetype(NOTO, 22), fill="#6d6f78")
+    draw.text((40, 296), "220", font=ImageFont.truetype(NOTO_BOLD, 44), fill="#161823")
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    sales = extract_sales_from_image(buffer.getvalue(), _local_settings()).sales
+    assert (sales.gmv, sales.orders) == (858_600, 220)
+
+
+def test_a_full_width_number_split_at_its_comma_is_joined() -> None:
+    """ "￥１，８１１，７４０" at hero size: the full-width comma's empty cell splits it, and its last
+    piece reads as "フ 40", no number; a piece that ends in a separator takes the next one."""
+    image = Image.new("RGB", (1100, 260), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((40, 30), "GMV", font=ImageFont.truetype(NOTO, 26), fill="#6d6f78")
+    draw.text((40, 80), "￥１，８１１，７４０", font=ImageFont.truetype(NOTO_BOLD, 80), fill="#161823")
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    assert extract_sales_from_image(buffer.getvalue(), _local_settings()).sales.gmv in (1_811_740, None)
+
+
+def test_a_label_beside_a_misread_bracket_still_reaches_its_value() -> None:
+    """ "LIVE GMV (円)" with the bracket read as "(FA)" and cut off: the second phrase to the right
+    is a candidate too, so the value far right on the row (a ledger) is found."""
+    box = sales_ocr_local.Box
+    label = sales_ocr_local.Phrase("LIVE GMV", 0.9, box(90, 410, 290, 440))
+    junk = sales_ocr_local.Phrase("(FA)", 0.6, box(310, 410, 370, 440))
+    value = sales_ocr_local.Phrase("¥2,528,490", 0.9, box(1500, 395, 1880, 452))
+    assert sales_ocr_local._candidates(label, [junk, value], [label]) == [junk, value]
+
+
+@pytest.mark.parametrize(
+    ("label", "fields"),
+    [
+        ("ライブビーーク視聴者数", ["peak_viewers"]),  # ピ read as ビ and its long vowel twice
+        ("ニーク視聴者数", []),  # as near to ユニーク視聴者数 (viewers) as to ピーク視聴者数: edits decide nothing
+    ],
+)
+def test_a_misread_label_is_matched_only_when_no_other_field_is_as_near(label: str, fields: list[str]) -> None:
+    from rag_core.sales.lexicon import sales_labels
+
+    assert sales_labels().match(label) == fields
+
+
+def test_a_product_row_the_equation_refutes_is_not_written_as_fact() -> None:
+    """price × sold = revenue is exact: a row whose reads cannot satisfy it, even with a thin zero
+    read back, has a wrong value somewhere, and the penalty leaves all three uncertain."""
+    numbers = {"price": Reading("¥986", 0.9), "sold": Reading("577", 0.9), "set_revenue": Reading("¥566,446", 0.9)}
+    rows = [ProductReading(name=None, numbers=numbers)]
+    extraction = build_extraction({}, rows, provider="local", min_confidence=0.6, strict_text=True)
+    product = extraction.set_products[0]
+    assert (product.price, product.sold, product.set_revenue) == (None, None, None)
+    assert extraction.fields["set_products.0.set_revenue"].uncertain
+
+
+def test_a_product_revenue_with_a_thin_zero_read_as_six_is_put_right_by_the_equation() -> None:
+    """Every read saw ¥3,438,700's thin zero as a 6, and the price is disputed: 5,020 × 685 =
+    ¥3,438,700 holds with the 6 read back as 0 (the one-way confusion), so the row is right."""
+    numbers = {
+        "price": Reading("¥5,020", 0.3, ("¥5,620",), disputed=True),
+        "sold": Reading("685", 0.9),
+        "set_revenue": Reading("¥3,438,760", 0.9),
+    }
+    rows = [ProductReading(name=None, numbers=numbers)]
+    product = build_extraction({}, rows, provider="local", min_confidence=0.6, strict_text=True).set_products[0]
+    assert (product.price, product.sold, product.set_revenue) == (5_020, 685, 3_438_700)
+
+
+def test_words_of_one_label_are_joined_across_a_monospaced_space_and_uneven_tops() -> None:
+    """IPA Gothic sets Latin half-width: "Order rate" has a gap of more than a line height
+    between its words, and words of one row start at different tops ("rate" has no capital)."""
+    box, phrase = sales_ocr_local.Box, sales_ocr_local.Phrase
+    words = [
+        phrase("rate (%)", 0.9, box(353, 325, 495, 360)),
+        phrase("Order", 0.9, box(603, 327, 700, 356)),
+        phrase("Click-through", 0.9, box(79, 328, 325, 361)),
+        phrase("rate", 0.9, box(731, 331, 805, 356)),
+    ]
+    texts = [p.text for p in sales_ocr_local._join_labels(words)]
+    assert texts == ["Click-through rate (%)", "Order rate"]
