@@ -82,6 +82,35 @@ def _same_popup(before: Sighting, now: Sighting) -> bool:
     return abs(span_a - span_b) <= _SAME_SPAN * max(span_a, span_b)
 
 
+class PopupTracker:
+    """Counts the pop-ups of one event region, sample after sample: each new one once.
+
+    A pop-up already on screen in the first sample was bought before the recording and
+    is not counted. A sample whose text does not match the pattern while its glyphs are
+    those of the pop-up seen last (a gift flying over ``購入``, a garbled read at a low
+    bitrate) keeps that pop-up on screen: were it forgotten, the same pop-up read right
+    again in the next sample would count a second time.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._on_screen: Sighting | None = None
+        self._first = True
+
+    def see(self, shown: str | None, glyphs: TextPatch | None) -> bool:
+        """Take one sample's reading (``shown``: text matching the pattern, else None); whether it is a new pop-up."""
+        before, first = self._on_screen, self._first
+        self._first = False
+        if shown is None:
+            if before is None or glyphs is None or not _same_popup(before, ("", glyphs)):
+                self._on_screen = None
+            return False
+        self._on_screen = (shown, glyphs)
+        is_new = before is None or not _same_popup(before, (shown, glyphs))
+        self.count += is_new and not first
+        return is_new and not first
+
+
 class DroppedReading(BaseModel):
     """A reading reported as uncertain instead of as a value, kept so a reviewer can see what was thrown away.
 
@@ -142,10 +171,10 @@ class _OverlayReader:
         languages = [r.lang or settings.ocr_languages for r in layout.regions]
         self._engine = TesseractLines(find_tessdata(settings.tessdata_dir, languages))
         self._readers = [RegionReader(r, self._engine, settings.ocr_languages) for r in layout.regions]
-        self._events: dict[MetricField, int] = {}
-        self._popup: dict[MetricField, Sighting | None] = {}
+        self._popups: dict[MetricField, PopupTracker] = {
+            r.field: PopupTracker() for r in layout.regions if r.kind == "event"
+        }
         self._glyphs: dict[MetricField, TextPatch | None] = {}
-        self._first = True
         self.unreadable = 0
 
     def __enter__(self) -> _OverlayReader:
@@ -189,15 +218,10 @@ class _OverlayReader:
                 values[region.field] = value
                 seen |= value is not None
                 continue
-            before = self._popup.get(region.field)
-            glyphs = self._glyphs.get(region.field)
-            is_new = shown is not None and (before is None or not _same_popup(before, (shown, glyphs)))
-            # A pop-up already on screen when the recording starts was bought before it: not counted.
-            self._events[region.field] = self._events.get(region.field, 0) + (is_new and not self._first)
-            self._popup[region.field] = None if shown is None else (shown, glyphs)
-            values[region.field] = float(self._events[region.field])
+            tracker = self._popups[region.field]
+            tracker.see(shown, self._glyphs.get(region.field))
+            values[region.field] = float(tracker.count)
             seen |= shown is not None
-        self._first = False
         return ScreenMetricSample(t_sec=round(frame.t_sec, 3), **values) if seen else None
 
 
