@@ -69,13 +69,14 @@ SPLITS: dict[str, list[dict[str, Any]]] = {
         # pop-ups replacing each other with no blank frame, gifts flying over them, the same buyers
         # again and again, shown shorter, on dark and blue banners.
         {**_SD, **_PHONE, "seed": 107, "font": "sans-bold", "notation": "k", "room": "stage", "banner": "dark",
-         "viewer_scale": 10, "popup_pause_sec": 0.0, "repeat_gap_sec": 4.0, "gifts": True, "popup_gifts": True},
+         "viewer_scale": 10, "popup_pause_sec": 0.0, "repeat_gap_sec": 4.0, "popup_slide_sec": 0.5, "gifts": True,
+         "popup_gifts": True},
         {**_HD, "fps": 30.0, "gop_sec": 2.0, "seed": 108, "font": "serif-regular", "notation": "comma",
          "room": "stage", "banner": "blue", "viewer_scale": 4, "buyers": 2, "popup_sec": 2.5,
-         "popup_pause_sec": 4.0, "ui_shift": 0.002},
+         "popup_pause_sec": 4.0, "popup_slide_sec": 0.8, "ui_shift": 0.002},
         {**_SD, "fps": 15.0, "vfr": True, "bitrate_kbps": 600, "gop_sec": 4.0, "seed": 109, "font": "mono-regular",
          "notation": "man", "room": "stage", "banner": "fit", "viewer_scale": 2, "popup_pause_sec": 0.5,
-         "repeat_gap_sec": 4.0, "gifts": True, "popup_gifts": True, "blackouts": True},
+         "repeat_gap_sec": 4.0, "popup_slide_sec": 0.5, "gifts": True, "popup_gifts": True, "blackouts": True},
         {**_SD, **_PHONE, "bitrate_kbps": 300, "seed": 110, "font": "serif-regular", "notation": "app",
          "room": "dark", "banner": "dark", "viewer_scale": 1, "popup_pause_sec": 0.0, "buyers": 3,
          "repeat_gap_sec": 4.0, "popup_gifts": True},

@@ -109,7 +109,9 @@ class RecordingSpec:
     ``buyers`` limits the names to the first ones (2: the same buyer buys again and
     again); ``repeat_gap_sec`` is the least blank time between two pop-ups of the
     same buyer (another buyer is drawn instead), since the same text twice with no
-    sample between is one pop-up to any reader. ``popup_gifts``: gift sprites fly across the
+    sample between is one pop-up to any reader. ``popup_slide_sec``: each pop-up
+    slides in from the left edge for that long first, as the apps animate them.
+    ``popup_gifts``: gift sprites fly across the
     pop-up's row too. The sampler reads one frame per interval window (2 s by
     default), and consecutive samples are one to two intervals apart (a keyframe
     moves a window's sample), so a pop-up shown for two intervals is always
@@ -144,6 +146,7 @@ class RecordingSpec:
     popup_pause_sec: float = 1.5
     buyers: int = 0
     repeat_gap_sec: float = 0.0
+    popup_slide_sec: float = 0.0
     popup_gifts: bool = False
 
 
@@ -442,7 +445,8 @@ class _Painter:
             out.append((sprite, (x, y0 - (sprite.height - (y1 - y0)) // 2)))
         return out
 
-    def frame(self, t: float, texts: dict[str, str], popup: str | None) -> Image.Image:
+    def frame(self, t: float, texts: dict[str, str], popup: str | None, popup_age: float = math.inf) -> Image.Image:
+        """The frame at ``t``; ``popup_age``: seconds since the pop-up appeared (it slides in first)."""
         w, h = self.spec.width, self.spec.height
         offset = int((math.sin(t / 9) * 0.5 + 0.5) * (h - 1))
         room = self.background[offset : offset + h]
@@ -474,6 +478,8 @@ class _Painter:
                 img.paste(badge, (x0 + dx, y0 + dy), badge)
             elif popup is not None:
                 sprite = self._popup(region, popup)
+                if popup_age < self.spec.popup_slide_sec:  # sliding in from the left edge, slowing down
+                    x0 -= round((1 - popup_age / self.spec.popup_slide_sec) ** 2 * (x0 + sprite.width))
                 img.paste(sprite, (x0 + dx, y0 + dy), sprite)
         for sprite, pos in self.gifts_at(t):
             img.paste(sprite, pos, sprite)
@@ -552,7 +558,7 @@ def _frames(spec: RecordingSpec) -> tuple[list[dict[str, Any]], Iterator[tuple[I
                 hidden = list(fields) if screen != "stream" else painter.occluded(float(t))
                 if hidden:
                     row["hidden"] = hidden
-            image = painter.frame(float(t), texts, popup)
+            image = painter.frame(float(t), texts, popup, float(t) - live[0]["start_sec"] if live else math.inf)
             if screen == "black":
                 image = Image.new("RGB", image.size)
             elif screen == "switcher":
@@ -637,6 +643,7 @@ def main() -> None:
     parser.add_argument(
         "--repeat-gap", type=float, default=defaults.repeat_gap_sec, help="least blank seconds before a buyer repeats"
     )
+    parser.add_argument("--popup-slide", type=float, default=defaults.popup_slide_sec, help="slide-in seconds")
     parser.add_argument("--popup-gifts", action="store_true", help="gift animations fly over the pop-up too")
     args = parser.parse_args()
     spec = RecordingSpec(
@@ -662,6 +669,7 @@ def main() -> None:
         popup_pause_sec=args.popup_pause,
         buyers=args.buyers,
         repeat_gap_sec=args.repeat_gap,
+        popup_slide_sec=args.popup_slide,
         popup_gifts=args.popup_gifts,
     )
     truth = generate(args.out, spec)

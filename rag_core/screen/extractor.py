@@ -53,6 +53,7 @@ _SAME_POPUP = (
     0.85  # text similarity from which two sightings are one pop-up: OCR noise stays above, a new buyer name falls below
 )
 _SAME_PLACE_GLYPHS = 0.6  # differing share of the worst stretch of two overlaid sightings: up to it, one pop-up
+_NUDGE_PX = 2  # pixels either way two sightings are also laid at, beyond their meeting ends
 Sighting = tuple[str, TextPatch | None]  # a pop-up's text as read and its glyphs
 
 
@@ -68,16 +69,25 @@ def _same_popup(before: Sighting, now: Sighting) -> bool:
     and the glyphs where the last name was, even when the two names are as long
     (150 kbit/s dark clips: the same pop-up 0-40 %; drawn names as long 110-170 %,
     the share being of the larger glyph count). Glyphs that hardly overlap fall
-    back to the run's width (within 3 %).
+    back to the run's width (within 3 %). The glyphs are also compared moved so
+    that their left or right ends meet: a pop-up caught while sliding in sits
+    further left, its first glyphs cut off by the box's edge, and a new buyer's
+    name differs however the two lines are laid.
     """
     (text_a, glyphs_a), (text_b, glyphs_b) = before, now
     if difflib.SequenceMatcher(None, text_a, text_b).ratio() >= _SAME_POPUP:
         return True
     if glyphs_a is None or glyphs_b is None:
         return False
-    differs = glyphs_a.overlap_differs(glyphs_b)
-    if differs is not None:
-        return differs <= _SAME_PLACE_GLYPHS
+    # As seen, then moved so that their left or their right ends meet: a pop-up sliding in is the same
+    # pop-up a little to the left, its first glyphs still cut off by the box's edge.
+    (_, w_a), (_, w_b) = glyphs_a.mask.shape, glyphs_b.mask.shape
+    # (give or take the pixels the encoder moves a glyph's edge by).
+    ends = (0, glyphs_a.left - glyphs_b.left, glyphs_a.left + w_a - glyphs_b.left - w_b)
+    shifts = sorted({end + nudge for end in ends for nudge in range(-_NUDGE_PX, _NUDGE_PX + 1)})
+    differs = [d for d in (glyphs_a.overlap_differs(glyphs_b, shift) for shift in shifts) if d is not None]
+    if differs:
+        return min(differs) <= _SAME_PLACE_GLYPHS
     span_a, span_b = glyphs_a.mask.shape[1], glyphs_b.mask.shape[1]
     return abs(span_a - span_b) <= _SAME_SPAN * max(span_a, span_b)
 

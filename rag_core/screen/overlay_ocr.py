@@ -27,6 +27,7 @@ import re
 import threading
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -124,8 +125,9 @@ class TextPatch:
     top: int = 0
     left: int = 0
 
-    def overlap_differs(self, other: TextPatch) -> float | None:
-        """How much the two patches' glyphs differ where they overlap in the region; None if they hardly overlap.
+    def overlap_differs(self, other: TextPatch, shift: int = 0) -> float | None:
+        """How much the two patches' glyphs differ where they overlap in the region (``other`` laid ``shift``
+        pixels to the right of where it was seen); None if they hardly overlap.
 
         The share of differing glyph pixels in the worst stretch one text height wide:
         a different buyer's name, drawn where the other name was, differs in most
@@ -138,12 +140,13 @@ class TextPatch:
         there, which differs as much as a new name would.
         """
         (h1, w1), (h2, w2) = self.mask.shape, other.mask.shape
-        top, left = max(self.top, other.top), max(self.left, other.left)
-        bottom, right = min(self.top + h1, other.top + h2), min(self.left + w1, other.left + w2)
+        at = other.left + shift  # where ``other`` is laid
+        top, left = max(self.top, other.top), max(self.left, at)
+        bottom, right = min(self.top + h1, other.top + h2), min(self.left + w1, at + w2)
         if bottom - top < min(h1, h2) // 2 or right - left < min(w1, w2) // 2:
             return None
         here = (slice(top - self.top, bottom - self.top), slice(left - self.left, right - self.left))
-        there = (slice(top - other.top, bottom - other.top), slice(left - other.left, right - other.left))
+        there = (slice(top - other.top, bottom - other.top), slice(left - at, right - at))
         a, b = self.mask[here], other.mask[there]
         stretch = max(1, bottom - top)
         kernel = np.ones(stretch)
@@ -152,8 +155,8 @@ class TextPatch:
             np.convolve(a.sum(axis=0), kernel, mode="valid"), np.convolve(b.sum(axis=0), kernel, mode="valid")
         )
         inked = ink >= _MIN_STRETCH_INK * stretch * stretch  # stretches with a glyph's worth of ink, not gaps
-        fa, unclear_a = self._foreign()
-        fb, unclear_b = other._foreign()
+        fa, unclear_a = self._foreign
+        fb, unclear_b = other._foreign
         fa, unclear_a, fb, unclear_b = fa[here], unclear_a[here], fb[there], unclear_b[there]
         # An occluder moves or goes: it is where the other sighting shows clear text or background.
         # What looks alike in both (an avatar about as bright as the text) is not one.
@@ -172,8 +175,9 @@ class TextPatch:
         only an area counts, never the anti-aliased rim of a glyph or a thin stroke the
         encoder dimmed.
         """
-        return self._foreign()[0]
+        return self._foreign[0]
 
+    @cached_property
     def _foreign(self) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`foreign`, and every pixel that is not clearly text or background (for the comparison)."""
         gray = self.gray.astype(np.float32)
