@@ -69,22 +69,24 @@ def _same_popup(before: Sighting, now: Sighting) -> bool:
     and the glyphs where the last name was, even when the two names are as long
     (150 kbit/s dark clips: the same pop-up 0-40 %; drawn names as long 110-170 %,
     the share being of the larger glyph count). Glyphs that hardly overlap fall
-    back to the run's width (within 3 %). The glyphs are also compared moved so
-    that their left or right ends meet: a pop-up caught while sliding in sits
-    further left, its first glyphs cut off by the box's edge, and a new buyer's
-    name differs however the two lines are laid.
+    back to the run's width (within 3 %). When the earlier sighting lay further
+    left, the glyphs are also compared moved so that their left or right ends
+    meet: a pop-up caught while sliding in sits further left, its first glyphs cut
+    off by the box's edge, and a new buyer's name differs however the two lines are
+    laid (a new pop-up caught sliding in after one that rested is never moved).
     """
     (text_a, glyphs_a), (text_b, glyphs_b) = before, now
     if difflib.SequenceMatcher(None, text_a, text_b).ratio() >= _SAME_POPUP:
         return True
     if glyphs_a is None or glyphs_b is None:
         return False
-    # As seen, then moved so that their left or their right ends meet: a pop-up sliding in is the same
-    # pop-up a little to the left, its first glyphs still cut off by the box's edge.
+    # As seen, and when the earlier one lay further left, moved so that their left or right ends meet:
+    # a pop-up sliding in from the left is the same pop-up first a little to the left, its first glyphs
+    # cut off by the box's edge (give or take the pixels the encoder moves a glyph's edge by). Never
+    # the other way: a new pop-up sliding in over the last one's place may show only their common suffix.
     (_, w_a), (_, w_b) = glyphs_a.mask.shape, glyphs_b.mask.shape
-    # (give or take the pixels the encoder moves a glyph's edge by).
     ends = (0, glyphs_a.left - glyphs_b.left, glyphs_a.left + w_a - glyphs_b.left - w_b)
-    shifts = sorted({end + nudge for end in ends for nudge in range(-_NUDGE_PX, _NUDGE_PX + 1)})
+    shifts = sorted({end + nudge for end in ends if end <= 0 for nudge in range(-_NUDGE_PX, _NUDGE_PX + 1)})
     differs = [d for d in (glyphs_a.overlap_differs(glyphs_b, shift) for shift in shifts) if d is not None]
     if differs:
         return min(differs) <= _SAME_PLACE_GLYPHS

@@ -134,10 +134,11 @@ class TextPatch:
         pixels of its stretch however long the rest of the line is, while encoder noise
         on the same glyphs is spread thin. Only the overlap counts, so a blob that
         joined the glyphs beyond either end of the other patch (a stage light beside a
-        pop-up) changes nothing. Nor does a stretch within one stretch of an occluder
+        pop-up) changes nothing. Nor does a stretch within two stretches of an occluder
         (:meth:`foreign` pixels in one patch that the other lacks there): a gift flying
         over the pop-up hides glyphs in one sighting and shows its own sprite and label
-        there, which differs as much as a new name would.
+        there, which differs as much as a new name would, and the encoder smears the
+        glyphs along its path (600 kbit/s, 15 fps: two text heights beside its rim).
         """
         (h1, w1), (h2, w2) = self.mask.shape, other.mask.shape
         at = other.left + shift  # where ``other`` is laid
@@ -162,7 +163,7 @@ class TextPatch:
         # What looks alike in both (an avatar about as bright as the text) is not one.
         moved = (fa & ~_grow(unclear_b, _FOREIGN_ERODE)) | (fb & ~_grow(unclear_a, _FOREIGN_ERODE))
         occluded = _shrink(moved, 1).any(axis=0).astype(np.float64)
-        near = np.convolve(occluded, np.ones(2 * stretch + 1))[stretch:-stretch] > 0  # within a stretch of it
+        near = np.convolve(occluded, np.ones(4 * stretch + 1))[2 * stretch : -2 * stretch] > 0  # within 2 stretches
         compared = inked & (np.convolve(near, kernel, mode="valid") == 0)
         return float((differ[compared] / ink[compared]).max()) if compared.any() else None
 

@@ -232,17 +232,20 @@ def test_a_stage_light_beside_a_dark_room_popup_is_not_part_of_its_text() -> Non
     assert np.array_equal(line.mask, main_run(clean).mask)
 
 
-def _popup_glyphs(buyer: str, light: bool = False, gift_at: int | None = None, pill: int = 175) -> TextPatch:
+def _popup_glyphs(
+    buyer: str, light: bool = False, gift_at: int | None = None, pill: int = 175, slid: int = 0
+) -> TextPatch:
     """A pale pill with ``〇〇さんが購入しました`` in a dark room, as the generator's ``fit`` banner draws
     it; ``light``: a stage light in the box right of the pill; ``gift_at``: the left edge of a gift
     sprite flying over the text (the generator's rose with ``x3``, in the grey levels its colours
-    have); ``pill``: the pill's grey level (40: a translucent dark pill)."""
+    have); ``pill``: the pill's grey level (40: a translucent dark pill); ``slid``: pixels still to go
+    while it slides in from the left (the box's edge cuts off its first glyphs)."""
     image = Image.new("L", (560, 56), 25)
     draw = ImageDraw.Draw(image)
     font = _font(26, face="sans-bold")
     text = f"{buyer}さんが購入しました"
-    draw.rounded_rectangle((0, 0, 60 + int(draw.textlength(text, font=font)), 55), radius=28, fill=pill)
-    draw.text((52, 28), text, font=font, fill=255, anchor="lm")
+    draw.rounded_rectangle((-slid, 0, 60 - slid + int(draw.textlength(text, font=font)), 55), radius=28, fill=pill)
+    draw.text((52 - slid, 28), text, font=font, fill=255, anchor="lm")
     if light:
         draw.ellipse((470, 16, 494, 40), fill=240)
     if gift_at is not None:
@@ -288,8 +291,25 @@ def test_a_gift_flying_over_a_popup_does_not_make_it_new(pill: int) -> None:
     assert _same_glyphs(sakura, covered) and _same_glyphs(covered, covered_later)
     assert not _same_glyphs(_popup_glyphs("さくら", gift_at=360, pill=pill), aoi)
     assert not _same_glyphs(covered, _popup_glyphs("あおい", gift_at=400, pill=pill))
+    assert not _same_glyphs(_popup_glyphs("さくら", gift_at=200, pill=pill), aoi)  # beside the name: it still tells
     old_rule = sakura.mask.shape == covered.mask.shape and not (covered.mask ^ sakura.mask)[:, 290:350].any()
     assert not old_rule  # the sprite does change the glyphs where it flies
+
+
+@pytest.mark.parametrize("slid", [40, 100])
+def test_a_popup_caught_sliding_in_is_the_same_one(slid: int) -> None:
+    """Apps slide a pop-up in from the left: a sample during the slide sees it further left, its
+    first glyphs cut off by the box's edge, and the next one in place (counted twice on a stage).
+    Laid with their right ends together the glyphs agree; another buyer's still do not, nor does
+    a new pop-up sliding in after one that rested."""
+    sakura, aoi = _popup_glyphs("さくら"), _popup_glyphs("あおい")
+    sliding = _popup_glyphs("さくら", slid=slid)
+    assert sliding.left + sliding.mask.shape[1] < sakura.left + sakura.mask.shape[1]  # not where it will rest
+    assert slid < 100 or sliding.mask.shape[1] < sakura.mask.shape[1]  # 100: its first glyphs cut off
+    assert _same_glyphs(sliding, sakura)
+    assert not _same_glyphs(sliding, aoi)
+    # A new pop-up sliding in where the last one rested may show no more than the suffix they share.
+    assert not _same_glyphs(sakura, _popup_glyphs("あおい", slid=slid))
 
 
 def test_a_popup_read_garbled_in_between_is_counted_once() -> None:
