@@ -80,6 +80,20 @@ SPLITS: dict[str, list[dict[str, Any]]] = {
         {**_SD, **_PHONE, "bitrate_kbps": 300, "seed": 110, "font": "serif-regular", "notation": "app",
          "room": "dark", "banner": "dark", "viewer_scale": 1, "popup_pause_sec": 0.0, "buyers": 3,
          "repeat_gap_sec": 4.0, "popup_gifts": True},
+        # Run first as a check outside the split; one showed a pop-up sliding in counted twice, which
+        # was then fixed on it, so all four are dev clips now.
+        {**_HD, **_PHONE, "seed": 111, "font": "sans-bold", "notation": "k", "room": "stage", "banner": "dark",
+         "viewer_scale": 10, "popup_pause_sec": 0.0, "repeat_gap_sec": 4.0, "popup_slide_sec": 0.5, "gifts": True,
+         "popup_gifts": True},
+        {**_SD, **_PHONE, "bitrate_kbps": 300, "seed": 112, "font": "serif-regular", "notation": "comma",
+         "room": "bright", "banner": "dark", "popup_pause_sec": 0.0, "repeat_gap_sec": 4.0, "popup_slide_sec": 0.4,
+         "popup_gifts": True},
+        {**_SD, "fps": 15.0, "vfr": True, "bitrate_kbps": 400, "gop_sec": 4.0, "seed": 113, "font": "mono-regular",
+         "notation": "man", "room": "stage", "banner": "blue", "popup_pause_sec": 0.5, "repeat_gap_sec": 4.0,
+         "buyers": 3, "popup_gifts": True, "gifts": True},
+        {**_SD, **_PHONE, "seed": 114, "font": "sans-bold", "notation": "k", "room": "dark", "banner": "fit",
+         "viewer_scale": 5, "popup_pause_sec": 0.0, "repeat_gap_sec": 4.0, "popup_slide_sec": 0.6,
+         "popup_gifts": True},
     ],
     "held-out": [
         {**_HD, **_PHONE, "seed": 201, "font": "serif-bold", "notation": "k", "room": "dark", "banner": "fit",

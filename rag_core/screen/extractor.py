@@ -53,7 +53,7 @@ _SAME_POPUP = (
     0.85  # text similarity from which two sightings are one pop-up: OCR noise stays above, a new buyer name falls below
 )
 _SAME_PLACE_GLYPHS = 0.6  # differing share of the worst stretch of two overlaid sightings: up to it, one pop-up
-_NUDGE_PX = 2  # pixels either way two sightings are also laid at, beyond their meeting ends
+_NUDGE_PX = 2  # pixels either way two sightings at rest are also laid at
 Sighting = tuple[str, TextPatch | None]  # a pop-up's text as read and its glyphs
 
 
@@ -69,24 +69,26 @@ def _same_popup(before: Sighting, now: Sighting) -> bool:
     and the glyphs where the last name was, even when the two names are as long
     (150 kbit/s dark clips: the same pop-up 0-40 %; drawn names as long 110-170 %,
     the share being of the larger glyph count). Glyphs that hardly overlap fall
-    back to the run's width (within 3 %). When the earlier sighting lay further
-    left, the glyphs are also compared moved so that their left or right ends
-    meet: a pop-up caught while sliding in sits further left, its first glyphs cut
-    off by the box's edge, and a new buyer's name differs however the two lines are
-    laid (a new pop-up caught sliding in after one that rested is never moved).
+    back to the run's width (within 3 %). When the earlier sighting ended further
+    left, the glyphs are also compared with the later one moved left, at every
+    offset: a pop-up caught while sliding in sits further left, its first glyphs
+    cut off by the box's edge, and a new buyer's name differs however the two lines
+    are laid (a new pop-up caught sliding in after one that rested is never moved).
     """
     (text_a, glyphs_a), (text_b, glyphs_b) = before, now
     if difflib.SequenceMatcher(None, text_a, text_b).ratio() >= _SAME_POPUP:
         return True
     if glyphs_a is None or glyphs_b is None:
         return False
-    # As seen, and when the earlier one lay further left, moved so that their left or right ends meet:
-    # a pop-up sliding in from the left is the same pop-up first a little to the left, its first glyphs
-    # cut off by the box's edge (give or take the pixels the encoder moves a glyph's edge by). Never
-    # the other way: a new pop-up sliding in over the last one's place may show only their common suffix.
+    # As seen (give or take the pixels the encoder moves a glyph's edge by), and when the earlier one
+    # ended further left, the later one moved left by any amount: a pop-up sliding in from the left is
+    # the same pop-up first further left, its first glyphs cut off by the box's edge (and its line's end
+    # not always its text's: a light beside the pill joins it). Never the other way: a new pop-up
+    # sliding in over the last one's place may show only the suffix they share.
     (_, w_a), (_, w_b) = glyphs_a.mask.shape, glyphs_b.mask.shape
-    ends = (0, glyphs_a.left - glyphs_b.left, glyphs_a.left + w_a - glyphs_b.left - w_b)
-    shifts = sorted({end + nudge for end in ends if end <= 0 for nudge in range(-_NUDGE_PX, _NUDGE_PX + 1)})
+    end_a, end_b = glyphs_a.left + w_a, glyphs_b.left + w_b
+    furthest = glyphs_a.left + w_a // 2 - end_b if end_a < end_b - _NUDGE_PX else -_NUDGE_PX
+    shifts = range(furthest, _NUDGE_PX + 1)
     differs = [d for d in (glyphs_a.overlap_differs(glyphs_b, shift) for shift in shifts) if d is not None]
     if differs:
         return min(differs) <= _SAME_PLACE_GLYPHS
