@@ -135,7 +135,7 @@ class TextPatch:
         on the same glyphs is spread thin. Only the overlap counts, so a blob that
         joined the glyphs beyond either end of the other patch (a stage light beside a
         pop-up) changes nothing. Nor does a stretch within two stretches of an occluder
-        (:meth:`foreign` pixels in one patch that the other lacks there): a gift flying
+        (occluder pixels in one patch where the other shows plain text or background): a gift flying
         over the pop-up hides glyphs in one sighting and shows its own sprite and label
         there, which differs as much as a new name would, and the encoder smears the
         glyphs along its path (600 kbit/s, 15 fps: two text heights beside its rim).
@@ -156,8 +156,8 @@ class TextPatch:
             np.convolve(a.sum(axis=0), kernel, mode="valid"), np.convolve(b.sum(axis=0), kernel, mode="valid")
         )
         inked = ink >= _MIN_STRETCH_INK * stretch * stretch  # stretches with a glyph's worth of ink, not gaps
-        fa, unclear_a = self._foreign
-        fb, unclear_b = other._foreign
+        fa, unclear_a = self._occluders
+        fb, unclear_b = other._occluders
         fa, unclear_a, fb, unclear_b = fa[here], unclear_a[here], fb[there], unclear_b[there]
         # An occluder moves or goes: it is where the other sighting shows clear text or background.
         # What looks alike in both (an avatar about as bright as the text) is not one.
@@ -167,20 +167,17 @@ class TextPatch:
         compared = inked & (np.convolve(near, kernel, mode="valid") == 0)
         return float((differ[compared] / ink[compared]).max()) if compared.any() else None
 
-    def foreign(self) -> np.ndarray:
-        """Pixels that are neither glyph nor background: where something lies over the text.
+    @cached_property
+    def _occluders(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pixels that are neither glyph nor background (where something lies over the text), and every
+        pixel that is not plainly text or background.
 
-        Glyph pixels well below the text's brightness, away from any text-bright pixel
-        (a gift's sprite is dimmer than white text), and pixels beyond the background on
-        the side away from the text (its dark rim on a pale pill); both eroded, so that
+        The first: glyph pixels well below the text's brightness, away from any text-bright
+        pixel (a gift's sprite is dimmer than white text), and pixels beyond the background
+        on the side away from the text (its dark rim on a pale pill); both eroded, so that
         only an area counts, never the anti-aliased rim of a glyph or a thin stroke the
         encoder dimmed.
         """
-        return self._foreign[0]
-
-    @cached_property
-    def _foreign(self) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`foreign`, and every pixel that is not clearly text or background (for the comparison)."""
         gray = self.gray.astype(np.float32)
         around = gray[~self.mask]
         background = float(np.median(around)) if around.size else float(gray.mean())
