@@ -65,6 +65,35 @@ SPLITS: dict[str, list[dict[str, Any]]] = {
          "blackouts": True},
         {**_SD, "fps": 15.0, "vfr": True, "bitrate_kbps": 150, "gop_sec": 4.0, "seed": 106, "font": "sans-bold",
          "notation": "man", "room": "dark", "banner": "fit", "viewer_scale": 2, "gifts": True},
+        # Pop-ups as busy streams show them: a flickering LED-wall stage with fast coloured spotlights,
+        # pop-ups replacing each other with no blank frame, gifts flying over them, the same buyers
+        # again and again, shown shorter, on dark and blue banners.
+        {**_SD, **_PHONE, "seed": 107, "font": "sans-bold", "notation": "k", "room": "stage", "banner": "dark",
+         "viewer_scale": 10, "popup_pause_sec": 0.0, "repeat_gap_sec": 4.0, "popup_slide_sec": 0.5, "gifts": True,
+         "popup_gifts": True},
+        {**_HD, "fps": 30.0, "gop_sec": 2.0, "seed": 108, "font": "serif-regular", "notation": "comma",
+         "room": "stage", "banner": "blue", "viewer_scale": 4, "buyers": 2, "popup_sec": 2.5,
+         "popup_pause_sec": 4.0, "popup_slide_sec": 0.8, "ui_shift": 0.002},
+        {**_SD, "fps": 15.0, "vfr": True, "bitrate_kbps": 600, "gop_sec": 4.0, "seed": 109, "font": "mono-regular",
+         "notation": "man", "room": "stage", "banner": "fit", "viewer_scale": 2, "popup_pause_sec": 0.5,
+         "repeat_gap_sec": 4.0, "popup_slide_sec": 0.5, "gifts": True, "popup_gifts": True, "blackouts": True},
+        {**_SD, **_PHONE, "bitrate_kbps": 300, "seed": 110, "font": "serif-regular", "notation": "app",
+         "room": "dark", "banner": "dark", "viewer_scale": 1, "popup_pause_sec": 0.0, "buyers": 3,
+         "repeat_gap_sec": 4.0, "popup_gifts": True},
+        # Run first as a check outside the split; one showed a pop-up sliding in counted twice, which
+        # was then fixed on it, so all four are dev clips now.
+        {**_HD, **_PHONE, "seed": 111, "font": "sans-bold", "notation": "k", "room": "stage", "banner": "dark",
+         "viewer_scale": 10, "popup_pause_sec": 0.0, "repeat_gap_sec": 4.0, "popup_slide_sec": 0.5, "gifts": True,
+         "popup_gifts": True},
+        {**_SD, **_PHONE, "bitrate_kbps": 300, "seed": 112, "font": "serif-regular", "notation": "comma",
+         "room": "bright", "banner": "dark", "popup_pause_sec": 0.0, "repeat_gap_sec": 4.0, "popup_slide_sec": 0.4,
+         "popup_gifts": True},
+        {**_SD, "fps": 15.0, "vfr": True, "bitrate_kbps": 400, "gop_sec": 4.0, "seed": 113, "font": "mono-regular",
+         "notation": "man", "room": "stage", "banner": "blue", "popup_pause_sec": 0.5, "repeat_gap_sec": 4.0,
+         "buyers": 3, "popup_gifts": True, "gifts": True},
+        {**_SD, **_PHONE, "seed": 114, "font": "sans-bold", "notation": "k", "room": "dark", "banner": "fit",
+         "viewer_scale": 5, "popup_pause_sec": 0.0, "repeat_gap_sec": 4.0, "popup_slide_sec": 0.6,
+         "popup_gifts": True},
     ],
     "held-out": [
         {**_HD, **_PHONE, "seed": 201, "font": "serif-bold", "notation": "k", "room": "dark", "banner": "fit",
@@ -186,6 +215,13 @@ def run_split(name: str, clip_sec: float, cache: Path, verbose: bool) -> bool:
             f"{spec.room:<6} {spec.duration_sec / elapsed:5.1f}x  within {one.within}/{one.visible}"
             f"  wrong {one.wrong + one.hidden_wrong}  pop-ups {one.popups_counted}/{one.popups_shown}"
         )
+        if verbose:  # when each pop-up was shown, and at which samples the count rose
+            shown = [f"{e['start_sec']:.1f}-{e['end_sec']:.1f} {e['buyer']}" for e in truth["purchase_events"]]
+            running = [(s.t_sec, s.purchases) for s in result.samples if s.purchases is not None]
+            rises = [
+                f"{t:.1f}" for (t, n), (_, before) in zip(running, [(0.0, 0.0), *running], strict=False) if n > before
+            ]
+            print(f"      pop-ups shown {', '.join(shown)}; counted at {', '.join(rises)}")
         if verbose:
             for d in result.dropped:
                 print(f"      dropped {d.t_sec:6.2f} {d.field:<8} {d.value:g} ({d.reason})")

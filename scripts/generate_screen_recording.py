@@ -55,7 +55,8 @@ FONTS = {
     "mono-regular": ("NotoSansCJK-Regular.ttc", 5),
 }
 NOTATIONS = ("app", "plain", "comma", "k", "man")
-ROOMS = ("bright", "dark", "neon")
+ROOMS = ("bright", "dark", "neon", "stage")
+BANNERS = ("wide", "fit", "dark", "blue")
 BUYERS = (
     "さくら",
     "ゆうき",
@@ -97,7 +98,26 @@ class RecordingSpec:
     running totals start where that much time at the first audience left them).
     ``banner``: the purchase pop-up as a wide orange bar (``wide``) or a pale pink
     pill as long as its text (``fit``), which in a dark room leaves the room, the
-    pill and the text as three grey levels in the pop-up's box.
+    pill and the text as three grey levels in the pop-up's box; ``dark`` a
+    translucent black pill as long as its text (the room shows through it), ``blue``
+    a wide blue bar. ``room`` ``stage``: a patterned LED wall with fast coloured
+    spotlights, the whole room flickering.
+
+    Pop-ups: each is shown ``popup_sec``, then nothing for at least
+    ``popup_pause_sec`` plus an exponential gap of mean ``popup_gap_sec``; with a pause
+    of 0 the next pop-up can replace the one on screen (quick succession).
+    ``buyers`` limits the names to the first ones (2: the same buyer buys again and
+    again); ``repeat_gap_sec`` is the least blank time between two pop-ups of the
+    same buyer (another buyer is drawn instead), since the same text twice with no
+    sample between is one pop-up to any reader. ``popup_slide_sec``: each pop-up
+    slides in from the left edge for that long first, as the apps animate them.
+    ``popup_gifts``: gift sprites fly across the
+    pop-up's row too. The sampler reads one frame per interval window (2 s by
+    default), and consecutive samples are one to two intervals apart (a keyframe
+    moves a window's sample), so a pop-up shown for two intervals is always
+    sampled, one shown for one interval only when the samples are regular (a
+    keyframe at every window's centre, or none in any window), and a shorter one may
+    fall between samples.
     """
 
     duration_sec: float = 150.0
@@ -122,6 +142,12 @@ class RecordingSpec:
     ui_shift: float = 0.0
     live_before_sec: float = 0.0
     banner: str = "wide"
+    popup_sec: float = 4.0
+    popup_pause_sec: float = 1.5
+    buyers: int = 0
+    repeat_gap_sec: float = 0.0
+    popup_slide_sec: float = 0.0
+    popup_gifts: bool = False
 
 
 @lru_cache(maxsize=64)
@@ -192,12 +218,14 @@ def _timeline(spec: RecordingSpec, rng: np.random.Generator) -> tuple[dict[str, 
         cm += rng.poisson(v * 0.003 * step)
         viewers[i], likes[i], comments[i] = round(v), round(lk), round(cm)
     events: list[dict[str, Any]] = []
+    names = BUYERS[: spec.buyers] if spec.buyers else BUYERS
     clock = rng.uniform(3, 12)
-    while clock + 4 < spec.duration_sec:
-        events.append(
-            {"start_sec": round(clock, 3), "end_sec": round(clock + 4.0, 3), "buyer": str(rng.choice(BUYERS))}
-        )
-        clock += 4.0 + 1.5 + rng.exponential(spec.popup_gap_sec)
+    while clock + spec.popup_sec < spec.duration_sec:
+        buyer = str(rng.choice(names))
+        if events and buyer == events[-1]["buyer"] and clock - events[-1]["end_sec"] < spec.repeat_gap_sec:
+            buyer = names[(names.index(buyer) + 1) % len(names)]  # the same text again too soon: another buyer
+        events.append({"start_sec": round(clock, 3), "end_sec": round(clock + spec.popup_sec, 3), "buyer": buyer})
+        clock += spec.popup_sec + spec.popup_pause_sec + rng.exponential(spec.popup_gap_sec)
     return {"t": t, "viewers": viewers, "likes": likes, "comments": comments}, events
 
 
@@ -212,6 +240,7 @@ class _Painter:
             "bright": (np.array([236, 214, 196]), np.array([120, 112, 150])),
             "dark": (np.array([52, 40, 46]), np.array([8, 8, 14])),
             "neon": (np.array([250, 60, 200]), np.array([20, 230, 210])),
+            "stage": (np.array([70, 30, 110]), np.array([10, 20, 60])),
         }[spec.room]
         self.background = (cool + (warm - cool) * (0.5 + 0.5 * np.sin(grad * 6))).astype(np.uint8)
         self.background = np.repeat(self.background, w, axis=1)
@@ -219,22 +248,42 @@ class _Painter:
             stripes = ((np.arange(2 * h)[:, None] + np.arange(w)[None, :]) // max(4, w // 40)) % 2 == 0
             self.background[stripes] = (self.background[stripes] * 0.6).astype(np.uint8)
         extra = np.random.default_rng(spec.seed + 2)  # features beyond the defaults never disturb ``rng``
+        if spec.room == "stage":
+            self._led_wall(extra)
+        lights = {"dark": 6, "stage": 9}.get(spec.room, 0)
+        fast = 4.0 if spec.room == "stage" else 1.0  # stage spotlights sweep several times faster
         self.lights = [
-            (extra.uniform(0, 1), extra.uniform(0, 1), extra.uniform(0.3, 1.2), extra.uniform(0.04, 0.12), c)
-            for c in extra.integers(120, 256, (6 if spec.room == "dark" else 0, 3))
+            (extra.uniform(0, 1), extra.uniform(0, 1), fast * extra.uniform(0.3, 1.2), extra.uniform(0.04, 0.12), c)
+            for c in extra.integers(120, 256, (lights, 3))
         ]
+        if spec.room == "stage":  # saturated spotlights: one channel of each turned down
+            self.lights = [(*light[:4], _saturate(light[4], k)) for k, light in enumerate(self.lights)]
         gifts = int(spec.duration_sec / 7) if spec.gifts else 0
         self.gift_times: list[float] = sorted(extra.uniform(0, spec.duration_sec, gifts).tolist())
         self.shift = (
             round(extra.uniform(-spec.ui_shift, spec.ui_shift) * w),
             round(extra.uniform(-spec.ui_shift, spec.ui_shift) * h),
         )
+        popup_gifts = int(spec.duration_sec / 5) if spec.popup_gifts else 0
+        self.popup_gift_times: list[float] = sorted(extra.uniform(0, spec.duration_sec, popup_gifts).tolist())
         self.presenter = self._presenter(w, h, dim=spec.room == "dark")
         self.board = self._label_board(w, h)
         self.static: list[tuple[Image.Image, tuple[int, int]]] = []
         if spec.overlay:
             self.static = (self._chrome(w, h) if layout.orientation == "portrait" else []) + self._icons(w, h)
         self._cache: dict[tuple[str, str], Image.Image] = {}
+
+    def _led_wall(self, extra: np.random.Generator) -> None:
+        """The ``stage`` backdrop: a wall of coloured LED tiles with dark seams over the gradient."""
+        tall, w = self.background.shape[:2]
+        tile = max(6, w // 18)
+        colours = extra.integers(30, 256, (tall // tile + 1, w // tile + 1, 3))
+        colours[..., extra.integers(0, 3)] //= 4  # a tinted wall, not a grey one
+        wall = np.repeat(np.repeat(colours, tile, axis=0), tile, axis=1)[:tall, :w]
+        seams = (np.arange(tall)[:, None] % tile < 2) | (np.arange(w)[None, :] % tile < 2)
+        mixed = (self.background * 0.4 + wall * 0.6).astype(np.uint8)
+        mixed[seams] = (mixed[seams] * 0.3).astype(np.uint8)
+        self.background = mixed
 
     def _presenter(self, w: int, h: int, dim: bool) -> Image.Image:
         img = Image.new("RGBA", (int(w * 0.55), int(h * 0.6)), (0, 0, 0, 0))
@@ -336,8 +385,13 @@ class _Painter:
             d = ImageDraw.Draw(img)
             font = _font(int(bh * 0.5), face=self.spec.font)
             text = f"{buyer}さんが購入しました"
+            fitted = min(bw - 1, int(bh * 1.6 + d.textlength(text, font=font)))
             if self.spec.banner == "fit":  # a pale pink pill as long as its text, the room visible beside it
-                right, fill = min(bw - 1, int(bh * 1.6 + d.textlength(text, font=font))), (255, 150, 175, 235)
+                right, fill = fitted, (255, 150, 175, 235)
+            elif self.spec.banner == "dark":  # a translucent black pill: the room shows through behind the text
+                right, fill = fitted, (0, 0, 0, 120)
+            elif self.spec.banner == "blue":
+                right, fill = int(bw * 0.92), (40, 110, 245, 230)
             else:
                 right, fill = int(bw * 0.92), (255, 94, 58, 225)
             d.rounded_rectangle((0, 0, right, bh - 1), radius=bh // 2, fill=fill)
@@ -375,23 +429,30 @@ class _Painter:
         return self._cache[key]
 
     def gifts_at(self, t: float) -> list[tuple[Image.Image, tuple[int, int]]]:
-        """The gift sprites on screen at ``t``: each flies across a counter's row for 2.5 s."""
+        """The gift sprites on screen at ``t``: each flies across a counter's (or the pop-up's) row for 2.5 s."""
         w, h = self.spec.width, self.spec.height
         counters = [r for r in self.layout.regions if r.kind == "count"]
+        popups = [r for r in self.layout.regions if r.kind == "event"]
         out = []
-        for k, start in enumerate(self.gift_times):
-            if not counters or not start <= t < start + 2.5:
+        flights = [(start, counters, 1.3) for start in self.gift_times]
+        flights += [(start, popups, 0.7) for start in self.popup_gift_times]  # smaller than the pop-up's box
+        for k, (start, rows, size) in enumerate(flights):
+            if not rows or not start <= t < start + 2.5:
                 continue
-            _, y0, _, y1 = counters[k % len(counters)].pixel_box(w, h)
-            sprite = self._gift(int((y1 - y0) * 1.3))
+            _, y0, _, y1 = rows[k % len(rows)].pixel_box(w, h)
+            sprite = self._gift(int((y1 - y0) * size))
             x = int(-sprite.width + (w + sprite.width) * (t - start) / 2.5)
             out.append((sprite, (x, y0 - (sprite.height - (y1 - y0)) // 2)))
         return out
 
-    def frame(self, t: float, texts: dict[str, str], popup: str | None) -> Image.Image:
+    def frame(self, t: float, texts: dict[str, str], popup: str | None, popup_age: float = math.inf) -> Image.Image:
+        """The frame at ``t``; ``popup_age``: seconds since the pop-up appeared (it slides in first)."""
         w, h = self.spec.width, self.spec.height
         offset = int((math.sin(t / 9) * 0.5 + 0.5) * (h - 1))
-        img = Image.fromarray(self.background[offset : offset + h])
+        room = self.background[offset : offset + h]
+        if self.spec.room == "stage":  # the stage lighting flickers: the whole room dims and brightens
+            room = (room * (0.75 + 0.25 * math.sin(t * 23.0))).astype(np.uint8)
+        img = Image.fromarray(room)
         if self.lights:
             d = ImageDraw.Draw(img)
             for lx, ly, speed, radius, colour in self.lights:  # stage lights sweeping the room
@@ -417,6 +478,8 @@ class _Painter:
                 img.paste(badge, (x0 + dx, y0 + dy), badge)
             elif popup is not None:
                 sprite = self._popup(region, popup)
+                if popup_age < self.spec.popup_slide_sec:  # sliding in from the left edge, slowing down
+                    x0 -= round((1 - popup_age / self.spec.popup_slide_sec) ** 2 * (x0 + sprite.width))
                 img.paste(sprite, (x0 + dx, y0 + dy), sprite)
         for sprite, pos in self.gifts_at(t):
             img.paste(sprite, pos, sprite)
@@ -432,6 +495,13 @@ class _Painter:
                 if sx < x1 and sx + sprite.width > x0 and sy < y1 and sy + sprite.height > y0:
                     hidden.append(region.field)
         return hidden
+
+
+def _saturate(colour: np.ndarray, k: int) -> np.ndarray:
+    """``colour`` with its ``k % 3``-th channel turned down: a coloured spotlight rather than a white one."""
+    out = colour.copy()
+    out[k % 3] //= 5
+    return out
 
 
 def _off_screen(spec: RecordingSpec) -> list[tuple[float, float, str]]:
@@ -488,7 +558,7 @@ def _frames(spec: RecordingSpec) -> tuple[list[dict[str, Any]], Iterator[tuple[I
                 hidden = list(fields) if screen != "stream" else painter.occluded(float(t))
                 if hidden:
                     row["hidden"] = hidden
-            image = painter.frame(float(t), texts, popup)
+            image = painter.frame(float(t), texts, popup, float(t) - live[0]["start_sec"] if live else math.inf)
             if screen == "black":
                 image = Image.new("RGB", image.size)
             elif screen == "switcher":
@@ -564,7 +634,17 @@ def main() -> None:
     parser.add_argument("--viewer-scale", type=float, default=defaults.viewer_scale)
     parser.add_argument("--gifts", action="store_true", help="gift animations fly over the counters")
     parser.add_argument("--blackouts", action="store_true", help="black and app-switcher seconds")
-    parser.add_argument("--banner", choices=("wide", "fit"), default=defaults.banner, help="purchase pop-up style")
+    parser.add_argument("--banner", choices=BANNERS, default=defaults.banner, help="purchase pop-up style")
+    parser.add_argument("--popup-sec", type=float, default=defaults.popup_sec, help="how long a pop-up shows")
+    parser.add_argument(
+        "--popup-pause", type=float, default=defaults.popup_pause_sec, help="least blank seconds between pop-ups"
+    )
+    parser.add_argument("--buyers", type=int, default=defaults.buyers, help="distinct buyer names (0: all)")
+    parser.add_argument(
+        "--repeat-gap", type=float, default=defaults.repeat_gap_sec, help="least blank seconds before a buyer repeats"
+    )
+    parser.add_argument("--popup-slide", type=float, default=defaults.popup_slide_sec, help="slide-in seconds")
+    parser.add_argument("--popup-gifts", action="store_true", help="gift animations fly over the pop-up too")
     args = parser.parse_args()
     spec = RecordingSpec(
         duration_sec=args.duration,
@@ -585,6 +665,12 @@ def main() -> None:
         gifts=args.gifts,
         blackouts=args.blackouts,
         banner=args.banner,
+        popup_sec=args.popup_sec,
+        popup_pause_sec=args.popup_pause,
+        buyers=args.buyers,
+        repeat_gap_sec=args.repeat_gap,
+        popup_slide_sec=args.popup_slide,
+        popup_gifts=args.popup_gifts,
     )
     truth = generate(args.out, spec)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) and {truth}")

@@ -53,6 +53,7 @@ _SAME_POPUP = (
     0.85  # text similarity from which two sightings are one pop-up: OCR noise stays above, a new buyer name falls below
 )
 _SAME_PLACE_GLYPHS = 0.6  # differing share of the worst stretch of two overlaid sightings: up to it, one pop-up
+_NUDGE_PX = 2  # pixels either way two sightings at rest are also laid at
 Sighting = tuple[str, TextPatch | None]  # a pop-up's text as read and its glyphs
 
 
@@ -68,18 +69,60 @@ def _same_popup(before: Sighting, now: Sighting) -> bool:
     and the glyphs where the last name was, even when the two names are as long
     (150 kbit/s dark clips: the same pop-up 0-40 %; drawn names as long 110-170 %,
     the share being of the larger glyph count). Glyphs that hardly overlap fall
-    back to the run's width (within 3 %).
+    back to the run's width (within 3 %). When the earlier sighting ended further
+    left, the glyphs are also compared with the later one moved left, at every
+    offset: a pop-up caught while sliding in sits further left, its first glyphs
+    cut off by the box's edge, and a new buyer's name differs however the two lines
+    are laid (a new pop-up caught sliding in after one that rested is never moved).
     """
     (text_a, glyphs_a), (text_b, glyphs_b) = before, now
     if difflib.SequenceMatcher(None, text_a, text_b).ratio() >= _SAME_POPUP:
         return True
     if glyphs_a is None or glyphs_b is None:
         return False
-    differs = glyphs_a.overlap_differs(glyphs_b)
-    if differs is not None:
-        return differs <= _SAME_PLACE_GLYPHS
+    # As seen (give or take the pixels the encoder moves a glyph's edge by), and when the earlier one
+    # ended further left, the later one moved left by any amount: a pop-up sliding in from the left is
+    # the same pop-up first further left, its first glyphs cut off by the box's edge (and its line's end
+    # not always its text's: a light beside the pill joins it). Never the other way: a new pop-up
+    # sliding in over the last one's place may show only the suffix they share.
+    (_, w_a), (_, w_b) = glyphs_a.mask.shape, glyphs_b.mask.shape
+    end_a, end_b = glyphs_a.left + w_a, glyphs_b.left + w_b
+    furthest = glyphs_a.left + w_a // 2 - end_b if end_a < end_b - _NUDGE_PX else -_NUDGE_PX
+    shifts = range(furthest, _NUDGE_PX + 1)
+    differs = [d for d in (glyphs_a.overlap_differs(glyphs_b, shift) for shift in shifts) if d is not None]
+    if differs:
+        return min(differs) <= _SAME_PLACE_GLYPHS
     span_a, span_b = glyphs_a.mask.shape[1], glyphs_b.mask.shape[1]
     return abs(span_a - span_b) <= _SAME_SPAN * max(span_a, span_b)
+
+
+class PopupTracker:
+    """Counts the pop-ups of one event region, sample after sample: each new one once.
+
+    A pop-up already on screen in the first sample was bought before the recording and
+    is not counted. A sample whose text does not match the pattern while its glyphs are
+    those of the pop-up seen last (a gift flying over ``購入``, a garbled read at a low
+    bitrate) keeps that pop-up on screen: were it forgotten, the same pop-up read right
+    again in the next sample would count a second time.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._on_screen: Sighting | None = None
+        self._first = True
+
+    def see(self, shown: str | None, glyphs: TextPatch | None) -> bool:
+        """Take one sample's reading (``shown``: text matching the pattern, else None); whether it is a new pop-up."""
+        before, first = self._on_screen, self._first
+        self._first = False
+        if shown is None:
+            if before is None or glyphs is None or not _same_popup(before, ("", glyphs)):
+                self._on_screen = None
+            return False
+        self._on_screen = (shown, glyphs)
+        is_new = before is None or not _same_popup(before, (shown, glyphs))
+        self.count += is_new and not first
+        return is_new and not first
 
 
 class DroppedReading(BaseModel):
@@ -142,10 +185,10 @@ class _OverlayReader:
         languages = [r.lang or settings.ocr_languages for r in layout.regions]
         self._engine = TesseractLines(find_tessdata(settings.tessdata_dir, languages))
         self._readers = [RegionReader(r, self._engine, settings.ocr_languages) for r in layout.regions]
-        self._events: dict[MetricField, int] = {}
-        self._popup: dict[MetricField, Sighting | None] = {}
+        self._popups: dict[MetricField, PopupTracker] = {
+            r.field: PopupTracker() for r in layout.regions if r.kind == "event"
+        }
         self._glyphs: dict[MetricField, TextPatch | None] = {}
-        self._first = True
         self.unreadable = 0
 
     def __enter__(self) -> _OverlayReader:
@@ -189,15 +232,10 @@ class _OverlayReader:
                 values[region.field] = value
                 seen |= value is not None
                 continue
-            before = self._popup.get(region.field)
-            glyphs = self._glyphs.get(region.field)
-            is_new = shown is not None and (before is None or not _same_popup(before, (shown, glyphs)))
-            # A pop-up already on screen when the recording starts was bought before it: not counted.
-            self._events[region.field] = self._events.get(region.field, 0) + (is_new and not self._first)
-            self._popup[region.field] = None if shown is None else (shown, glyphs)
-            values[region.field] = float(self._events[region.field])
+            tracker = self._popups[region.field]
+            tracker.see(shown, self._glyphs.get(region.field))
+            values[region.field] = float(tracker.count)
             seen |= shown is not None
-        self._first = False
         return ScreenMetricSample(t_sec=round(frame.t_sec, 3), **values) if seen else None
 
 

@@ -27,6 +27,7 @@ import re
 import threading
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,13 @@ _MAX_BORDER_SHARE = 0.8  # of the text-coloured class touching the box edge, abo
 _RETRY_SCALES = (0.7, 1.4)  # further text heights (x the region's): the cheaper one first
 _MARGIN = 2  # images that read a count's value, less those that read the likeliest other value
 _MIN_STRETCH_INK = 0.1  # of a square text height: less ink is a gap between words, not a glyph to compare
+# Where an occluder is: glyph pixels below this share of the text's contrast (text cores reach ~1), and
+# pixels beyond the background by this share on the side away from the text, once eroded by
+# _FOREIGN_ERODE pixels (an area, not a glyph's anti-aliased rim or a thin stroke the encoder dimmed).
+_DIM_INK = 0.8
+_BEYOND_BACKGROUND = 0.5
+_CLEAR_INK = 0.9  # of the text's contrast: glyph pixels at least this bright are plainly text
+_FOREIGN_ERODE = 2
 _SOFTEN = 0.04  # Gaussian radius in text heights for the softened reads of a count
 _RIM_FRACTION = 8  # the OCR image keeps grey pixels within text height / this of a glyph pixel
 _SPECK_INK = 0.5  # pixels per text-height pixel: a column run at either end of a count with less ink is noise
@@ -117,23 +125,30 @@ class TextPatch:
     top: int = 0
     left: int = 0
 
-    def overlap_differs(self, other: TextPatch) -> float | None:
-        """How much the two patches' glyphs differ where they overlap in the region; None if they hardly overlap.
+    def overlap_differs(self, other: TextPatch, shift: int = 0) -> float | None:
+        """How much the two patches' glyphs differ where they overlap in the region (``other`` laid ``shift``
+        pixels to the right of where it was seen); None if they hardly overlap.
 
         The share of differing glyph pixels in the worst stretch one text height wide:
         a different buyer's name, drawn where the other name was, differs in most
         pixels of its stretch however long the rest of the line is, while encoder noise
         on the same glyphs is spread thin. Only the overlap counts, so a blob that
         joined the glyphs beyond either end of the other patch (a stage light beside a
-        pop-up) changes nothing.
+        pop-up) changes nothing. Nor does a stretch within two stretches of an occluder
+        (occluder pixels in one patch where the other shows plain text or background): a gift flying
+        over the pop-up hides glyphs in one sighting and shows its own sprite and label
+        there, which differs as much as a new name would, and the encoder smears the
+        glyphs along its path (600 kbit/s, 15 fps: two text heights beside its rim).
         """
         (h1, w1), (h2, w2) = self.mask.shape, other.mask.shape
-        top, left = max(self.top, other.top), max(self.left, other.left)
-        bottom, right = min(self.top + h1, other.top + h2), min(self.left + w1, other.left + w2)
+        at = other.left + shift  # where ``other`` is laid
+        top, left = max(self.top, other.top), max(self.left, at)
+        bottom, right = min(self.top + h1, other.top + h2), min(self.left + w1, at + w2)
         if bottom - top < min(h1, h2) // 2 or right - left < min(w1, w2) // 2:
             return None
-        a = self.mask[top - self.top : bottom - self.top, left - self.left : right - self.left]
-        b = other.mask[top - other.top : bottom - other.top, left - other.left : right - other.left]
+        here = (slice(top - self.top, bottom - self.top), slice(left - self.left, right - self.left))
+        there = (slice(top - other.top, bottom - other.top), slice(left - at, right - at))
+        a, b = self.mask[here], other.mask[there]
         stretch = max(1, bottom - top)
         kernel = np.ones(stretch)
         differ = np.convolve(np.count_nonzero(a ^ b, axis=0), kernel, mode="valid")
@@ -141,7 +156,39 @@ class TextPatch:
             np.convolve(a.sum(axis=0), kernel, mode="valid"), np.convolve(b.sum(axis=0), kernel, mode="valid")
         )
         inked = ink >= _MIN_STRETCH_INK * stretch * stretch  # stretches with a glyph's worth of ink, not gaps
-        return float((differ[inked] / ink[inked]).max()) if inked.any() else None
+        fa, unclear_a = self._occluders
+        fb, unclear_b = other._occluders
+        fa, unclear_a, fb, unclear_b = fa[here], unclear_a[here], fb[there], unclear_b[there]
+        # An occluder moves or goes: it is where the other sighting shows clear text or background.
+        # What looks alike in both (an avatar about as bright as the text) is not one.
+        moved = (fa & ~_grow(unclear_b, _FOREIGN_ERODE)) | (fb & ~_grow(unclear_a, _FOREIGN_ERODE))
+        occluded = _shrink(moved, 1).any(axis=0).astype(np.float64)
+        near = np.convolve(occluded, np.ones(4 * stretch + 1))[2 * stretch : -2 * stretch] > 0  # within 2 stretches
+        compared = inked & (np.convolve(near, kernel, mode="valid") == 0)
+        return float((differ[compared] / ink[compared]).max()) if compared.any() else None
+
+    @cached_property
+    def _occluders(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pixels that are neither glyph nor background (where something lies over the text), and every
+        pixel that is not plainly text or background.
+
+        The first: glyph pixels well below the text's brightness, away from any text-bright
+        pixel (a gift's sprite is dimmer than white text), and pixels beyond the background
+        on the side away from the text (its dark rim on a pale pill); both eroded, so that
+        only an area counts, never the anti-aliased rim of a glyph or a thin stroke the
+        encoder dimmed.
+        """
+        gray = self.gray.astype(np.float32)
+        around = gray[~self.mask]
+        background = float(np.median(around)) if around.size else float(gray.mean())
+        ink = float(np.percentile(gray[self.mask], 90 if self.light else 10)) if self.mask.any() else background
+        if abs(ink - background) < 1:
+            return np.zeros_like(self.mask), np.zeros_like(self.mask)
+        level = (gray - background) / (ink - background)  # 0: background, 1: text
+        dim = self.mask & (level < _DIM_INK) & ~_grow(self.mask & (level >= _DIM_INK), 1)
+        beyond = level < -_BEYOND_BACKGROUND
+        unclear = (self.mask & (level < _CLEAR_INK)) | beyond
+        return _shrink(dim | beyond, _FOREIGN_ERODE), unclear
 
     def same_glyphs(self, other: TextPatch) -> bool:
         """Whether ``other`` shows the same text (so its OCR result can be reused)."""
@@ -475,6 +522,11 @@ def _drop_border_blobs(ink: np.ndarray) -> np.ndarray:
         if np.array_equal(grown, reach):
             return ink & ~reach
         reach = grown
+
+
+def _shrink(mask: np.ndarray, steps: int = 1) -> np.ndarray:
+    """``mask`` eroded by ``steps`` pixels (4-neighbourhood): what is left of areas, nothing of lines."""
+    return ~_grow(~mask, steps)
 
 
 def _grow(mask: np.ndarray, steps: int = 1) -> np.ndarray:

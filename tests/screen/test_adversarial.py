@@ -7,6 +7,7 @@ specific failure (a ``K`` lost frame after frame) rather than a picture.
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from rag_core.analysis.record import ScreenMetricSample
 from rag_core.base.settings import Settings, load_settings
 from rag_core.ocr.imaging import otsu_threshold
 from rag_core.ocr.tessdata import find_tessdata
-from rag_core.screen.extractor import _same_popup, extract_screen_metrics, filter_outliers, read_frame
+from rag_core.screen.extractor import PopupTracker, _same_popup, extract_screen_metrics, filter_outliers, read_frame
 from rag_core.screen.layout import OverlayRegion, load_layout
 from rag_core.screen.overlay_ocr import (
     COUNT_CHARSET,
@@ -231,17 +232,27 @@ def test_a_stage_light_beside_a_dark_room_popup_is_not_part_of_its_text() -> Non
     assert np.array_equal(line.mask, main_run(clean).mask)
 
 
-def _popup_glyphs(buyer: str, light: bool = False) -> TextPatch:
+def _popup_glyphs(
+    buyer: str, light: bool = False, gift_at: int | None = None, pill: int = 175, slid: int = 0
+) -> TextPatch:
     """A pale pill with ``〇〇さんが購入しました`` in a dark room, as the generator's ``fit`` banner draws
-    it; ``light``: a stage light in the box right of the pill."""
+    it; ``light``: a stage light in the box right of the pill; ``gift_at``: the left edge of a gift
+    sprite flying over the text (the generator's rose with ``x3``, in the grey levels its colours
+    have); ``pill``: the pill's grey level (40: a translucent dark pill); ``slid``: pixels still to go
+    while it slides in from the left (the box's edge cuts off its first glyphs)."""
     image = Image.new("L", (560, 56), 25)
     draw = ImageDraw.Draw(image)
     font = _font(26, face="sans-bold")
     text = f"{buyer}さんが購入しました"
-    draw.rounded_rectangle((0, 0, 60 + int(draw.textlength(text, font=font)), 55), radius=28, fill=175)
-    draw.text((52, 28), text, font=font, fill=255, anchor="lm")
+    draw.rounded_rectangle((-slid, 0, 60 - slid + int(draw.textlength(text, font=font)), 55), radius=28, fill=pill)
+    draw.text((52 - slid, 28), text, font=font, fill=255, anchor="lm")
     if light:
         draw.ellipse((470, 16, 494, 40), fill=240)
+    if gift_at is not None:
+        size = 38
+        draw.ellipse((gift_at, 9, gift_at + size, 9 + size), fill=95)
+        draw.ellipse((gift_at + size // 4, 9 + size // 4, gift_at + 3 * size // 4, 9 + 3 * size // 4), fill=183)
+        draw.text((gift_at + size, 28), "x3", font=_font(22), fill=220, anchor="lm")
     patch = isolate_text(np.asarray(image), light=True)
     assert patch is not None
     return patch
@@ -258,6 +269,79 @@ def test_the_same_popup_is_known_by_its_glyphs_in_place_and_a_new_buyer_is_not()
     assert abs(widths[0] - widths[1]) <= 0.03 * max(widths)  # as wide: the old width rule's blind spot
     assert _same_popup(("坦 中きんが:暗人しました", sakura), ("井きんが障入しました (", sakura_lit))
     assert not _same_popup(("坦 中きんが:暗人しました", sakura), ("井きんが障入しました (", aoi))
+
+
+def _same_glyphs(before: TextPatch, now: TextPatch) -> bool:
+    """:func:`_same_popup` judging by the glyphs alone (texts read too differently to decide)."""
+    return _same_popup(("坦 中きんが:暗人しました", before), ("X", now))
+
+
+@pytest.mark.parametrize("pill", [175, 40])
+def test_a_gift_flying_over_a_popup_does_not_make_it_new(pill: int) -> None:
+    """A gift sprite over the text hides glyphs in one sighting and adds its own there, which
+    differs as much as a new name does (the same pop-up was counted twice on a stage). Its sprite
+    is neither text nor pill, and it moves: the stretches beside it are not compared, the rest
+    still tell a new buyer from the same one."""
+    sakura, aoi = _popup_glyphs("さくら", pill=pill), _popup_glyphs("あおい", pill=pill)
+    covered, covered_later = (
+        _popup_glyphs("さくら", gift_at=300, pill=pill),
+        _popup_glyphs("さくら", gift_at=400, pill=pill),
+    )
+    assert (covered.overlap_differs(sakura) or 0) <= 0.6 and (sakura.overlap_differs(aoi) or 0) > 0.6
+    assert _same_glyphs(sakura, covered) and _same_glyphs(covered, covered_later)
+    assert not _same_glyphs(_popup_glyphs("さくら", gift_at=360, pill=pill), aoi)
+    assert not _same_glyphs(covered, _popup_glyphs("あおい", gift_at=400, pill=pill))
+    assert not _same_glyphs(_popup_glyphs("さくら", gift_at=200, pill=pill), aoi)  # beside the name: it still tells
+    old_rule = sakura.mask.shape == covered.mask.shape and not (covered.mask ^ sakura.mask)[:, 290:350].any()
+    assert not old_rule  # the sprite does change the glyphs where it flies
+
+
+@pytest.mark.parametrize("slid", [40, 100])
+def test_a_popup_caught_sliding_in_is_the_same_one(slid: int) -> None:
+    """Apps slide a pop-up in from the left: a sample during the slide sees it further left, its
+    first glyphs cut off by the box's edge, and the next one in place (counted twice on a stage).
+    Laid with their right ends together the glyphs agree; another buyer's still do not, nor does
+    a new pop-up sliding in after one that rested."""
+    sakura, aoi = _popup_glyphs("さくら"), _popup_glyphs("あおい")
+    sliding = _popup_glyphs("さくら", slid=slid)
+    assert sliding.left + sliding.mask.shape[1] < sakura.left + sakura.mask.shape[1]  # not where it will rest
+    assert slid < 100 or sliding.mask.shape[1] < sakura.mask.shape[1]  # 100: its first glyphs cut off
+    assert _same_glyphs(sliding, sakura)
+    assert not _same_glyphs(sliding, aoi)
+    # A new pop-up sliding in where the last one rested may show no more than the suffix they share.
+    assert not _same_glyphs(sakura, _popup_glyphs("あおい", slid=slid))
+
+
+def test_a_popup_read_garbled_in_between_is_counted_once() -> None:
+    """The same pop-up in three samples, the middle one not matching the pattern (a gift over
+    ``購入``, a low-bitrate read): its glyphs keep it on screen, so the third is not a new one;
+    an unreadable sample with other glyphs, or none, ends it."""
+    sakura, aoi = _popup_glyphs("さくら"), _popup_glyphs("あおい")
+    tracker = PopupTracker()
+    assert not tracker.see(None, None)  # the first sample: nothing on screen
+    assert tracker.see("さくらさんが購入しました", sakura)
+    assert not tracker.see(None, _popup_glyphs("さくら", gift_at=200))
+    assert not tracker.see("さくらさんが障入しました", sakura)
+    assert not tracker.see(None, aoi)  # something else there, unreadable: the pop-up is gone
+    assert tracker.see("さくらさんが購入しました", sakura)  # so this is another purchase
+    assert tracker.see("あおいさんが購入しました", aoi) and tracker.count == 3
+
+
+def test_stage_popups_in_quick_succession_under_gifts_are_counted(tmp_path: Path, settings: Settings) -> None:
+    """A flickering LED-wall stage with fast coloured spotlights, dark translucent pop-up pills
+    replacing each other with no blank frame, gifts flying over them: each counted once."""
+    video = tmp_path / "stage.mp4"
+    spec = RecordingSpec(
+        duration_sec=40, room="stage", banner="dark", popup_gap_sec=2.0, popup_pause_sec=0.0, repeat_gap_sec=4.0,
+        popup_gifts=True, seed=23,
+    )  # fmt: skip
+    truth = json.loads(generate(video, spec).read_text(encoding="utf-8"))
+    events = truth["purchase_events"]
+    # Some follow the one before by less than the 2 s sample interval: no blank sample between them.
+    assert len(events) >= 4 and any(b["start_sec"] - a["end_sec"] < 2.0 for a, b in itertools.pairwise(events))
+    assert any("purchases" in row.get("hidden", ()) for row in truth["frames"])  # a gift crossed a pop-up
+    result = extract_screen_metrics(video, settings=settings)
+    assert result.samples[-1].purchases == len(events)
 
 
 def test_dark_room_popups_are_counted(tmp_path: Path, settings: Settings) -> None:
