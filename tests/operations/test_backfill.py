@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
@@ -253,13 +252,15 @@ def test_api_page_numbers_resume_after_a_stop_and_an_outage(serve: Any, kb: Know
 
 def test_api_rate_limit_and_relative_next_links(serve: Any) -> None:
     api = serve(AnalysesApi([analysis(i) for i in range(5)], "next", page_size=1))
+    start = time.monotonic()
     summary, _ = backfill(ApiSource(url=api.url, token=TOKEN, rate=20))
+    elapsed = time.monotonic() - start
     assert summary.counts == {"valid": 5}
-    times = [t for t, _, _ in api.log]
-    assert len(times) == 5
-    # 20 requests/s: four intervals of 50 ms (server-side clocks, so allow a little jitter).
-    assert times[-1] - times[0] >= 0.19
-    assert min(b - a for a, b in pairwise(times)) >= 0.03
+    assert len(api.log) == 5
+    # 20 requests/s: the client waits four intervals of 50 ms between its five requests. A lower
+    # bound on the client's own clock (a sleep never ends early); the server's arrival times
+    # move with how soon a busy machine ran the handler, so they prove nothing either way.
+    assert elapsed >= 4 * 0.05
 
 
 def test_api_never_follows_a_next_link_to_another_origin(serve: Any) -> None:
