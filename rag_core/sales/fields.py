@@ -32,7 +32,10 @@ from rag_core.analysis.numbers import NumberFormatError, NumberKind, parse_numbe
 from rag_core.analysis.record import Sales, SetProduct
 
 Provider = Literal["local", "azure", "partner_json"]
-CROSS_CHECK_PENALTY = 0.5  # confidence factor for the fields of a failed cross-check
+CROSS_CHECK_PENALTY = 0.5  # confidence factor for the weakly read fields of a failed cross-check
+# Three reads agreeing (the local reader), a sure model or the partner's own figures: a failed
+# cross-check does not blame such a value (the dashboard may define the rate otherwise).
+STRONG_READ = 0.9
 CONSISTENT_CONFIDENCE = 0.9  # price × sold = set_revenue to the yen: each of the three is confirmed
 _PRODUCT_EQUATION = ("price", "sold", "set_revenue")
 _TOLERANCE = 0.03  # relative; dashboards round rates to 0.01 pp
@@ -258,35 +261,44 @@ class _Builder:
             reading = self.fields[key]
             self.fields[key] = reading.model_copy(update={"confidence": reading.confidence * CROSS_CHECK_PENALTY})
 
+    def doubt(self, keys: tuple[str, ...], values: dict[str, float], why: str) -> None:
+        """A failed cross-check: one of ``keys`` was misread, or the dashboard defines the rate
+        otherwise. The values read weakly are blamed: their confidence is lowered, and one
+        that falls below the threshold is uncertain, taken out of ``values`` (never written as
+        fact; its raw text stays). Values read strongly (``STRONG_READ``) stay, with the
+        warning: reads that all agree are rarely wrong, while definitions do differ."""
+        weak = tuple(k for k in keys if self.fields[k].confidence < STRONG_READ)
+        self.penalise(weak, f"{why}; {', '.join(weak)} doubted" if weak else f"{why}; kept, every value read alike")
+        for key in weak:
+            reading = self.fields[key]
+            if reading.confidence < self.min_confidence and values.pop(key, None) is not None:
+                self.fields[key] = reading.model_copy(update={"value": None, "uncertain": True})
+                self.warnings.append(f"{key}: confidence {reading.confidence:.2f} after the cross-check; left empty")
+
 
 def _abbreviated(builder: _Builder, keys: tuple[str, ...]) -> bool:
     return any(_MULTIPLIER.search(builder.fields[k].raw_text or "") for k in keys)
 
 
 def _cross_check(builder: _Builder, values: dict[str, float]) -> None:
-    """Re-derive the dashboard's rates; a mismatch warns and lowers the fields' confidence."""
-    viewers = values.get("viewers")
+    """Re-derive the dashboard's rates; a mismatch warns and doubts the weakly read fields."""
     derived = (
         ("cvr", "orders", 100.0, "orders / viewers × 100"),
         ("ctr", "product_clicks", 100.0, "product_clicks / viewers × 100"),
         ("gpm", "gmv", 1000.0, "gmv / viewers × 1000"),
     )
     for rate, numerator, factor, formula in derived:
+        viewers = values.get("viewers")  # per check: a failed one before may have taken it out
         if viewers is None or rate not in values or numerator not in values or viewers == 0:
             continue
         keys = (rate, numerator, "viewers")
         expected = values[numerator] / viewers * factor
         rate_text = builder.fields[rate].raw_text if builder.strict_text else None
         if not _slack(values[rate], expected, rate_text, _abbreviated(builder, keys)):
-            builder.penalise(
-                keys, f"{rate}: {values[rate]:g} does not match {formula} = {expected:.4g}; confidence lowered"
-            )
-    peak = values.get("peak_viewers")
+            builder.doubt(keys, values, f"{rate}: {values[rate]:g} does not match {formula} = {expected:.4g}")
+    viewers, peak = values.get("viewers"), values.get("peak_viewers")
     if viewers is not None and peak is not None and peak > viewers:
-        builder.penalise(
-            ("peak_viewers", "viewers"),
-            f"peak_viewers {peak:g} exceeds viewers {viewers:g}; confidence lowered",
-        )
+        builder.doubt(("peak_viewers", "viewers"), values, f"peak_viewers {peak:g} exceeds viewers {viewers:g}")
 
 
 _SCALES = {"万": 1e4, "億": 1e8, "千": 1e3, "K": 1e3, "M": 1e6, "B": 1e9}

@@ -201,9 +201,29 @@ def test_cvr_is_checked_against_orders_and_viewers() -> None:
     bad = build_extraction(
         _sure(orders="109", viewers="8,955", cvr="7.22%"), [], provider="local", min_confidence=0.6, strict_text=True
     )
-    assert bad.sales.cvr == 7.22  # kept: no single field can be blamed
-    assert any(w.startswith("cvr: 7.22 does not match orders / viewers") for w in bad.warnings)
-    assert {bad.fields[k].confidence for k in ("cvr", "orders", "viewers")} == {0.45}
+    assert bad.sales.cvr == 7.22  # kept: every read agreed, so the dashboard may define CVR otherwise
+    assert bad.warnings == ["cvr: 7.22 does not match orders / viewers × 100 = 1.217; kept, every value read alike"]
+    assert {bad.fields[k].confidence for k in ("cvr", "orders", "viewers")} == {0.9}
+
+
+def test_a_failed_cross_check_leaves_the_weakly_read_values_uncertain_never_as_fact() -> None:
+    readings = {**_sure(orders="109", viewers="8,955"), "cvr": Reading("7.22%", 0.7)}  # two reads of cvr agree
+    mixed = build_extraction(readings, [], provider="local", min_confidence=0.6, strict_text=True)
+    assert mixed.sales.cvr is None and mixed.sales.orders == 109 and mixed.sales.viewers == 8955
+    cvr = mixed.fields["cvr"]
+    assert cvr.uncertain and cvr.value is None and cvr.raw_text == "7.22%" and cvr.confidence == pytest.approx(0.35)
+    assert mixed.warnings == [
+        "cvr: 7.22 does not match orders / viewers × 100 = 1.217; cvr doubted",
+        "cvr: confidence 0.35 after the cross-check; left empty",
+    ]
+    weak = {name: Reading(text, 0.7) for name, text in (("orders", "109"), ("viewers", "8,955"), ("gpm", "9,999"))}
+    both = build_extraction(
+        {**weak, "gmv": Reading("¥1,000,000", 0.9), "cvr": Reading("7.22%", 0.7)},
+        [], provider="local", min_confidence=0.6, strict_text=True,
+    )  # fmt: skip
+    # CVR's check takes all three weak values out; GPM's is then not made (no viewers), GMV stays.
+    assert (both.sales.cvr, both.sales.orders, both.sales.viewers) == (None, None, None)
+    assert both.sales.gmv == 1_000_000 and both.sales.gpm == 9999
 
 
 def test_orders_above_items_sold_is_not_an_error() -> None:
