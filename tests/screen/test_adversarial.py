@@ -154,6 +154,29 @@ def test_a_specked_count_reads_as_shown(text: str, value: float) -> None:
     assert read is not None and parse_count(read) == value
 
 
+@pytest.mark.parametrize(("text", "value"), [("9.9K", 9_900), ("3.1万", 31_000), ("1,234", 1234)])
+def test_a_light_far_beside_a_count_is_not_part_of_it(text: str, value: float) -> None:
+    """A stage light seen through a translucent badge, clear of the box's edges and far right of
+    the count (the 1080x1920 stage clip): with it the glyph run was twice the count's width, so
+    every read (``9.9K``, 18 of them) was refused as too short and the count went missing.
+    Cut at a gap as wide as the text is tall, as a pop-up's line is, it reads at the first two."""
+    crop = _badge_crop(text, specks=False).copy()
+    crop[24:30, 196:201] = 235  # a bright dot: more ink than a compression speck
+    region = OverlayRegion(field="viewers", box=(0.0, 0.0, 1.0, 1.0), lang="jpn+eng")
+    engine = TesseractLines(find_tessdata(None, "jpn+eng"))
+    try:
+        reader = RegionReader(region, engine, "jpn+eng")
+        read = reader.read(crop)
+    finally:
+        engine.close()
+    clean = isolate_text(_badge_crop(text, specks=False))
+    assert clean is not None and reader.glyphs is not None
+    kept = reader.glyphs
+    assert (kept.top, kept.left, kept.mask.shape) == (clean.top, clean.left, clean.mask.shape)  # the count's glyphs
+    assert read is not None and parse_count(read) == value
+    assert engine.calls == 2  # confirmed by the first two reads, not refused by all of them
+
+
 def test_a_read_too_short_for_the_glyphs_never_confirms_a_count() -> None:
     """``983`` read as ``8`` by two reads at 150 kbit/s: the glyphs are three digits wide, so
     neither read can confirm a count (a tenfold error the series filters would have to catch)."""
