@@ -94,6 +94,14 @@ SPLITS: dict[str, list[dict[str, Any]]] = {
         {**_SD, **_PHONE, "seed": 114, "font": "sans-bold", "notation": "k", "room": "dark", "banner": "fit",
          "viewer_scale": 5, "popup_pause_sec": 0.0, "repeat_gap_sec": 4.0, "popup_slide_sec": 0.6,
          "popup_gifts": True},
+        # The second check outside the split (seeds 121-132, 2026-12-03): these two showed a count
+        # confirmed wrong (models disagreeing on every image) and pale pills read garbled sharp.
+        {**_SD, **_PHONE, "bitrate_kbps": 500, "seed": 130, "font": "mono-regular", "notation": "man",
+         "room": "stage", "banner": "dark", "popup_pause_sec": 0.0, "repeat_gap_sec": 4.0, "popup_slide_sec": 0.5,
+         "ui_shift": 0.002},
+        {**_SD, **_PHONE, "bitrate_kbps": 600, "seed": 131, "font": "sans-bold", "notation": "app",
+         "room": "stage", "banner": "fit", "popup_pause_sec": 0.5, "repeat_gap_sec": 4.0, "popup_slide_sec": 0.6,
+         "gifts": True, "popup_gifts": True, "blackouts": True},
     ],
     "held-out": [
         {**_HD, **_PHONE, "seed": 201, "font": "serif-bold", "notation": "k", "room": "dark", "banner": "fit",
