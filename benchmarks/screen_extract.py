@@ -94,6 +94,24 @@ SPLITS: dict[str, list[dict[str, Any]]] = {
         {**_SD, **_PHONE, "seed": 114, "font": "sans-bold", "notation": "k", "room": "dark", "banner": "fit",
          "viewer_scale": 5, "popup_pause_sec": 0.0, "repeat_gap_sec": 4.0, "popup_slide_sec": 0.6,
          "popup_gifts": True},
+        # The second check outside the split (seeds 121-132, 2026-12-03): these two showed a count
+        # confirmed wrong (models disagreeing on every image) and pale pills read garbled sharp.
+        {**_SD, **_PHONE, "bitrate_kbps": 500, "seed": 130, "font": "mono-regular", "notation": "man",
+         "room": "stage", "banner": "dark", "popup_pause_sec": 0.0, "repeat_gap_sec": 4.0, "popup_slide_sec": 0.5,
+         "ui_shift": 0.002},
+        {**_SD, **_PHONE, "bitrate_kbps": 600, "seed": 131, "font": "sans-bold", "notation": "app",
+         "room": "stage", "banner": "fit", "popup_pause_sec": 0.5, "repeat_gap_sec": 4.0, "popup_slide_sec": 0.6,
+         "gifts": True, "popup_gifts": True, "blackouts": True},
+        # From the same check, failing only at --clip-sec 60: a new buyer's longer pop-up under a gift
+        # taken for the last one (125), a 1080x1920 Serif pop-up never read to match (128), a stable
+        # misread comment count (122).
+        {**_HD, "fps": 30.0, "gop_sec": 2.0, "seed": 125, "font": "mono-regular", "notation": "k", "room": "dark",
+         "banner": "dark", "viewer_scale": 40, "popup_pause_sec": 0.0, "repeat_gap_sec": 4.0, "popup_gifts": True},
+        {**_HD, **_PHONE, "seed": 128, "font": "serif-regular", "notation": "app", "room": "bright",
+         "banner": "dark", "popup_pause_sec": 0.0, "repeat_gap_sec": 4.0, "popup_slide_sec": 0.4,
+         "popup_gifts": True, "gifts": True},
+        {**_HD, **_PHONE, "seed": 122, "font": "serif-regular", "notation": "man", "room": "dark", "banner": "fit",
+         "viewer_scale": 5, "gifts": True, "blackouts": True},
     ],
     "held-out": [
         {**_HD, **_PHONE, "seed": 201, "font": "serif-bold", "notation": "k", "room": "dark", "banner": "fit",

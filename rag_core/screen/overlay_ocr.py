@@ -407,9 +407,11 @@ class RegionReader:
         # 150 kbit/s jpn+eng reads a blurred 万 as 5 where jpn alone reads it right), then all of
         # that again on a softened image (a glyph the encoder broke into blocks reads whole once
         # blurred by 4 % of its height). Most counts are confirmed by the first two reads; the
-        # rest only cost the hard ones. Pop-ups: one larger scale only (kanji need it), since chat
-        # lines drifting into the box never match and each read of a long line costs what three
-        # counts do.
+        # rest only cost the hard ones. Pop-ups: one larger scale (kanji need it), then the region's
+        # text height softened (white text on a pale pill over a flickering stage at 600 kbit/s,
+        # broken into blocks, read ``購入しました`` as ``大丸し 寺L-た`` sharp at every scale and
+        # right softened), and no more, since chat lines drifting into the box never match and
+        # each read of a long line costs what three counts do.
         singles = self._lang.split("+") if "+" in self._lang else []
         sharp = [
             (self._lang, 1.0),
@@ -420,7 +422,7 @@ class RegionReader:
         self._attempts: list[tuple[str, float, bool]] = (
             [*((lang, scale, False) for lang, scale in sharp), *((lang, scale, True) for lang, scale in sharp)]
             if region.kind == "count"
-            else [(self._lang, 1.0, False), (self._lang, max(_RETRY_SCALES), False)]
+            else [(self._lang, 1.0, False), (self._lang, max(_RETRY_SCALES), False), (self._lang, 1.0, True)]
         )
         # A count last shown in ASCII (1,234 or 12.5K, no 万) is read second by the Latin model
         # alone, at the first retry scale: it costs less than half of jpn+eng's read.

@@ -411,3 +411,37 @@ def test_a_real_fast_rise_is_kept() -> None:
     series = [300.0, 450.0, 800.0, 1500.0, 2600.0, 4100.0, 5000.0, 5200.0]
     kept, dropped = filter_outliers(_likes(series), ["likes"])
     assert dropped == [] and [s.likes for s in kept] == series
+
+
+# --- garbled pop-up reads ------------------------------------------------------------------
+
+
+class _ScriptedLines(TesseractLines):
+    """tesseract's answers as measured on one sample, per model; records the images it was given.
+
+    The point is what the reader does with a read that does not match, which a real engine
+    shows only on the damaged glyphs of one encoded frame (not committed: a synthetic crop,
+    even JPEG-damaged, reads right sharp), so the reads are replayed; the images are real."""
+
+    def __init__(self, answers: dict[str, list[str]]) -> None:
+        super().__init__(find_tessdata(None, "jpn+eng"))
+        self._answers = {lang: itertools.cycle(texts) for lang, texts in answers.items()}
+        self.images: list[Image.Image] = []
+
+    def read(self, image: Image.Image, lang: str, charset: str | None) -> str:
+        self.calls += 1
+        self.images.append(image)
+        return next(self._answers[lang])
+
+
+def test_a_popup_read_garbled_sharp_is_read_once_more_softened() -> None:
+    """White text on a pale pill over a flickering stage at 600 kbit/s: ``jpn`` read
+    ``購入しました`` as ``大丸し 寺L-た`` at every sharp scale and right on a softened image."""
+    region = next(r for r in load_layout("tiktok_live_portrait").regions if r.kind == "event")
+    crop = _badge_crop("Yuiさんが購入", specks=False)
+    engine = _ScriptedLines({"jpn": ["Yulさんが大丸し 寺L-た", "Yulさんが大丸し 寺L-た", "Yuuさんが頃入しました"]})
+    reader = RegionReader(region.model_copy(update={"box": (0.0, 0.0, 1.0, 1.0)}), engine, "jpn")
+    assert reader.read(crop) == "Yuuさんが頃入しました"
+    first, larger, softened = engine.images
+    assert softened.size == first.size and larger.height > first.height
+    assert np.asarray(softened).tolist() != np.asarray(first).tolist()  # the same image, blurred
