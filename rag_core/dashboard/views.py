@@ -100,7 +100,7 @@ def overview(ctx: AppContext, *, brand_id: int | None = None, sort: SortKey = "g
     """Totals, GMV by month, leaderboards, the top streams and the latest jobs."""
     with ctx.knowledge() as kb:
         stats = kb.stats(brand_id=brand_id)
-        streams = _rows(kb.store.streams_matching(brand_id=brand_id, fields=_STREAM_FIELDS))
+        streams = _rows(kb.stream_summaries(brand_id=brand_id))
     months: dict[str, list[float]] = defaultdict(list)
     for s in streams:
         if s.stream_date:

@@ -151,6 +151,10 @@ class KnowledgeBase:
     def stats(self, *, brand_id: int | None = None) -> KnowledgeStats:
         return analytics.stats(self.store, brand_id=brand_id)
 
+    def stream_summaries(self, *, brand_id: int | None = None) -> list[dict[str, Any]]:
+        """Every stream's summary fields (``analytics.SUMMARY_FIELDS``); read-only dicts."""
+        return analytics.stream_summaries(self.store, brand_id=brand_id)
+
     def liver_summary(self, liver_id: str, *, brand_id: int | None = None) -> LiverSummary | None:
         return analytics.liver_summary(self.store, liver_id, brand_id=brand_id)
 

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from functions.api import create_api
 from rag_core.context import AppContext
 from rag_core.dashboard import views
+from rag_core.knowledge.analytics import SUMMARY_FIELDS
 from rag_core.knowledge.schemas import TopPerformerQuery
 from tests.appkit import RememberingEmbedder, app_context, app_settings, sample_records
 from tests.azurite import Azurite
@@ -56,3 +57,8 @@ def test_an_unreachable_chat_deployment_leaves_the_rule_suggestions_and_says_so(
     with TestClient(create_api(lambda: broken)) as client:
         page = client.get(f"/ui/livers/{liver_id}")
     assert page.status_code == 200 and 'id="suggestions-note"' in page.text and 'id="suggestions"' in page.text
+
+
+def test_the_overview_rows_come_from_summaries_that_hold_every_column_it_shows() -> None:
+    """The overview lists the kept stream summaries: a column missing from them would be blank."""
+    assert set(views._STREAM_FIELDS) <= set(SUMMARY_FIELDS)

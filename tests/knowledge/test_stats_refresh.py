@@ -107,3 +107,29 @@ def test_no_warm_up_where_the_engine_takes_one_caller_at_a_time(
     ctx = AppContext(settings, kb=KnowledgeBase(settings, client=local, embedder=local_embedder))
     assert ctx.warm_up() is None
     local.close()
+
+
+def read_afresh(kb: KnowledgeBase, brand_id: int | None) -> list[dict[str, object]]:
+    """Every stream's summary as the engine has it now (what a server deployment reads each time)."""
+    rows = kb.store.streams_matching(brand_id=brand_id, fields=analytics.SUMMARY_FIELDS)
+    return sorted(({k: v for k, v in r.items() if k != "kind"} for r in rows), key=lambda r: str(r["video_id"]))
+
+
+def kept(kb: KnowledgeBase, brand_id: int | None) -> list[dict[str, object]]:
+    return sorted(kb.stream_summaries(brand_id=brand_id), key=lambda r: str(r["video_id"]))
+
+
+def test_stream_summaries_follow_every_kind_of_write_in_every_brand_scope(kb: KnowledgeBase) -> None:
+    """The overview and the top-performer comparisons list the kept summaries, not a fresh read."""
+    scopes = (None, 7, 8)
+    kb.ingest(record("v1"))
+    kb.ingest(record("b1", brand_id=7))
+    assert {s: kept(kb, s) for s in scopes} == {s: read_afresh(kb, s) for s in scopes}
+    kb.ingest(record("b2", brand_id=8, stream_date="2026-04-02"))
+    kb.apply_feedback(FeedbackRequest(video_id="v1", phase_index=1, rating=5))
+    kb.update_outcome("b1", sales=Sales(gmv=1_234_567), brand_id=7)
+    assert {s: kept(kb, s) for s in scopes} == {s: read_afresh(kb, s) for s in scopes}
+    assert [r["gmv"] for r in kept(kb, 7)] == [1_234_567]
+    kb.delete_video("v1")
+    assert {s: kept(kb, s) for s in scopes} == {s: read_afresh(kb, s) for s in scopes}
+    assert [r["video_id"] for r in kept(kb, None)] == ["b1", "b2"]
