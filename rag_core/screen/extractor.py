@@ -27,7 +27,7 @@ import difflib
 import re
 import statistics
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -54,6 +54,9 @@ _SAME_POPUP = (
 )
 _SAME_PLACE_GLYPHS = 0.6  # differing share of the worst stretch of two overlaid sightings: up to it, one pop-up
 _NUDGE_PX = 2  # pixels either way two sightings at rest are also laid at
+_SUFFIX_HEIGHTS = 4.0  # a pop-up's last stretch compared with the last one read right, in its text heights
+_SUFFIX_TEMPLATES = 3  # pop-ups read right whose ends a garbled one's is compared with
+_SAME_SUFFIX = 0.3  # differing share of that stretch's worst text-height-wide part up to which it ends alike
 Sighting = tuple[str, TextPatch | None]  # a pop-up's text as read and its glyphs
 
 
@@ -94,6 +97,30 @@ def _same_popup(before: Sighting, now: Sighting) -> bool:
         return min(differs) <= _SAME_PLACE_GLYPHS
     span_a, span_b = glyphs_a.mask.shape[1], glyphs_b.mask.shape[1]
     return abs(span_a - span_b) <= _SAME_SPAN * max(span_a, span_b)
+
+
+def _ends_alike(known: TextPatch, glyphs: TextPatch) -> bool:
+    """Whether ``glyphs`` end in the glyphs ``known`` (a pop-up whose text matched) ends in.
+
+    Every pop-up of a region ends in the same words (``さんが購入しました``), drawn in
+    the same face and size at the same height, so the last stretch of a line that OCR
+    garbled (``ひなたさんが購入しました`` read as ``| 設EE の還@ おまし7`` at 1080x1920 in a light
+    serif) can still be told to be a pop-up: laid right end on right end with the last
+    pop-up read right, its last two heights differ as little as one pop-up's glyphs do
+    between two samples. A chat line or a gift's label ends in other glyphs.
+    """
+    probe = known.tail(known.mask.shape[0])  # the line's end: text only, so its height is the text's
+    if probe is None:
+        return False
+    width = round(_SUFFIX_HEIGHTS * (probe.mask.shape[0] - 2))  # _cut's one-pixel margin
+    end, last = known.tail(width), glyphs.tail(width)
+    if end is None or last is None or end.occluded or last.occluded:
+        return False  # a gift over either end: its own label could pass for the words hidden under it
+    at = (end.left + end.mask.shape[1]) - (last.left + last.mask.shape[1])  # right end on right end
+    differs = [
+        d for d in (end.overlap_differs(last, at + n) for n in range(-_NUDGE_PX, _NUDGE_PX + 1)) if d is not None
+    ]
+    return bool(differs) and min(differs) <= _SAME_SUFFIX
 
 
 class PopupTracker:
@@ -189,6 +216,8 @@ class _OverlayReader:
             r.field: PopupTracker() for r in layout.regions if r.kind == "event"
         }
         self._glyphs: dict[MetricField, TextPatch | None] = {}
+        # The glyphs of the last pop-ups whose text matched (a few: a light can join one's end).
+        self._read_right: dict[MetricField, deque[TextPatch]] = {}
         self.unreadable = 0
 
     def __enter__(self) -> _OverlayReader:
@@ -221,7 +250,16 @@ class _OverlayReader:
                 yield region, value, None
             else:
                 assert region.pattern is not None  # guaranteed by the layout validator
-                yield region, None, text if text and re.search(region.pattern, text) else None
+                glyphs = reader.glyphs
+                if text and re.search(region.pattern, text):
+                    if glyphs is not None:
+                        self._read_right.setdefault(region.field, deque(maxlen=_SUFFIX_TEMPLATES)).append(glyphs)
+                    yield region, None, text
+                    continue
+                # Garbled, but ending in the glyphs every pop-up ends in: a pop-up all the same.
+                known = self._read_right.get(region.field, ())
+                alike = glyphs is not None and any(_ends_alike(one, glyphs) for one in known)
+                yield region, None, text if alike else None
 
     def read(self, frame: SampledFrame) -> ScreenMetricSample | None:
         """The frame's sample, or None when no region showed anything readable."""

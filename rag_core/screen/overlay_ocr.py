@@ -190,6 +190,19 @@ class TextPatch:
         unclear = (self.mask & (level < _CLEAR_INK)) | beyond
         return _shrink(dim | beyond, _FOREIGN_ERODE), unclear
 
+    @property
+    def occluded(self) -> bool:
+        """Whether something lies over the glyphs: an area neither text nor background (see ``_occluders``)."""
+        return bool(self._occluders[0].any())
+
+    def tail(self, width: int) -> TextPatch | None:
+        """The glyphs of the last ``width`` columns, cut to their own rows (an avatar at the line's start
+        makes the whole patch taller than its text); None when those columns hold no glyph."""
+        start = max(0, self.mask.shape[1] - width)
+        end = np.zeros_like(self.mask)
+        end[:, start:] = self.mask[:, start:]
+        return _cut(end, self.gray, self.light, (self.top, self.left)) if end.any() else None
+
     def same_glyphs(self, other: TextPatch) -> bool:
         """Whether ``other`` shows the same text (so its OCR result can be reused)."""
         (h1, w1), (h2, w2) = self.mask.shape, other.mask.shape

@@ -19,7 +19,15 @@ from rag_core.analysis.record import ScreenMetricSample
 from rag_core.base.settings import Settings, load_settings
 from rag_core.ocr.imaging import otsu_threshold
 from rag_core.ocr.tessdata import find_tessdata
-from rag_core.screen.extractor import PopupTracker, _same_popup, extract_screen_metrics, filter_outliers, read_frame
+from rag_core.screen.extractor import (
+    PopupTracker,
+    _ends_alike,
+    _OverlayReader,
+    _same_popup,
+    extract_screen_metrics,
+    filter_outliers,
+    read_frame,
+)
 from rag_core.screen.layout import OverlayRegion, load_layout
 from rag_core.screen.overlay_ocr import (
     COUNT_CHARSET,
@@ -258,15 +266,30 @@ def test_a_stage_light_beside_a_dark_room_popup_is_not_part_of_its_text() -> Non
 def _popup_glyphs(
     buyer: str, light: bool = False, gift_at: int | None = None, pill: int = 175, slid: int = 0
 ) -> TextPatch:
+    """The glyphs of :func:`_popup_image`."""
+    patch = isolate_text(_popup_image(buyer, light, gift_at, pill, slid), light=True)
+    assert patch is not None
+    return patch
+
+
+def _popup_image(
+    buyer: str,
+    light: bool = False,
+    gift_at: int | None = None,
+    pill: int = 175,
+    slid: int = 0,
+    text: str | None = None,
+) -> np.ndarray:
     """A pale pill with ``〇〇さんが購入しました`` in a dark room, as the generator's ``fit`` banner draws
     it; ``light``: a stage light in the box right of the pill; ``gift_at``: the left edge of a gift
     sprite flying over the text (the generator's rose with ``x3``, in the grey levels its colours
     have); ``pill``: the pill's grey level (40: a translucent dark pill); ``slid``: pixels still to go
-    while it slides in from the left (the box's edge cuts off its first glyphs)."""
+    while it slides in from the left (the box's edge cuts off its first glyphs); ``text``: other
+    words in its place (a chat line)."""
     image = Image.new("L", (560, 56), 25)
     draw = ImageDraw.Draw(image)
     font = _font(26, face="sans-bold")
-    text = f"{buyer}さんが購入しました"
+    text = text or f"{buyer}さんが購入しました"
     draw.rounded_rectangle((-slid, 0, 60 - slid + int(draw.textlength(text, font=font)), 55), radius=28, fill=pill)
     draw.text((52 - slid, 28), text, font=font, fill=255, anchor="lm")
     if light:
@@ -276,9 +299,7 @@ def _popup_glyphs(
         draw.ellipse((gift_at, 9, gift_at + size, 9 + size), fill=95)
         draw.ellipse((gift_at + size // 4, 9 + size // 4, gift_at + 3 * size // 4, 9 + 3 * size // 4), fill=183)
         draw.text((gift_at + size, 28), "x3", font=_font(22), fill=220, anchor="lm")
-    patch = isolate_text(np.asarray(image), light=True)
-    assert patch is not None
-    return patch
+    return np.asarray(image)
 
 
 def test_the_same_popup_is_known_by_its_glyphs_in_place_and_a_new_buyer_is_not() -> None:
@@ -445,3 +466,27 @@ def test_a_popup_read_garbled_sharp_is_read_once_more_softened() -> None:
     first, larger, softened = engine.images
     assert softened.size == first.size and larger.height > first.height
     assert np.asarray(softened).tolist() != np.asarray(first).tolist()  # the same image, blurred
+
+
+def test_a_popup_read_garbled_at_every_scale_is_known_by_the_words_every_popup_ends_in(settings: Settings) -> None:
+    """1080x1920 in a light serif, ``ひなたさんが購入しました`` read ``| 設EE の還@ おまし7`` at every
+    scale, sharp and softened, never matched the pattern, so that purchase was never counted.
+    Every pop-up ends in the same glyphs: laid right end on right end with the last pop-up read
+    right, another buyer's ends alike; a chat line, or a gift over the words, does not."""
+    sakura, aoi = _popup_glyphs("さくら"), _popup_glyphs("あおい")
+    assert _ends_alike(sakura, aoi) and _ends_alike(aoi, _popup_glyphs("みーちゃん"))
+    chat_line = isolate_text(_popup_image("", text="まいさん: 色違いありますか"), light=True)
+    assert chat_line is not None and not _ends_alike(sakura, chat_line)
+    assert not _ends_alike(sakura, _popup_glyphs("あおい", gift_at=420))  # the gift's label is no suffix
+
+    layout = load_layout("tiktok_live_portrait")
+    region = next(r for r in layout.regions if r.kind == "event").model_copy(update={"box": (0.0, 0.0, 1.0, 1.0)})
+    garbled = "| 設EE の還@ おまし7"
+    chat = "まいさん: 色違いありますか"
+    engine = _ScriptedLines({"jpn": ["さくらさんが購入しました", *[garbled] * 3, *[chat] * 3]})
+    with _OverlayReader(layout.model_copy(update={"regions": [region]}), settings) as reader:
+        reader._readers = [RegionReader(region, engine, "jpn")]
+        frames = [np.full((56, 560), 25, np.uint8), _popup_image("さくら"), _popup_image("あおい")]
+        shown = [next(reader.readings(frame))[2] for frame in frames]
+        assert shown == [None, "さくらさんが購入しました", garbled]  # garbled, and still a pop-up
+        assert next(reader.readings(_popup_image("", text=chat)))[2] is None
