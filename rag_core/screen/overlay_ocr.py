@@ -48,6 +48,7 @@ _MAX_BORDER_SHARE = 0.8  # of the text-coloured class touching the box edge, abo
 _RETRY_SCALES = (0.7, 1.4)  # further text heights (x the region's): the cheaper one first
 _MARGIN = 2  # images that read a count's value, less those that read the likeliest other value
 _MIN_STRETCH_INK = 0.1  # of a square text height: less ink is a gap between words, not a glyph to compare
+_USUAL_INK = 0.5  # of the median stretch's ink: as much is a stretch of text too, however thin the face
 # Where an occluder is: glyph pixels below this share of the text's contrast (text cores reach ~1), and
 # pixels beyond the background by this share on the side away from the text, once eroded by
 # _FOREIGN_ERODE pixels (an area, not a glyph's anti-aliased rim or a thin stroke the encoder dimmed).
@@ -155,7 +156,11 @@ class TextPatch:
         ink = np.maximum(
             np.convolve(a.sum(axis=0), kernel, mode="valid"), np.convolve(b.sum(axis=0), kernel, mode="valid")
         )
-        inked = ink >= _MIN_STRETCH_INK * stretch * stretch  # stretches with a glyph's worth of ink, not gaps
+        # Stretches with a glyph's worth of ink, not gaps. The patch's height is the avatar's where a
+        # pop-up has one, twice its text's: a light serif's words then hold too little ink for a square
+        # that tall, so a stretch with half the line's usual ink counts as well.
+        usual = float(np.median(ink[ink > 0])) if (ink > 0).any() else 0.0
+        inked = ink >= min(_MIN_STRETCH_INK * stretch * stretch, _USUAL_INK * usual)
         fa, unclear_a = self._occluders
         fb, unclear_b = other._occluders
         fa, unclear_a, fb, unclear_b = fa[here], unclear_a[here], fb[there], unclear_b[there]

@@ -490,3 +490,40 @@ def test_a_popup_read_garbled_at_every_scale_is_known_by_the_words_every_popup_e
         shown = [next(reader.readings(frame))[2] for frame in frames]
         assert shown == [None, "さくらさんが購入しました", garbled]  # garbled, and still a pop-up
         assert next(reader.readings(_popup_image("", text=chat)))[2] is None
+
+
+def _thin_popup_glyphs(buyer: str, gift_at: int | None = None, speck: bool = False) -> TextPatch:
+    """A dark translucent pill with its avatar and ``〇〇さんが購入しました`` in a light serif,
+    the text half as tall as the avatar (the generator's 1080x1920 Serif Regular pop-up);
+    ``gift_at``: a gift sprite's left edge; ``speck``: a compression speck right of the pill."""
+    image = Image.new("L", (640, 60), 25)
+    draw = ImageDraw.Draw(image)
+    font = _font(22, face="serif-regular")
+    text = f"{buyer}さんが購入しました"
+    right = 60 + int(draw.textlength(text, font=font))
+    draw.rounded_rectangle((0, 0, right, 59), radius=30, fill=40)
+    draw.ellipse((4, 4, 55, 55), fill=238)
+    draw.text((60, 30), text, font=font, fill=255, anchor="lm")
+    if speck:
+        draw.rectangle((right + 20, 40, right + 22, 42), fill=250)
+    if gift_at is not None:
+        draw.ellipse((gift_at, 10, gift_at + 40, 50), fill=95)
+        draw.ellipse((gift_at + 10, 20, gift_at + 30, 40), fill=183)
+        draw.text((gift_at + 40, 30), "x3", font=_font(22), fill=220, anchor="lm")
+    patch = isolate_text(np.asarray(image), light=True)
+    assert patch is not None
+    return main_run(patch)
+
+
+def test_a_gift_beside_the_avatar_of_a_thin_popup_does_not_make_it_new() -> None:
+    """Club room, 1080x1920 Serif Regular: a gift over ``さん`` beside the avatar, a speck right of
+    the pill, and in the next sample the same pop-up plain was counted a second time. The patch
+    is as tall as the avatar, twice the text, and a stretch of light serif words holds less ink
+    than the square of that height asked for: only the avatar's stretches counted as glyphs, the
+    gift ruled them out, and the run's width (the speck's) decided. Stretches with half the
+    line's usual ink are text too: the words beyond the gift are compared, and agree."""
+    plain, covered = _thin_popup_glyphs("kenta"), _thin_popup_glyphs("kenta", gift_at=100, speck=True)
+    assert covered.mask.shape[1] > 1.03 * plain.mask.shape[1]  # the width alone says "new"
+    assert covered.overlap_differs(plain) is not None
+    assert _same_glyphs(covered, plain)
+    assert not _same_glyphs(plain, _thin_popup_glyphs("ひなた"))  # another buyer, nothing over it
