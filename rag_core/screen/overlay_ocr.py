@@ -126,9 +126,10 @@ class TextPatch:
     top: int = 0
     left: int = 0
 
-    def overlap_differs(self, other: TextPatch, shift: int = 0) -> float | None:
+    def overlap_differs(self, other: TextPatch, shift: int = 0, lost: bool = False) -> float | None:
         """How much the two patches' glyphs differ where they overlap in the region (``other`` laid ``shift``
-        pixels to the right of where it was seen); None if they hardly overlap.
+        pixels to the right of where it was seen); None if they hardly overlap. With ``lost``, only this
+        patch's glyph pixels that ``other`` lacks count, as a share of this patch's own in the stretch.
 
         The share of differing glyph pixels in the worst stretch one text height wide:
         a different buyer's name, drawn where the other name was, differs in most
@@ -152,7 +153,7 @@ class TextPatch:
         a, b = self.mask[here], other.mask[there]
         stretch = max(1, bottom - top)
         kernel = np.ones(stretch)
-        differ = np.convolve(np.count_nonzero(a ^ b, axis=0), kernel, mode="valid")
+        differ = np.convolve(np.count_nonzero(a & ~b if lost else a ^ b, axis=0), kernel, mode="valid")
         ink = np.maximum(
             np.convolve(a.sum(axis=0), kernel, mode="valid"), np.convolve(b.sum(axis=0), kernel, mode="valid")
         )
@@ -170,7 +171,10 @@ class TextPatch:
         occluded = _shrink(moved, 1).any(axis=0).astype(np.float64)
         near = np.convolve(occluded, np.ones(4 * stretch + 1))[2 * stretch : -2 * stretch] > 0  # within 2 stretches
         compared = inked & (np.convolve(near, kernel, mode="valid") == 0)
-        return float((differ[compared] / ink[compared]).max()) if compared.any() else None
+        if not compared.any():
+            return None
+        share = np.maximum(np.convolve(a.sum(axis=0), kernel, mode="valid"), 1) if lost else ink
+        return float((differ[compared] / share[compared]).max())
 
     @cached_property
     def _occluders(self) -> tuple[np.ndarray, np.ndarray]:
