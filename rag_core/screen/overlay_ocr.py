@@ -161,7 +161,7 @@ class TextPatch:
         # pop-up has one, twice its text's: a light serif's words then hold too little ink for a square
         # that tall, so a stretch with half the line's usual ink counts as well.
         usual = float(np.median(ink[ink > 0])) if (ink > 0).any() else 0.0
-        inked = ink >= min(_MIN_STRETCH_INK * stretch * stretch, _USUAL_INK * usual)
+        inked = (ink > 0) & (ink >= min(_MIN_STRETCH_INK * stretch * stretch, _USUAL_INK * usual))
         fa, unclear_a = self._occluders
         fb, unclear_b = other._occluders
         fa, unclear_a, fb, unclear_b = fa[here], unclear_a[here], fb[there], unclear_b[there]
