@@ -77,8 +77,9 @@ def _same_popup(before: Sighting, now: Sighting) -> bool:
     thin pieces adds glyph pixels (46-60 % of a stretch) but takes few of the earlier
     ones away, so where every compared stretch keeps 60 % of the earlier sighting's
     glyph pixels it is the same pop-up (the same pop-up so lit: 34 % lost at worst;
-    another buyer: 71 % and more, on the dev clips). Only this way round: a new pop-up
-    caught sliding in can show less than the last one, never more of it. Glyphs that
+    another buyer: 71 % and more, on the dev clips). Only this way round, and only as it
+    rests (not moved left): a new pop-up caught sliding in can show less than the last one,
+    and a longer name moved left can lay most of a shorter one's glyphs under its own. Glyphs that
     hardly overlap fall back to the run's width (within 3 %). When the earlier sighting ended further
     left, the glyphs are also compared with the later one moved left, at every
     offset: a pop-up caught while sliding in sits further left, its first glyphs
@@ -102,9 +103,10 @@ def _same_popup(before: Sighting, now: Sighting) -> bool:
     differs = [d for d in (glyphs_a.overlap_differs(glyphs_b, shift) for shift in shifts) if d is not None]
     if differs and min(differs) <= _SAME_PLACE_GLYPHS:
         return True
-    if differs:  # only added to: the earlier glyphs are all still there, and a light joined them
-        kept = (glyphs_a.overlap_differs(glyphs_b, shift, lost=True) for shift in shifts)
-        return min(d for d in kept if d is not None) <= _LOST_GLYPHS
+    if differs:  # only added to, where it rests: the earlier glyphs are all still there, a light joined them
+        at_rest = (glyphs_a.overlap_differs(glyphs_b, shift, lost=True) for shift in range(-_NUDGE_PX, _NUDGE_PX + 1))
+        kept = [d for d in at_rest if d is not None]
+        return bool(kept) and min(kept) <= _LOST_GLYPHS
     span_a, span_b = glyphs_a.mask.shape[1], glyphs_b.mask.shape[1]
     return abs(span_a - span_b) <= _SAME_SPAN * max(span_a, span_b)
 

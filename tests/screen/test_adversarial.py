@@ -558,3 +558,9 @@ def test_a_light_joining_a_popup_in_thin_pieces_does_not_make_it_new() -> None:
     assert not _same_glyphs(plain, _lit_popup_glyphs("あおい"))
     assert not _same_glyphs(plain, _lit_popup_glyphs("あおい", streaks=8))  # a new buyer, lit
     assert not _same_glyphs(lit, _lit_popup_glyphs("あおい"))  # the light gone with the last buyer
+    # Only where the pop-up rests: a longer name moved left (the sliding-in rule) lays most of a
+    # shorter one's glyphs under its own (a check-set clip's `りな` then `さくら` counted once).
+    sora, kenta = _lit_popup_glyphs("sora"), _lit_popup_glyphs("kenta")
+    moved = [sora.overlap_differs(kenta, shift, lost=True) for shift in range(-kenta.mask.shape[1] // 2, 0)]
+    assert min(d for d in moved if d is not None) <= 0.4
+    assert not _same_glyphs(sora, kenta)
