@@ -564,3 +564,14 @@ def test_a_light_joining_a_popup_in_thin_pieces_does_not_make_it_new() -> None:
     moved = [sora.overlap_differs(kenta, shift, lost=True) for shift in range(-kenta.mask.shape[1] // 2, 0)]
     assert min(d for d in moved if d is not None) <= 0.4
     assert not _same_glyphs(sora, kenta)
+
+
+def test_a_club_frame_with_a_glass_popup_is_read(settings: Settings) -> None:
+    """The ``club`` room (laser fans, bokeh, a crowd in front up to the pop-up's row) behind a
+    translucent gradient ``glass`` pill: one still frame's counters and pop-up read as drawn."""
+    spec = RecordingSpec(duration_sec=20, room="club", banner="glass", popup_gap_sec=2.0, seed=41)
+    shown = next(t for t in np.arange(0.0, 20.0, 0.5) if still_frame(spec, t)[1]["popup"])
+    image, truth = still_frame(spec, shown + 1.0)
+    reading = read_frame(image, settings=settings)
+    assert reading.purchase_popup is not None and "購入" in reading.purchase_popup
+    assert (reading.viewers, reading.comments) == (truth["viewers"], truth["comments"])
