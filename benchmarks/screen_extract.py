@@ -122,6 +122,16 @@ SPLITS: dict[str, list[dict[str, Any]]] = {
          "popup_gifts": True, "gifts": True},
         {**_HD, **_PHONE, "seed": 122, "font": "serif-regular", "notation": "man", "room": "dark", "banner": "fit",
          "viewer_scale": 5, "gifts": True, "blackouts": True},
+        # The third check outside the split (seeds 140-150, the club room, 2026-12-03): a thin serif
+        # pop-up under a gift beside its avatar counted twice (141, fixed); a longer new name after a
+        # shorter one taken for it when the gained-pixels rule was tried at sliding-in offsets, and a
+        # pop-up seen at the end of its slide counted twice (148, the second still open).
+        {**_HD, "fps": 30.0, "gop_sec": 2.0, "seed": 141, "font": "serif-regular", "notation": "comma",
+         "room": "club", "banner": "dark", "viewer_scale": 4, "popup_pause_sec": 0.0, "repeat_gap_sec": 4.0,
+         "popup_gifts": True},
+        {**_SD, **_PHONE, "bitrate_kbps": 1500, "seed": 148, "font": "mono-regular", "notation": "man",
+         "room": "club", "banner": "fit", "viewer_scale": 2, "popup_pause_sec": 0.5, "repeat_gap_sec": 4.0,
+         "popup_slide_sec": 0.6, "gifts": True, "popup_gifts": True, "blackouts": True},
     ],
     "held-out": [
         {**_HD, **_PHONE, "seed": 201, "font": "serif-bold", "notation": "k", "room": "dark", "banner": "fit",

@@ -55,8 +55,9 @@ FONTS = {
     "mono-regular": ("NotoSansCJK-Regular.ttc", 5),
 }
 NOTATIONS = ("app", "plain", "comma", "k", "man")
-ROOMS = ("bright", "dark", "neon", "stage")
-BANNERS = ("wide", "fit", "dark", "blue")
+ROOMS = ("bright", "dark", "neon", "stage", "club")
+BANNERS = ("wide", "fit", "dark", "blue", "glass")
+LASERS = ((40, 255, 90), (255, 40, 70), (70, 120, 255), (255, 60, 230))  # club laser colours: saturated
 BUYERS = (
     "さくら",
     "ゆうき",
@@ -100,8 +101,12 @@ class RecordingSpec:
     pill as long as its text (``fit``), which in a dark room leaves the room, the
     pill and the text as three grey levels in the pop-up's box; ``dark`` a
     translucent black pill as long as its text (the room shows through it), ``blue``
-    a wide blue bar. ``room`` ``stage``: a patterned LED wall with fast coloured
-    spotlights, the whole room flickering.
+    a wide blue bar, ``glass`` a translucent pill as long as its text shading from
+    pink to violet (the room shows through, tinted). ``room`` ``stage``: a patterned
+    LED wall with fast coloured spotlights, the whole room flickering; ``club``: a
+    dark club with rotating fans of thin saturated laser beams, drifting discs of
+    out-of-focus light and a dancing crowd's silhouette in front, so thin bright
+    edges, colour and dark areas move side by side behind every badge and pill.
 
     Pop-ups: each is shown ``popup_sec``, then nothing for at least
     ``popup_pause_sec`` plus an exponential gap of mean ``popup_gap_sec``; with a pause
@@ -241,6 +246,7 @@ class _Painter:
             "dark": (np.array([52, 40, 46]), np.array([8, 8, 14])),
             "neon": (np.array([250, 60, 200]), np.array([20, 230, 210])),
             "stage": (np.array([70, 30, 110]), np.array([10, 20, 60])),
+            "club": (np.array([36, 12, 54]), np.array([4, 4, 12])),
         }[spec.room]
         self.background = (cool + (warm - cool) * (0.5 + 0.5 * np.sin(grad * 6))).astype(np.uint8)
         self.background = np.repeat(self.background, w, axis=1)
@@ -266,6 +272,8 @@ class _Painter:
         )
         popup_gifts = int(spec.duration_sec / 5) if spec.popup_gifts else 0
         self.popup_gift_times: list[float] = sorted(extra.uniform(0, spec.duration_sec, popup_gifts).tolist())
+        if spec.room == "club":  # its own generator: the other rooms' draws stay as they were
+            self._club_setup(np.random.default_rng(spec.seed + 4))
         self.presenter = self._presenter(w, h, dim=spec.room == "dark")
         self.board = self._label_board(w, h)
         self.static: list[tuple[Image.Image, tuple[int, int]]] = []
@@ -284,6 +292,61 @@ class _Painter:
         mixed = (self.background * 0.4 + wall * 0.6).astype(np.uint8)
         mixed[seams] = (mixed[seams] * 0.3).astype(np.uint8)
         self.background = mixed
+
+    def _club_setup(self, club: np.random.Generator) -> None:
+        """The ``club`` room's moving parts: laser fans, bokeh discs and the crowd in front."""
+        # Fans of beams from points above and below the frame, each swinging to and fro.
+        self.fans = [
+            (
+                club.uniform(-0.1, 1.1),  # origin x, in widths
+                club.choice([-0.05, 1.05]),  # above or below the frame, in heights
+                club.uniform(0.4, 1.6),  # swing speed, rad/s
+                club.uniform(0, 2 * math.pi),  # phase
+                int(club.integers(5, 9)),  # beams
+                club.uniform(0.5, 0.9),  # spread, rad
+                LASERS[k % len(LASERS)],
+            )
+            for k in range(4)
+        ]
+        self.bokeh = [
+            (club.uniform(0, 1), club.uniform(0, 1), club.uniform(-0.05, 0.05), club.uniform(-0.03, 0.03),
+             club.uniform(0.025, 0.07), tuple(int(c) for c in _saturate(club.integers(160, 256, 3), k)))
+            for k in range(16)
+        ]  # fmt: skip
+        self.crowd = [
+            (k / 9 + club.uniform(-0.02, 0.02), club.uniform(0, 2 * math.pi), club.uniform(0.9, 1.2)) for k in range(10)
+        ]
+
+    def _club_back(self, img: Image.Image, t: float) -> Image.Image:
+        """Drifting discs of out-of-focus light, translucent, over the dark room."""
+        w, h = img.size
+        layer = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+        d = ImageDraw.Draw(layer)
+        for x0, y0, vx, vy, radius, colour in self.bokeh:
+            cx, cy, r = ((x0 + vx * t) % 1.2 - 0.1) * w, ((y0 + vy * t) % 1.2 - 0.1) * h, radius * w
+            d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(*colour, 110))
+        return Image.alpha_composite(img.convert("RGBA"), layer).convert("RGB")
+
+    def _club_front(self, img: Image.Image, t: float) -> None:
+        """Thin laser beams swinging across the whole scene, then the crowd's dark heads and shoulders."""
+        w, h = img.size
+        d = ImageDraw.Draw(img)
+        width = max(2, w // 360)
+        reach = 2 * max(w, h)
+        for ox, oy, speed, phase, beams, spread, colour in self.fans:
+            x, y = ox * w, oy * h
+            centre = (math.pi / 2 if oy < 0 else -math.pi / 2) + 0.7 * math.sin(t * speed + phase)
+            for b in range(beams):
+                angle = centre + spread * (b / (beams - 1) - 0.5)
+                end = (x + reach * math.cos(angle), y + reach * math.sin(angle))
+                d.line((x, y, *end), fill=colour, width=width)
+        sway = 0.04 * w * math.sin(t / 3)
+        for x, phase, size in self.crowd:
+            r = 0.045 * w * size
+            cx = x * w + sway
+            cy = h * 0.53 + 0.012 * h * math.sin(t * 2 * math.pi * 1.1 + phase) + r  # dancing to the beat
+            d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(10, 8, 16))
+            d.rounded_rectangle((cx - 2.4 * r, cy + 1.2 * r, cx + 2.4 * r, h + r), radius=int(r), fill=(10, 8, 16))
 
     def _presenter(self, w: int, h: int, dim: bool) -> Image.Image:
         img = Image.new("RGBA", (int(w * 0.55), int(h * 0.6)), (0, 0, 0, 0))
@@ -394,7 +457,11 @@ class _Painter:
                 right, fill = int(bw * 0.92), (40, 110, 245, 230)
             else:
                 right, fill = int(bw * 0.92), (255, 94, 58, 225)
-            d.rounded_rectangle((0, 0, right, bh - 1), radius=bh // 2, fill=fill)
+            if self.spec.banner == "glass":  # translucent, shading from pink to violet along the pill
+                img = _glass_pill(bw, bh, fitted)
+                d = ImageDraw.Draw(img)
+            else:
+                d.rounded_rectangle((0, 0, right, bh - 1), radius=bh // 2, fill=fill)
             d.ellipse((4, 4, bh - 4, bh - 4), fill=(255, 235, 200, 255))
             d.text((bh + 4, bh * 0.5), text, font=font, fill="white", anchor="lm")
             self._cache[key] = img
@@ -453,6 +520,8 @@ class _Painter:
         if self.spec.room == "stage":  # the stage lighting flickers: the whole room dims and brightens
             room = (room * (0.75 + 0.25 * math.sin(t * 23.0))).astype(np.uint8)
         img = Image.fromarray(room)
+        if self.spec.room == "club":
+            img = self._club_back(img, t)
         if self.lights:
             d = ImageDraw.Draw(img)
             for lx, ly, speed, radius, colour in self.lights:  # stage lights sweeping the room
@@ -464,6 +533,8 @@ class _Painter:
         py = int(h * 0.3 + h * 0.02 * math.sin(t * 1.7))
         img.paste(self.presenter, (px, py), self.presenter)
         img.paste(self.board, (int(w * 0.05), int(h * 0.36)), self.board)
+        if self.spec.room == "club":
+            self._club_front(img, t)
         if not self.spec.overlay:
             return img.convert("RGB")
         dx, dy = self.shift
@@ -495,6 +566,17 @@ class _Painter:
                 if sx < x1 and sx + sprite.width > x0 and sy < y1 and sy + sprite.height > y0:
                     hidden.append(region.field)
         return hidden
+
+
+def _glass_pill(width: int, height: int, right: int) -> Image.Image:
+    """A ``glass`` pop-up's pill: a pink-to-violet gradient, 60 % opaque, rounded, ``right`` px long."""
+    ramp = np.linspace(0.0, 1.0, width)[None, :, None]
+    colours = np.array([255, 70, 150]) * (1 - ramp) + np.array([110, 60, 255]) * ramp
+    pill = Image.fromarray(np.repeat(colours, height, axis=0).astype(np.uint8)).convert("RGBA")
+    alpha = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(alpha).rounded_rectangle((0, 0, right, height - 1), radius=height // 2, fill=150)
+    pill.putalpha(alpha)
+    return pill
 
 
 def _saturate(colour: np.ndarray, k: int) -> np.ndarray:

@@ -27,7 +27,7 @@ import difflib
 import re
 import statistics
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -53,7 +53,11 @@ _SAME_POPUP = (
     0.85  # text similarity from which two sightings are one pop-up: OCR noise stays above, a new buyer name falls below
 )
 _SAME_PLACE_GLYPHS = 0.6  # differing share of the worst stretch of two overlaid sightings: up to it, one pop-up
+_LOST_GLYPHS = 0.4  # share of the earlier sighting's glyphs the later may lack where it only gained pixels
 _NUDGE_PX = 2  # pixels either way two sightings at rest are also laid at
+_SUFFIX_HEIGHTS = 4.0  # a pop-up's last stretch compared with the last one read right, in its text heights
+_SUFFIX_TEMPLATES = 3  # pop-ups read right whose ends a garbled one's is compared with
+_SAME_SUFFIX = 0.3  # differing share of that stretch's worst text-height-wide part up to which it ends alike
 Sighting = tuple[str, TextPatch | None]  # a pop-up's text as read and its glyphs
 
 
@@ -68,8 +72,15 @@ def _same_popup(before: Sighting, now: Sighting) -> bool:
     glyphs beyond either end is outside the overlap). A new buyer changes the text,
     and the glyphs where the last name was, even when the two names are as long
     (150 kbit/s dark clips: the same pop-up 0-40 %; drawn names as long 110-170 %,
-    the share being of the larger glyph count). Glyphs that hardly overlap fall
-    back to the run's width (within 3 %). When the earlier sighting ended further
+    the share being of the larger glyph count). Nor is it new when the later sighting
+    only gained pixels: a stage light behind a translucent pill that joins the name in
+    thin pieces adds glyph pixels (46-60 % of a stretch) but takes few of the earlier
+    ones away, so where every compared stretch keeps 60 % of the earlier sighting's
+    glyph pixels it is the same pop-up (the same pop-up so lit: 34 % lost at worst;
+    another buyer: 71 % and more, on the dev clips). Only this way round, and only as it
+    rests (not moved left): a new pop-up caught sliding in can show less than the last one,
+    and a longer name moved left can lay most of a shorter one's glyphs under its own. Glyphs that
+    hardly overlap fall back to the run's width (within 3 %). When the earlier sighting ended further
     left, the glyphs are also compared with the later one moved left, at every
     offset: a pop-up caught while sliding in sits further left, its first glyphs
     cut off by the box's edge, and a new buyer's name differs however the two lines
@@ -90,10 +101,40 @@ def _same_popup(before: Sighting, now: Sighting) -> bool:
     furthest = glyphs_a.left + w_a // 2 - end_b if end_a < end_b - _NUDGE_PX else -_NUDGE_PX
     shifts = range(furthest, _NUDGE_PX + 1)
     differs = [d for d in (glyphs_a.overlap_differs(glyphs_b, shift) for shift in shifts) if d is not None]
-    if differs:
-        return min(differs) <= _SAME_PLACE_GLYPHS
+    if differs and min(differs) <= _SAME_PLACE_GLYPHS:
+        return True
+    if differs:  # only added to, where it rests: the earlier glyphs are all still there, a light joined them
+        at_rest = (glyphs_a.overlap_differs(glyphs_b, shift, lost=True) for shift in range(-_NUDGE_PX, _NUDGE_PX + 1))
+        kept = [d for d in at_rest if d is not None]
+        return bool(kept) and min(kept) <= _LOST_GLYPHS
     span_a, span_b = glyphs_a.mask.shape[1], glyphs_b.mask.shape[1]
     return abs(span_a - span_b) <= _SAME_SPAN * max(span_a, span_b)
+
+
+def _ends_alike(known: TextPatch, glyphs: TextPatch) -> bool:
+    """Whether ``glyphs`` end in the glyphs ``known`` (a pop-up whose text matched) ends in.
+
+    Every pop-up of a region ends in the same words (``さんが購入しました``), drawn in
+    the same face and size at the same height, so the last stretch of a line that OCR
+    garbled (``ひなたさんが購入しました`` read as ``| 設EE の還@ おまし7`` at 1080x1920 in a light
+    serif) can still be told to be a pop-up: laid right end on right end with a pop-up
+    read right, its last four text heights differ in at most 30 % of the worst stretch's
+    glyph pixels (dev pop-ups 0-15 %; chat lines, gift labels and lights 74 % and more).
+    A chat line ends in other glyphs; a gift over either end is no comparison, since its
+    ``x3`` could pass for the words it hides.
+    """
+    probe = known.tail(known.mask.shape[0])  # the line's end: text only, so its height is the text's
+    if probe is None:
+        return False
+    width = round(_SUFFIX_HEIGHTS * (probe.mask.shape[0] - 2))  # _cut's one-pixel margin
+    end, last = known.tail(width), glyphs.tail(width)
+    if end is None or last is None or end.occluded or last.occluded:
+        return False  # a gift over either end: its own label could pass for the words hidden under it
+    at = (end.left + end.mask.shape[1]) - (last.left + last.mask.shape[1])  # right end on right end
+    differs = [
+        d for d in (end.overlap_differs(last, at + n) for n in range(-_NUDGE_PX, _NUDGE_PX + 1)) if d is not None
+    ]
+    return bool(differs) and min(differs) <= _SAME_SUFFIX
 
 
 class PopupTracker:
@@ -189,6 +230,8 @@ class _OverlayReader:
             r.field: PopupTracker() for r in layout.regions if r.kind == "event"
         }
         self._glyphs: dict[MetricField, TextPatch | None] = {}
+        # The glyphs of the last pop-ups whose text matched (a few: a light can join one's end).
+        self._read_right: dict[MetricField, deque[TextPatch]] = {}
         self.unreadable = 0
 
     def __enter__(self) -> _OverlayReader:
@@ -210,8 +253,9 @@ class _OverlayReader:
         return sum(r.unconfirmed for r in self._readers)
 
     def readings(self, luma: np.ndarray) -> Iterator[tuple[OverlayRegion, float | None, str | None]]:
-        """Each region with what it shows: a count region's number, an event region's matching
-        text (None where the region shows nothing readable)."""
+        """Each region with what it shows: a count region's number, an event region's text when it
+        matches the pattern or its glyphs end as a pop-up read right did (None where the region
+        shows nothing readable)."""
         for reader in self._readers:
             region, text = reader.region, reader.read(luma)
             self._glyphs[region.field] = reader.glyphs
@@ -221,7 +265,16 @@ class _OverlayReader:
                 yield region, value, None
             else:
                 assert region.pattern is not None  # guaranteed by the layout validator
-                yield region, None, text if text and re.search(region.pattern, text) else None
+                glyphs = reader.glyphs
+                if text and re.search(region.pattern, text):
+                    if glyphs is not None:
+                        self._read_right.setdefault(region.field, deque(maxlen=_SUFFIX_TEMPLATES)).append(glyphs)
+                    yield region, None, text
+                    continue
+                # Garbled, but ending in the glyphs every pop-up ends in: a pop-up all the same.
+                known = self._read_right.get(region.field, ())
+                alike = glyphs is not None and any(_ends_alike(one, glyphs) for one in known)
+                yield region, None, text if alike else None
 
     def read(self, frame: SampledFrame) -> ScreenMetricSample | None:
         """The frame's sample, or None when no region showed anything readable."""

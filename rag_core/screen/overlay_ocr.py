@@ -48,6 +48,7 @@ _MAX_BORDER_SHARE = 0.8  # of the text-coloured class touching the box edge, abo
 _RETRY_SCALES = (0.7, 1.4)  # further text heights (x the region's): the cheaper one first
 _MARGIN = 2  # images that read a count's value, less those that read the likeliest other value
 _MIN_STRETCH_INK = 0.1  # of a square text height: less ink is a gap between words, not a glyph to compare
+_USUAL_INK = 0.5  # of the median stretch's ink: as much is a stretch of text too, however thin the face
 # Where an occluder is: glyph pixels below this share of the text's contrast (text cores reach ~1), and
 # pixels beyond the background by this share on the side away from the text, once eroded by
 # _FOREIGN_ERODE pixels (an area, not a glyph's anti-aliased rim or a thin stroke the encoder dimmed).
@@ -125,9 +126,10 @@ class TextPatch:
     top: int = 0
     left: int = 0
 
-    def overlap_differs(self, other: TextPatch, shift: int = 0) -> float | None:
+    def overlap_differs(self, other: TextPatch, shift: int = 0, lost: bool = False) -> float | None:
         """How much the two patches' glyphs differ where they overlap in the region (``other`` laid ``shift``
-        pixels to the right of where it was seen); None if they hardly overlap.
+        pixels to the right of where it was seen); None if they hardly overlap. With ``lost``, only this
+        patch's glyph pixels that ``other`` lacks count, as a share of this patch's own in the stretch.
 
         The share of differing glyph pixels in the worst stretch one text height wide:
         a different buyer's name, drawn where the other name was, differs in most
@@ -151,11 +153,15 @@ class TextPatch:
         a, b = self.mask[here], other.mask[there]
         stretch = max(1, bottom - top)
         kernel = np.ones(stretch)
-        differ = np.convolve(np.count_nonzero(a ^ b, axis=0), kernel, mode="valid")
+        differ = np.convolve(np.count_nonzero(a & ~b if lost else a ^ b, axis=0), kernel, mode="valid")
         ink = np.maximum(
             np.convolve(a.sum(axis=0), kernel, mode="valid"), np.convolve(b.sum(axis=0), kernel, mode="valid")
         )
-        inked = ink >= _MIN_STRETCH_INK * stretch * stretch  # stretches with a glyph's worth of ink, not gaps
+        # Stretches with a glyph's worth of ink, not gaps. The patch's height is the avatar's where a
+        # pop-up has one, twice its text's: a light serif's words then hold too little ink for a square
+        # that tall, so a stretch with half the line's usual ink counts as well.
+        usual = float(np.median(ink[ink > 0])) if (ink > 0).any() else 0.0
+        inked = (ink > 0) & (ink >= min(_MIN_STRETCH_INK * stretch * stretch, _USUAL_INK * usual))
         fa, unclear_a = self._occluders
         fb, unclear_b = other._occluders
         fa, unclear_a, fb, unclear_b = fa[here], unclear_a[here], fb[there], unclear_b[there]
@@ -165,7 +171,10 @@ class TextPatch:
         occluded = _shrink(moved, 1).any(axis=0).astype(np.float64)
         near = np.convolve(occluded, np.ones(4 * stretch + 1))[2 * stretch : -2 * stretch] > 0  # within 2 stretches
         compared = inked & (np.convolve(near, kernel, mode="valid") == 0)
-        return float((differ[compared] / ink[compared]).max()) if compared.any() else None
+        if not compared.any():
+            return None
+        share = np.maximum(np.convolve(a.sum(axis=0), kernel, mode="valid"), 1) if lost else ink
+        return float((differ[compared] / share[compared]).max())
 
     @cached_property
     def _occluders(self) -> tuple[np.ndarray, np.ndarray]:
@@ -189,6 +198,19 @@ class TextPatch:
         beyond = level < -_BEYOND_BACKGROUND
         unclear = (self.mask & (level < _CLEAR_INK)) | beyond
         return _shrink(dim | beyond, _FOREIGN_ERODE), unclear
+
+    @property
+    def occluded(self) -> bool:
+        """Whether something lies over the glyphs: an area neither text nor background (see ``_occluders``)."""
+        return bool(self._occluders[0].any())
+
+    def tail(self, width: int) -> TextPatch | None:
+        """The glyphs of the last ``width`` columns, cut to their own rows (an avatar at the line's start
+        makes the whole patch taller than its text); None when those columns hold no glyph."""
+        start = max(0, self.mask.shape[1] - width)
+        end = np.zeros_like(self.mask)
+        end[:, start:] = self.mask[:, start:]
+        return _cut(end, self.gray, self.light, (self.top, self.left)) if end.any() else None
 
     def same_glyphs(self, other: TextPatch) -> bool:
         """Whether ``other`` shows the same text (so its OCR result can be reused)."""
