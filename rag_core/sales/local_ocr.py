@@ -107,6 +107,12 @@ _DURATION_SLIPS = ((re.compile(r"(?<=\d)秘"), "秒"),)
 # amount has no two decimals, and a point before three digits is a comma, not this
 _MULTIPLIER_AS_FIVE = re.compile(r"^([¥￥]?\d{1,4}\.\d)5$")
 _COUNT_UNIT_END = re.compile(r"[人件回個]\s*$")
+# A multiplier read as Latin letters after one decimal ("¥39.3FA", "¥39.3H" for a bold "¥39.3万"):
+# no vote of its own, as the letters do not say which multiplier, but support for another read
+# that shows the same digits with 万 or 億 (:func:`_unread_multipliers`)
+_UNREAD_MULTIPLIER = re.compile(r"^[¥￥\\]?(\d{1,4}\.\d)[A-Za-z]{1,3}$")
+_SHOWN_MULTIPLIER = re.compile(r"(\d{1,4}\.\d)[万億]")
+_SIGNS = "+-−–—‐"  # the signs of a comparison ("前回比 +12.3%"), look-alikes included
 # How an amount's yen marks come out of some faces: a full-width ￥ as a stray character and a
 # backslash ("ぎ\\1,153,400") or as one symbol ("*2,514,880": nothing but a currency mark stands
 # before an amount, and a symbol is no misread digit), a trailing 円 as up to three ASCII
@@ -117,6 +123,8 @@ _MONEY_SLIPS = (
     (re.compile(r"^[\\Y¥][^\d\s,.](?=\d)"), "¥"),
     (re.compile(r"^[^\w\s+\-−–—‐.,，．()（）\[\]|!¥￥](?=\d)"), "¥"),
     (re.compile(r"(?<=\d,\d{3})(?![%+\-,.])[!-/:-~][!-~]{0,2}$"), "円"),
+    # or as its left stroke and a symbol ("39,7871]", "39,7871\")" in a Mincho face)
+    (re.compile(r"(?<=\d,\d{3})[1lI|][!-/:-@\[-`{-~][!-~]?$"), "円"),
     # or as one digit ("72,7787" for "72,778円"): no amount has four digits after its last comma
     (re.compile(r"^(\d{1,3}(?:,\d{3})+)\d$"), r"\1円"),  # (with a ¥ before it, no 円 is meant)
 )
@@ -546,7 +554,9 @@ class _Page:
             self.loose.add(id(split[1]))
         text = phrase.text
         valueish = sum(ch.isdigit() for ch in text) > 2 or "%" in text or not _NOT_A_VALUE.search(text)
-        if split is not None or valueish or len(normalise(text)) > 12:
+        if split is None and valueish:
+            return self._label_before_value(phrase)
+        if split is not None or len(normalise(text)) > 12:
             return split
         for reader, height, grey in _LABEL_RETRY:
             if not self.engine.has(reader):
@@ -555,6 +565,34 @@ class _Page:
             split = _split_label(Phrase(text, confidence, phrase.box))
             if split is not None:
                 return split
+        return None
+
+    def _label_before_value(self, phrase: Phrase) -> tuple[list[str], Phrase | None] | None:
+        """A ``label：value`` phrase whose label was misread (``売上: ¥414,850`` as
+        ``AL: ¥414,850``): the words before its first digit or currency mark, cut off in the
+        blank columns before the value, are read again alone as a label (``_LABEL_RETRY``, the
+        page's scale first: without the value beside it the line reads otherwise). Not after a
+        sign: ``前回比 +12.3%`` is a comparison, not a label and its value."""
+        glyphs = phrase.glyphs
+        if len(glyphs) != len(phrase.text.replace(" ", "")):
+            return None
+        start = next((i for i, g in enumerate(glyphs) if _VALUE_START.match(g.char)), None)
+        before = "".join(g.char for g in glyphs[:start])
+        if not start or not any(ch.isalpha() for ch in before) or any(ch in _SIGNS or ch.isdigit() for ch in before):
+            return None
+        box, blank = phrase.box, self.blank_columns(phrase.box)
+        cut = _cut_before(blank, glyphs[start].x0, box.h)
+        if cut - box.x0 < box.h:
+            return None
+        label_box = Box(box.x0, box.y0, cut, box.y1)
+        rest = "".join(g.char for g in glyphs[start:])
+        for reader, height, grey in (("text", None, False), *_LABEL_RETRY):
+            if not self.engine.has(reader):
+                continue
+            text, confidence = self._read(label_box, reader, height, grey)
+            split = _split_label(Phrase(text, confidence, label_box))
+            if split is not None:
+                return split[0], _inline_value(phrase, start, rest, blank)
         return None
 
     def _goes_on(self, phrase: Phrase, value: str) -> bool:
@@ -586,8 +624,10 @@ class _Page:
             self._read(phrase.box, "swapped", _VALUE_PX),
         ]
         votes = [vote for text, confidence in reads if (vote := vote_of(text, confidence, spec))]
+        votes += _unread_multipliers(reads, votes, spec)
         if len({v.value for v in votes}) == len(votes) > 1:  # no two agree: one more opinion
-            votes += [v for v in [vote_of(*self._read(phrase.box, "text", _VALUE_PX), spec)] if v]
+            fourth = self._read(phrase.box, "text", _VALUE_PX)
+            votes += [v for v in [vote_of(*fourth, spec)] if v] + _unread_multipliers([fourth], votes, spec)
         if spec.kind == "percent" and any(_RING_AS_DIGIT.search(v.text) for v in votes):
             # a rate to three decimals is rare, a "%" whose ring is read as a digit is not ("2.73%"
             # as "2.735%" by every read at _VALUE_PX): the reads at the page's scale get a say too
@@ -679,6 +719,24 @@ def _latin_char(char: str, first: bool) -> str | None:
 def _pad(box: Box) -> int:
     """The white margin around a box read alone."""
     return max(4, box.h // 6)
+
+
+def _unread_multipliers(reads: list[tuple[str, float]], votes: list[Vote], spec: FieldSpec) -> list[Vote]:
+    """Votes for the one value read with a multiplier (``¥39.3万``), from the reads that are no
+    value and show its digits followed by Latin letters (``¥39.3FA``): a whole amount or count
+    with one decimal needs a multiplier, and a bold 万 at hero size comes out as letters at the
+    re-read size, so three reads of one clear number gave one vote and it was left empty. The
+    letters do not say which multiplier, so they only back a read that shows one."""
+    shown = {(m.group(1), v.value): v.text for v in votes if (m := _SHOWN_MULTIPLIER.search(v.text))}
+    if not spec.whole or len({value for _, value in shown}) != 1:
+        return []
+    (digits, value), shown_text = next(iter(shown.items()))
+    out = []
+    for text, confidence in reads:
+        unread = _UNREAD_MULTIPLIER.match(unicodedata.normalize("NFKC", text).replace(" ", ""))
+        if unread and unread.group(1) == digits and vote_of(text, confidence, spec) is None:
+            out.append(Vote(value, shown_text, confidence))  # (its text the one that shows the multiplier)
+    return out
 
 
 class Vote(NamedTuple):
