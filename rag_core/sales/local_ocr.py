@@ -135,6 +135,7 @@ _ABBREVIATED_COMMA = re.compile(r"(?<=\d),(?=\d{1,2}[万億千KkMm])")
 _BROKEN_GROUP = re.compile(r"\d,(?:\d{4}|\d{1,2}(?!\d))")
 _RING_AS_DIGIT = re.compile(r"\.\d{3,}%$")
 _WORD_SPACE = 0.3  # words further apart than this many line heights are joined with a space
+_HEAD_GAP = 0.2  # a blank this many line heights wide may end a value with a decoration after it
 
 
 @dataclass(frozen=True)
@@ -614,8 +615,10 @@ class _Page:
     def read_value(self, phrase: Phrase, spec: FieldSpec) -> Reading | None:
         """The phrase as a value of the field, from three reads: the text read at the page's
         own scale, a digits read and a swapped-languages read at ``_VALUE_PX`` (plus a fourth
-        when no two agree); :func:`decide` turns them into one reading. None when no read fits
-        the field. The digits read is :meth:`latin_read` wherever the eng model is loaded."""
+        when no two agree, or only one is a value of the field: a lone read never passes the
+        threshold, and a fourth that agrees with it is evidence); :func:`decide` turns them into
+        one reading. None when no read fits the field. The digits read is :meth:`latin_read`
+        wherever the eng model is loaded."""
         reads = [
             (phrase.text, phrase.confidence),
             self.latin_read(phrase)
@@ -625,7 +628,7 @@ class _Page:
         ]
         votes = [vote for text, confidence in reads if (vote := vote_of(text, confidence, spec))]
         votes += _unread_multipliers(reads, votes, spec)
-        if len({v.value for v in votes}) == len(votes) > 1:  # no two agree: one more opinion
+        if len({v.value for v in votes}) == len(votes) > 0:  # no two agree (or one alone): one more opinion
             fourth = self._read(phrase.box, "text", _VALUE_PX)
             votes += [v for v in [vote_of(*fourth, spec)] if v] + _unread_multipliers([fourth], votes, spec)
         if spec.kind == "percent" and any(_RING_AS_DIGIT.search(v.text) for v in votes):
@@ -637,6 +640,28 @@ class _Page:
         if reading is None or reading.disputed or id(phrase) not in self.loose:
             return reading  # (loose: a number piece beside it was not joined, the value may go on)
         return Reading(reading.raw, min(reading.confidence, _DISPUTED_CONFIDENCE), disputed=True)
+
+    def read_head(self, phrase: Phrase, spec: FieldSpec) -> Reading | None:
+        """The value at the head of a phrase that reads as none, with a decoration after it (a
+        trend ``▲5.7%``, a sparkline, a small unit read as junk: ``¥1,809,700ん、``,
+        ``¥ 5,451,82015.5:``): the phrase is cut in a blank run at least ``_HEAD_GAP`` line
+        heights wide, the longest head first, and the head read anew like any value. A head is
+        tried only when it ends a number for certain (its last thousands group or its unit) and
+        what follows does not go on with it (a separator or a three-digit group: ``１，８１１``
+        ``，７４０`` is one number set wide), so a wide-set number is never cut short."""
+        glyphs, box = phrase.glyphs, phrase.box
+        if len(glyphs) < 2:
+            return None
+        runs = [gap for gap in self.blank_columns(box) if gap[1] - gap[0] >= _HEAD_GAP * box.h and gap[1] < box.x1]
+        for a, b in sorted(runs, reverse=True):
+            head_text = "".join(g.char for g in glyphs if g.x0 < a)  # (a word's last glyph ends where it does)
+            tail_text = "".join(g.char for g in glyphs if g.x0 >= b - 1)
+            if not (_GROUPED.search(head_text) or _UNIT_END.search(head_text)) or _goes_on_with(tail_text):
+                continue
+            head = self._phrase(Box(box.x0, box.y0, min(box.x1, a + (b - a) // 2), box.y1))
+            if head is not None and (reading := self.read_value(head, spec)) is not None:
+                return reading
+        return None
 
     def blank_columns(self, box: Box) -> list[tuple[int, int]]:
         """``[start, end)`` page columns of the box with no ink at its own Otsu threshold."""
@@ -683,6 +708,11 @@ class _Page:
             confidences.append(confidence)
             i = j
         return (out, min(confidences)) if confidences else ("", 0.0)
+
+
+def _goes_on_with(tail: str) -> bool:
+    """Whether text after a number may be more of it: a separator or a thousands group."""
+    return bool(_THOUSANDS_GROUP.match(tail) or re.match(r"\s*[,.，．;:'、]", tail))
 
 
 def _cut_before(gaps: list[tuple[int, int]], x: int, height: int) -> int:
@@ -949,6 +979,8 @@ def _pair(
                 continue
         for candidate in _candidates(label, others, label_phrases):
             hit = next(((f, r) for f in open_fields if (r := page.read_value(candidate, SALES_FIELDS[f]))), None)
+            if hit is None:  # a value with a trend or a sparkline after it
+                hit = next(((f, r) for f in open_fields if (r := page.read_head(candidate, SALES_FIELDS[f]))), None)
             if hit is not None:
                 readings[hit[0]] = hit[1]
                 others.remove(candidate)
