@@ -641,6 +641,19 @@ class _Page:
             return reading  # (loose: a number piece beside it was not joined, the value may go on)
         return Reading(reading.raw, min(reading.confidence, _DISPUTED_CONFIDENCE), disputed=True)
 
+    def read_candidate(self, phrase: Phrase, spec: FieldSpec) -> Reading | None:
+        """:meth:`read_value`, or :meth:`read_head` when the phrase reads as no value, as one
+        read alone or as reads that disagree, and its head reads as a stronger one: a trend or a
+        sparkline after the number spoils the reads of the whole (``¥5,451,820。jss。``, read
+        as one amount with 円 by one read alone), not those of the number cut off before it."""
+        reading = self.read_value(phrase, spec)
+        if reading is not None and reading.confidence >= _AGREEMENT_FLOOR[2]:
+            return reading
+        head = self.read_head(phrase, spec)
+        if head is not None and (reading is None or head.confidence > reading.confidence):
+            return head
+        return reading
+
     def read_head(self, phrase: Phrase, spec: FieldSpec) -> Reading | None:
         """The value at the head of a phrase that reads as none, with a decoration after it (a
         trend ``▲5.7%``, a sparkline, a small unit read as junk: ``¥1,809,700ん、``,
@@ -978,9 +991,7 @@ def _pair(
                 readings[hit[0]] = hit[1]
                 continue
         for candidate in _candidates(label, others, label_phrases):
-            hit = next(((f, r) for f in open_fields if (r := page.read_value(candidate, SALES_FIELDS[f]))), None)
-            if hit is None:  # a value with a trend or a sparkline after it
-                hit = next(((f, r) for f in open_fields if (r := page.read_head(candidate, SALES_FIELDS[f]))), None)
+            hit = next(((f, r) for f in open_fields if (r := page.read_candidate(candidate, SALES_FIELDS[f]))), None)
             if hit is not None:
                 readings[hit[0]] = hit[1]
                 others.remove(candidate)

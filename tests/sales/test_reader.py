@@ -1113,3 +1113,47 @@ def test_a_misread_label_before_an_inline_value_is_read_again_alone() -> None:
         assert reading is not None and reading.text == "¥414,850" and reading.confidence >= 0.7
         comparison = next(p for p in page.phrases if "12" in p.text)
         assert page.label(comparison) is None
+
+
+def _hero_card(value: str, after: Callable[[ImageDraw.ImageDraw, float, int], None]) -> bytes:
+    """A card with a GMV caption, the value under it and ``after(draw, x, baseline)`` drawing a
+    decoration right after the value, as hero numbers are dressed."""
+    image = Image.new("RGB", (900, 200), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((40, 30), "GMV", font=ImageFont.truetype(NOTO, 26), fill="#6d6f78")
+    font = ImageFont.truetype(NOTO_BOLD, 44)
+    draw.text((40, 130), value, font=font, fill="#161823", anchor="ls")
+    after(draw, 40 + draw.textlength(value, font=font), 130)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _trend(draw: ImageDraw.ImageDraw, x: float, baseline: int) -> None:
+    draw.text((x + 14, baseline), "▲15.5%", font=ImageFont.truetype(NOTO, 20), fill="#12a150", anchor="ls")
+
+
+def _sparkline(draw: ImageDraw.ImageDraw, x: float, baseline: int) -> None:
+    heights = (0.2, 0.7, 0.4, 0.9, 0.3, 0.6, 0.1, 0.8)
+    points = [(x + 22 + 14 * i, baseline - 26 * h) for i, h in enumerate(heights)]
+    draw.line(points, fill="#12a150", width=3)
+
+
+@pytest.mark.parametrize(("value", "after"), [("¥5,451,820", _trend), ("¥1,809,700", _sparkline)])
+def test_a_value_with_a_trend_or_a_sparkline_after_it_is_read(
+    value: str, after: Callable[[ImageDraw.ImageDraw, float, int], None]
+) -> None:
+    """ "¥5,451,820 ▲15.5%" or a sparkline just after the number: one segment, read as no value
+    ("¥5,451,82015.5:"); its head before the blank, ending in a complete thousands group, is
+    read again alone."""
+    sales = extract_sales_from_image(_hero_card(value, after), _local_settings()).sales
+    assert sales.gmv == int(value[1:].replace(",", ""))
+
+
+@pytest.mark.parametrize(
+    ("tail", "goes_on"), [("，７４０", True), ("740", True), (",740", True), ("▲15.5%", False), ("ん、", False)]
+)
+def test_a_value_is_cut_before_a_decoration_never_inside_a_wide_number(tail: str, goes_on: bool) -> None:
+    """A head ends a value only when what follows cannot go on with it: a separator or a
+    thousands group is the rest of a number set wide (full-width digits), a trend is not."""
+    assert sales_ocr_local._goes_on_with(tail) is goes_on
