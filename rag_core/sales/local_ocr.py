@@ -134,7 +134,13 @@ _UNIT_END = re.compile(r"(?<=\d)\s*[円人件回個万億%KkMm]\s*$")  # a numbe
 _ABBREVIATED_COMMA = re.compile(r"(?<=\d),(?=\d{1,2}[万億千KkMm])")
 _BROKEN_GROUP = re.compile(r"\d,(?:\d{4}|\d{1,2}(?!\d))")
 _RING_AS_DIGIT = re.compile(r"\.\d{3,}%$")
+# K and M abbreviate below the next step ("999.9K", then "1.0M"): four digits before the point, or
+# a thousands group, are no such notation but a misread unit ("6348.2万" read as "6348, 25m")
+_OVERFULL_ABBREVIATION = re.compile(r"(?:\d{4,}|\d,\d{3})(?:\.\d+)?[KkMm]$")
 _WORD_SPACE = 0.3  # words further apart than this many line heights are joined with a space
+# a thousands group that ends the number: at the end, or closed by what is no digit or separator
+# (a small 円 read as ")": "690,900),"; "１，８１１，" is not closed, its next group may follow)
+_CLOSED_GROUP = re.compile(r"\d\s*[,，]\s*\d{3}\s*(?:$|[^\d\s,.，．;:'、])")
 _HEAD_GAP = 0.2  # a blank this many line heights wide may end a value with a decoration after it
 
 
@@ -614,21 +620,22 @@ class _Page:
 
     def read_value(self, phrase: Phrase, spec: FieldSpec) -> Reading | None:
         """The phrase as a value of the field, from three reads: the text read at the page's
-        own scale, a digits read and a swapped-languages read at ``_VALUE_PX`` (plus a fourth
-        when no two agree, or only one is a value of the field: a lone read never passes the
-        threshold, and a fourth that agrees with it is evidence); :func:`decide` turns them into
-        one reading. None when no read fits the field. The digits read is :meth:`latin_read`
-        wherever the eng model is loaded."""
+        own scale, a digits read and a swapped-languages read at ``_VALUE_PX`` (plus a fourth,
+        the text read at ``_VALUE_PX``, when no two agree, or when the eng model's read is the
+        only value: the jpn model then agreeing is a second opinion, while a jpn read agreeing
+        with a jpn read is not - IPA Gothic's thin 0 read as 9 by both made "1時間40分" 109
+        minutes, confidently); :func:`decide` turns them into one reading. None when no read
+        fits the field. The digits read is :meth:`latin_read` wherever the eng model is loaded."""
+        latin = self.engine.has("latin") and bool(phrase.glyphs)
         reads = [
             (phrase.text, phrase.confidence),
-            self.latin_read(phrase)
-            if self.engine.has("latin") and phrase.glyphs
-            else self._read(phrase.box, "digits", _VALUE_PX),
+            self.latin_read(phrase) if latin else self._read(phrase.box, "digits", _VALUE_PX),
             self._read(phrase.box, "swapped", _VALUE_PX),
         ]
-        votes = [vote for text, confidence in reads if (vote := vote_of(text, confidence, spec))]
-        votes += _unread_multipliers(reads, votes, spec)
-        if len({v.value for v in votes}) == len(votes) > 0:  # no two agree (or one alone): one more opinion
+        voted = [(i, vote) for i, (text, confidence) in enumerate(reads) if (vote := vote_of(text, confidence, spec))]
+        votes = [vote for _, vote in voted] + _unread_multipliers(reads, [vote for _, vote in voted], spec)
+        latin_alone = latin and [i for i, _ in voted] == [1] and len(votes) == 1
+        if len({v.value for v in votes}) == len(votes) > 1 or latin_alone:  # one more opinion
             fourth = self._read(phrase.box, "text", _VALUE_PX)
             votes += [v for v in [vote_of(*fourth, spec)] if v] + _unread_multipliers([fourth], votes, spec)
         if spec.kind == "percent" and any(_RING_AS_DIGIT.search(v.text) for v in votes):
@@ -659,7 +666,8 @@ class _Page:
         trend ``▲5.7%``, a sparkline, a small unit read as junk: ``¥1,809,700ん、``,
         ``¥ 5,451,82015.5:``): the phrase is cut in a blank run at least ``_HEAD_GAP`` line
         heights wide, the longest head first, and the head read anew like any value. A head is
-        tried only when it ends a number for certain (its last thousands group or its unit) and
+        tried only when it ends a number for certain (a thousands group closed by its end or by
+        what is no digit or separator, or its unit) and
         what follows does not go on with it (a separator or a three-digit group: ``１，８１１``
         ``，７４０`` is one number set wide), so a wide-set number is never cut short."""
         glyphs, box = phrase.glyphs, phrase.box
@@ -669,7 +677,7 @@ class _Page:
         for a, b in sorted(runs, reverse=True):
             head_text = "".join(g.char for g in glyphs if g.x0 < a)  # (a word's last glyph ends where it does)
             tail_text = "".join(g.char for g in glyphs if g.x0 >= b - 1)
-            if not (_GROUPED.search(head_text) or _UNIT_END.search(head_text)) or _goes_on_with(tail_text):
+            if not (_CLOSED_GROUP.search(head_text) or _UNIT_END.search(head_text)) or _goes_on_with(tail_text):
                 continue
             head = self._phrase(Box(box.x0, box.y0, min(box.x1, a + (b - a) // 2), box.y1))
             if head is not None and (reading := self.read_value(head, spec)) is not None:
@@ -848,6 +856,8 @@ def vote_of(text: str, confidence: float, spec: FieldSpec) -> Vote | None:
     s = _ABBREVIATED_COMMA.sub(".", s)  # "126,3K": the point of an abbreviated count, read as a comma
     if _BROKEN_GROUP.search(s):
         return None  # "54,0429" (円 read as 9), "3,17人" (a digit lost): no number is written so
+    if _OVERFULL_ABBREVIATION.search(s):
+        return None  # "6348.25m": 万 read as "5m"; K and M have at most three digits before the point
     if not s or not text_fits_kind(s, kind):
         return None
     if kind == "duration" and any(int(part) >= 60 for part in _SEXAGESIMAL.findall(s)):

@@ -1157,3 +1157,14 @@ def test_a_value_is_cut_before_a_decoration_never_inside_a_wide_number(tail: str
     """A head ends a value only when what follows cannot go on with it: a separator or a
     thousands group is the rest of a number set wide (full-width digits), a trend is not."""
     assert sales_ocr_local._goes_on_with(tail) is goes_on
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("6348, 25m", None), ("1,234.5K", None), ("12.5K", 12_500), ("999.9K", 999_900), ("1.25M", 1_250_000)],
+)
+def test_k_and_m_have_at_most_three_digits_before_the_point(text: str, value: float | None) -> None:
+    """ "6348.2万" whose 万 came out as "5m" read as 6,348,250,000: K and M abbreviate below the
+    next step, so four digits (or a thousands group) before one is a misread unit, no vote."""
+    vote = sales_ocr_local.vote_of(text, 0.9, SALES_FIELDS["likes"])
+    assert (vote.value if vote else None) == value
