@@ -141,6 +141,7 @@ _WORD_SPACE = 0.3  # words further apart than this many line heights are joined 
 # a thousands group that ends the number: at the end, or closed by what is no digit or separator
 # (a small 円 read as ")": "690,900),"; "１，８１１，" is not closed, its next group may follow)
 _CLOSED_GROUP = re.compile(r"\d\s*[,，]\s*\d{3}\s*(?:$|[^\d\s,.，．;:'、])")
+_NUMBER_START = re.compile(r"\d+\s*[,，.．]\s*$")  # a read ending in digits and a separator: more follows
 _HEAD_GAP = 0.2  # a blank this many line heights wide may end a value with a decoration after it
 
 
@@ -513,6 +514,11 @@ class _Page:
         self.phrases.sort(key=lambda p: (p.box.y0, p.box.x0))
         self.loose.update(id(p) for p in self.phrases if _SEPARATOR_END.search(p.text))  # "¥62," goes on
 
+    def joined(self, left: Phrase, right: Phrase) -> Phrase:
+        """The two pieces of one number read again as one phrase."""
+        box = left.box.union(right.box)
+        return self._phrase(box) or Phrase(f"{left.text}{right.text}", 0.0, box)
+
     def _phrase(self, box: Box) -> Phrase | None:
         """The box read at the page's own scale, its glyphs in page columns; None when empty."""
         line = self.engine.read(self.canvas(box), box.h)
@@ -565,13 +571,20 @@ class _Page:
             return self._label_before_value(phrase)
         if split is not None or len(normalise(text)) > 12:
             return split
+        seen = [text]
         for reader, height, grey in _LABEL_RETRY:
             if not self.engine.has(reader):
                 continue
             text, confidence = self._read(phrase.box, reader, height, grey)
             split = _split_label(Phrase(text, confidence, phrase.box))
+            if split is not None and split[1] is None:
+                # another read of the phrase ending in a number piece ("4,"): the label swallowed the
+                # start of a wide number, whose rest lies to its right; that rest alone is no value
+                start = next((found for t in seen if (found := _NUMBER_START.search(t))), None)
+                return split[0], Phrase(start.group(0), 0.0, phrase.box) if start else None
             if split is not None:
                 return split
+            seen.append(text)
         return None
 
     def _label_before_value(self, phrase: Phrase) -> tuple[list[str], Phrase | None] | None:
@@ -695,7 +708,9 @@ class _Page:
         saw, with what lies between them (currency mark, CJK units: ``¥``, ``万``, ``分``, ``秒``)
         kept as the text read has it: the eng model does not share the jpn model's blind spots
         (IPA and VL Gothic's "0" read as "6" or "9" by every jpn read), but writes a CJK unit as
-        a digit, so it never sees one. ``("", 0.0)`` when a run reads as nothing."""
+        a digit, so it never sees one. ``("", 0.0)`` when a run reads as nothing, but for a
+        lone thin 1 the text read saw (the eng model reads no ink in it, and the reads of the
+        other runs, "40" in "1時間40分" read "1時間49分" by every jpn read, were lost with it)."""
         box = phrase.box
         marks = [(_latin_char(g.char, i == 0), g) for i, g in enumerate(phrase.glyphs)]
         gaps = self.blank_columns(box)
@@ -715,18 +730,24 @@ class _Page:
             # the word does), and a digit has no blank column inside it, where 時 or 分 may.
             left = box.x0 if i == 0 else _cut_before(gaps, glyph.x0, box.h)
             right = box.x1 if j == len(marks) else _cut_after(gaps, marks[j - 1][1].x0, box.h)
-            if right - left < 2:
+            lone_one = j - i == 1 and unicodedata.normalize("NFKC", glyph.char) in "1lI|"
+            if right - left < 2 and not lone_one:
                 return "", 0.0
-            text, confidence = self._read(Box(left, box.y0, right, box.y1), "latin", _VALUE_PX)
+            text, confidence = (
+                ("", 0.0) if right - left < 2 else self._read(Box(left, box.y0, right, box.y1), "latin", _VALUE_PX)
+            )
             text = text.replace(" ", "")
             if j < len(marks):
                 text = text.rstrip(",.:")  # the edge of the unit after it ("254.1.万")
             if i > 0:
                 text = text.lstrip(",.:")
-            if not text:
+            if not text and lone_one:  # a lone thin 1 ("1時間40分") is read as nothing at all
+                out += "1"
+            elif not text:
                 return "", 0.0
-            out += text
-            confidences.append(confidence)
+            else:
+                out += text
+                confidences.append(confidence)
             i = j
         return (out, min(confidences)) if confidences else ("", 0.0)
 
@@ -1000,6 +1021,20 @@ def _pair(
             if hit is not None:
                 readings[hit[0]] = hit[1]
                 continue
+            rest = next((p for p in others if _rest_of(inline, p)), None)
+            if rest is not None:
+                # "Clicks ４，" "６１５": the segmenter cut a wide number after its first digits,
+                # which went with the label; the pieces are read as one, never the rest alone
+                joined = page.joined(inline, rest)
+                hit = next(((f, r) for f in open_fields if (r := page.read_value(joined, SALES_FIELDS[f]))), None)
+                others.remove(rest)
+                if hit is not None:
+                    readings[hit[0]] = hit[1]
+                else:
+                    notes.append(
+                        f"{open_fields[0]}: {inline.text!r} {rest.text!r} after {label.text!r} read as no value"
+                    )
+                continue
         for candidate in _candidates(label, others, label_phrases):
             hit = next(((f, r) for f in open_fields if (r := page.read_candidate(candidate, SALES_FIELDS[f]))), None)
             if hit is not None:
@@ -1009,6 +1044,18 @@ def _pair(
         else:
             notes.append(f"{open_fields[0]}: label {label.text!r} found but no value next to it")
     return readings, notes
+
+
+def _rest_of(inline: Phrase, other: Phrase) -> bool:
+    """Whether ``other`` is the rest of the number an inline value starts: just after it on its row,
+    the inline piece ending in a separator (``４，``) or the other a thousands group (``０１８``)."""
+    gap = other.box.x0 - inline.box.x1
+    return (
+        other.box.same_row(inline.box)
+        and 0 <= gap <= _GROUP_GAP * max(inline.box.h, other.box.h)
+        and bool(_NUMERIC_TEXT.match(inline.text))
+        and bool(_SEPARATOR_END.search(inline.text) or _THOUSANDS_GROUP.match(other.text))
+    )
 
 
 def _inline_reading(page: _Page, value: Phrase, spec: FieldSpec) -> Reading | None:

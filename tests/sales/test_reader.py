@@ -1168,3 +1168,21 @@ def test_k_and_m_have_at_most_three_digits_before_the_point(text: str, value: fl
     next step, so four digits (or a thousands group) before one is a misread unit, no vote."""
     vote = sales_ocr_local.vote_of(text, 0.9, SALES_FIELDS["likes"])
     assert (vote.value if vote else None) == value
+
+
+@pytest.mark.parametrize(
+    ("inline", "right", "rest"),
+    [
+        ("4,", (1040, "615"), True),  # "Clicks ４，" "６１５": the label swallowed the number's start
+        ("1", (1040, "018"), True),  # "売れた商品数：１" "０１８"
+        ("4,", (1400, "615"), False),  # too far: another column's value
+        ("12", (1040, "5%"), False),  # no thousands group, no separator: nothing says they are one
+    ],
+)
+def test_the_rest_of_a_number_cut_off_with_its_label_is_never_read_alone(
+    inline: str, right: tuple[int, str], rest: bool
+) -> None:
+    box, phrase = sales_ocr_local.Box, sales_ocr_local.Phrase
+    start = phrase(inline, 0.0, box(854, 389, 1004, 430))
+    other = phrase(right[1], 0.9, box(right[0], 389, right[0] + 118, 423))
+    assert sales_ocr_local._rest_of(start, other) is rest
