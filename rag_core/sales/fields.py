@@ -625,6 +625,21 @@ def _consistent_product(prefix: str, readings: Mapping[str, Reading], notes: lis
 
 
 _ZEROED = 1000  # option index of a read with a looped digit taken back to 0
+_MAX_COMBINATIONS = 20_000  # a row with more read combinations than this is not searched
+
+
+def _never_holds(readings: Mapping[str, Reading]) -> bool:
+    """Whether a row shows all three cells and no combination of their reads, 6, 8 or 9 read back
+    as 0 included, makes ``price × sold = set_revenue``: one of its cells is wrong, whichever."""
+    if not all(field in readings for field in _PRODUCT_EQUATION):
+        return False
+    choices = [_options(field, readings[field]) for field in _PRODUCT_EQUATION]
+    zeroed = [
+        [*options, *_zero_options(field, options)] for field, options in zip(_PRODUCT_EQUATION, choices, strict=True)
+    ]
+    if not all(zeroed) or math.prod(len(options) for options in zeroed) > _MAX_COMBINATIONS:
+        return False
+    return not any(abs(p[2] * s[2] - r[2]) <= 0.5 for p, s, r in itertools.product(*zeroed))
 
 
 def _zero_options(field: str, options: list[tuple[int, str, float]]) -> list[tuple[int, str, float]]:
@@ -639,13 +654,16 @@ def _zero_options(field: str, options: list[tuple[int, str, float]]) -> list[tup
 
 def _fewest_changes(choices: list[list[tuple[int, str, float]]]) -> tuple[tuple[int, str, float], ...] | None:
     """The one combination of options that makes price × sold = set_revenue with the fewest
-    options other than the first reads; None when there is none or more than one."""
+    options other than the first reads; None when there is none or more than one (combinations
+    that reach the same values by other reads count as one)."""
     matches = [combo for combo in itertools.product(*choices) if abs(combo[0][2] * combo[1][2] - combo[2][2]) <= 0.5]
     if not matches:
         return None
     fewest = min(sum(index > 0 for index, _, _ in combo) for combo in matches)
     best = [combo for combo in matches if sum(index > 0 for index, _, _ in combo) == fewest]
-    return best[0] if len(best) == 1 else None
+    # two routes to the same values ("¥2,980" read, or "¥2,986" with its 6 read back) are one answer
+    values = {tuple(value for _, _, value in combo) for combo in best}
+    return best[0] if len(values) == 1 else None
 
 
 def build_extraction(
@@ -688,16 +706,26 @@ def build_extraction(
             if value is not None:
                 numbers[field] = value
         price, sold, revenue = numbers.get("price"), numbers.get("sold"), numbers.get("set_revenue")
-        if price is not None and sold is not None and revenue is not None and abs(price * sold - revenue) > 1:
-            keys = tuple(f"{prefix}.{f}" for f in _PRODUCT_EQUATION)
-            builder.penalise(
-                keys, f"{prefix}: price × sold = {price * sold:g} but set_revenue is {revenue:g}; confidence lowered"
-            )
+        keys = tuple(f"{prefix}.{f}" for f in _PRODUCT_EQUATION)
+        refuted = False
+        if price is not None and sold is not None and revenue is not None:
+            refuted = abs(price * sold - revenue) > 1
+            if refuted:
+                builder.penalise(
+                    keys,
+                    f"{prefix}: price × sold = {price * sold:g} but set_revenue is {revenue:g}; confidence lowered",
+                )
+        elif _never_holds(row):
+            # a cell left uncertain hides the check, not the wrong value: when no read of the row
+            # satisfies the equation, the cells that stay are doubted as a refuted row's are
+            refuted = True
+            builder.penalise(keys, f"{prefix}: no read of the row makes price × sold = set_revenue; confidence lowered")
+        if refuted:
             # the equation is exact, so one of the three is wrong: those the penalty takes below the
             # threshold are uncertain, never written as fact
             for field, key in zip(_PRODUCT_EQUATION, keys, strict=True):
                 if builder.fields[key].confidence < min_confidence:
-                    numbers.pop(field)
+                    numbers.pop(field, None)
                     builder.fields[key] = builder.fields[key].model_copy(update={"value": None, "uncertain": True})
         set_products.append(SetProduct(name=name, **numbers))
     sales = Sales.model_validate({**(sales_extra or {}), **values})

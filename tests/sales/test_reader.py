@@ -1186,3 +1186,30 @@ def test_the_rest_of_a_number_cut_off_with_its_label_is_never_read_alone(
     start = phrase(inline, 0.0, box(854, 389, 1004, 430))
     other = phrase(right[1], 0.9, box(right[0], 389, right[0] + 118, 423))
     assert sales_ocr_local._rest_of(start, other) is rest
+
+
+def test_two_routes_to_the_same_row_values_are_one_answer() -> None:
+    """ "¥2,980" is both another read of the price and "¥2,986" with its 6 read back as 0: the
+    same values reached twice are no ambiguity, and the row is put right."""
+    numbers = {
+        "price": Reading("¥2,986", 0.3, ("¥2,980", "¥2,988"), disputed=True),
+        "sold": Reading("1,676", 0.9),
+        "set_revenue": Reading("¥3,206,486", 0.3, ("¥3,206,480",), disputed=True),
+    }
+    rows = [ProductReading(name=None, numbers=numbers)]
+    product = build_extraction({}, rows, provider="local", min_confidence=0.6, strict_text=True).set_products[0]
+    assert (product.price, product.sold, product.set_revenue) == (2_980, 1_076, 3_206_480)
+
+
+def test_a_cell_that_no_read_of_its_row_can_satisfy_is_not_kept_beside_uncertain_ones() -> None:
+    """Price and revenue disputed (left empty) and no read of the row, zeros read back included,
+    makes the equation hold: the sold count read alone is not written as fact either."""
+    numbers = {
+        "price": Reading("¥2,986", 0.3, ("¥2,987",), disputed=True),
+        "sold": Reading("1,675", 0.9),
+        "set_revenue": Reading("¥3,206,485", 0.3, ("¥3,206,487",), disputed=True),
+    }
+    rows = [ProductReading(name=None, numbers=numbers)]
+    extraction = build_extraction({}, rows, provider="local", min_confidence=0.6, strict_text=True)
+    assert extraction.set_products[0].sold is None
+    assert extraction.fields["set_products.0.sold"].uncertain
