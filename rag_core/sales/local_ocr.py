@@ -142,6 +142,7 @@ _WORD_SPACE = 0.3  # words further apart than this many line heights are joined 
 # (a small 円 read as ")": "690,900),"; "１，８１１，" is not closed, its next group may follow)
 _CLOSED_GROUP = re.compile(r"\d\s*[,，]\s*\d{3}\s*(?:$|[^\d\s,.，．;:'、])")
 _NUMBER_START = re.compile(r"\d+\s*[,，.．]\s*$")  # a read ending in digits and a separator: more follows
+_HEAD_UNIT_END = re.compile(r"(?<=\d)\s*(?:[万億]\s*)?[円人件回個万億%KkMm]\s*$")  # "169.6万円" too
 _HEAD_GAP = 0.2  # a blank this many line heights wide may end a value with a decoration after it
 
 
@@ -690,7 +691,7 @@ class _Page:
         for a, b in sorted(runs, reverse=True):
             head_text = "".join(g.char for g in glyphs if g.x0 < a)  # (a word's last glyph ends where it does)
             tail_text = "".join(g.char for g in glyphs if g.x0 >= b - 1)
-            if not (_CLOSED_GROUP.search(head_text) or _UNIT_END.search(head_text)) or _goes_on_with(tail_text):
+            if not (_CLOSED_GROUP.search(head_text) or _HEAD_UNIT_END.search(head_text)) or _goes_on_with(tail_text):
                 continue
             head = self._phrase(Box(box.x0, box.y0, min(box.x1, a + (b - a) // 2), box.y1))
             if head is not None and (reading := self.read_value(head, spec)) is not None:

@@ -1139,15 +1139,17 @@ def _sparkline(draw: ImageDraw.ImageDraw, x: float, baseline: int) -> None:
     draw.line(points, fill="#12a150", width=3)
 
 
-@pytest.mark.parametrize(("value", "after"), [("¥5,451,820", _trend), ("¥1,809,700", _sparkline)])
+@pytest.mark.parametrize(
+    ("value", "after", "expected"),
+    [("¥5,451,820", _trend, 5_451_820), ("¥1,809,700", _sparkline, 1_809_700), ("169.6万円", _sparkline, 1_696_000)],
+)
 def test_a_value_with_a_trend_or_a_sparkline_after_it_is_read(
-    value: str, after: Callable[[ImageDraw.ImageDraw, float, int], None]
+    value: str, after: Callable[[ImageDraw.ImageDraw, float, int], None], expected: int
 ) -> None:
     """ "¥5,451,820 ▲15.5%" or a sparkline just after the number: one segment, read as no value
     ("¥5,451,82015.5:"); its head before the blank, ending in a complete thousands group, is
     read again alone."""
-    sales = extract_sales_from_image(_hero_card(value, after), _local_settings()).sales
-    assert sales.gmv == int(value[1:].replace(",", ""))
+    assert extract_sales_from_image(_hero_card(value, after), _local_settings()).sales.gmv == expected
 
 
 @pytest.mark.parametrize(
