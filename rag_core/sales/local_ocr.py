@@ -87,7 +87,10 @@ _CURRENCY_START = re.compile(r"^\s*[¥￥\\Y$]")
 _WORD_GAP = 1.3  # line heights between two words of one label (a monospaced face's space is half an em)
 # ";" "'": a full-width comma; O: a ０; a currency mark may have one stray glyph after it (a
 # full-width ￥'s wide cell read as "¥i")
-_NUMERIC_TEXT = re.compile(r"^(?:[¥￥\\Y][^\d\s])?[\d,.，．;:'、¥￥\\Y円人万億KMkOlI|%+\s]+$")  # l, I, |: a 1
+# (l, I, |: a 1; before the number, a yen mark read as it and a stray glyph, or as one symbol: "*2,795,")
+_NUMERIC_TEXT = re.compile(
+    r"^(?:[¥￥\\Y][^\d\s]|[^\w\s+\-−–—‐.,，．()（）\[\]|!¥￥](?=\d))?[\d,.，．;:'、¥￥\\Y円人万億KMkOlI|%+\s]+$"
+)
 _DISAGREE_FACTOR = 0.6  # confidence factor of a value no two reads agree on
 _AGREEMENT_FLOOR = {2: 0.7, 3: 0.9}  # confidence of a value that 2 or 3 of the reads agree on
 _DISPUTED_CONFIDENCE = 0.3  # at most, for a value the reads disagree on (below any sensible threshold)
@@ -513,7 +516,17 @@ class _Page:
             self.phrases = [p for p in self.phrases if p is not left and p is not right]
             self.phrases.append(self._phrase(box) or Phrase(f"{left.text}{right.text}", 0.0, box))
         self.phrases.sort(key=lambda p: (p.box.y0, p.box.x0))
-        self.loose.update(id(p) for p in self.phrases if _SEPARATOR_END.search(p.text))  # "¥62," goes on
+        # "¥62," goes on, when anything follows it on its row to go on with ("82,264,000," with a
+        # small 円 read as "," and nothing after it is complete)
+        self.loose.update(
+            id(p)
+            for p in self.phrases
+            if _SEPARATOR_END.search(p.text)
+            and any(
+                q.box.same_row(p.box) and 0 <= q.box.x0 - p.box.x1 <= _GROUP_GAP * max(p.box.h, q.box.h)
+                for q in self.phrases
+            )
+        )
 
     def joined(self, left: Phrase, right: Phrase) -> Phrase:
         """The two pieces of one number read again as one phrase."""

@@ -1215,3 +1215,11 @@ def test_a_cell_that_no_read_of_its_row_can_satisfy_is_not_kept_beside_uncertain
     extraction = build_extraction({}, rows, provider="local", min_confidence=0.6, strict_text=True)
     assert extraction.set_products[0].sold is None
     assert extraction.fields["set_products.0.sold"].uncertain
+
+
+@pytest.mark.parametrize(("text", "piece"), [("*2, 795,", True), ("¥2,795,", True), ("前回比 -9.1%", False), ("@)", False)])
+def test_a_yen_mark_read_as_a_symbol_still_starts_a_number_piece(text: str, piece: bool) -> None:
+    """ "￥２，７９５，" "６００" with the ￥ read as "*": the first piece is still a number's, so the
+    rest is joined to it (the amount was left uncertain, its pieces apart)."""
+    phrase = sales_ocr_local.Phrase(text, 0.9, sales_ocr_local.Box(93, 395, 650, 480))
+    assert sales_ocr_local._number_piece(phrase, None) is piece
