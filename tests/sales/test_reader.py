@@ -1217,7 +1217,9 @@ def test_a_cell_that_no_read_of_its_row_can_satisfy_is_not_kept_beside_uncertain
     assert extraction.fields["set_products.0.sold"].uncertain
 
 
-@pytest.mark.parametrize(("text", "piece"), [("*2, 795,", True), ("¥2,795,", True), ("前回比 -9.1%", False), ("@)", False)])
+@pytest.mark.parametrize(
+    ("text", "piece"), [("*2, 795,", True), ("¥2,795,", True), ("前回比 -9.1%", False), ("@)", False)]
+)
 def test_a_yen_mark_read_as_a_symbol_still_starts_a_number_piece(text: str, piece: bool) -> None:
     """ "￥２，７９５，" "６００" with the ￥ read as "*": the first piece is still a number's, so the
     rest is joined to it (the amount was left uncertain, its pieces apart)."""
