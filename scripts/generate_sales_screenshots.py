@@ -34,7 +34,9 @@ cards), accent (values in the app's pink on pale pink cards) and sepia; and
 layouts "tiles" (three columns, the number over its caption), "hero" (a phone page
 led by the GMV in a banner at twice the value size), "ledger" (a 1280 px zebra
 list: each value a page width from its label) and "inline" (``label：value`` pairs
-side by side on a row). Test's draw (seed, faces, themes, layouts, wordings) is
+side by side on a row); and the GMV dressed as hero numbers are (a trend arrow with its
+percentage after it, a sparkline beside it, the currency mark and unit set smaller), drawn
+from a random stream of its own. Test's draw (seed, faces, themes, layouts, wordings) is
 unchanged by them: same bytes. ``fixture`` is the 14 committed
 screenshots in tests/data/sales_screenshots (dev styles, fixed seed).
 Chinese wordings are in the lexicon but not drawn yet; the offline reader's Chinese
