@@ -34,7 +34,9 @@ cards), accent (values in the app's pink on pale pink cards) and sepia; and
 layouts "tiles" (three columns, the number over its caption), "hero" (a phone page
 led by the GMV in a banner at twice the value size), "ledger" (a 1280 px zebra
 list: each value a page width from its label) and "inline" (``label：value`` pairs
-side by side on a row). Test's draw (seed, faces, themes, layouts, wordings) is
+side by side on a row); and the GMV dressed as hero numbers are (a trend arrow with its
+percentage after it, a sparkline beside it, the currency mark and unit set smaller), drawn
+from a random stream of its own. Test's draw (seed, faces, themes, layouts, wordings) is
 unchanged by them: same bytes. ``fixture`` is the 14 committed
 screenshots in tests/data/sales_screenshots (dev styles, fixed seed).
 Chinese wordings are in the lexicon but not drawn yet; the offline reader's Chinese
@@ -54,6 +56,7 @@ import argparse
 import json
 import math
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -206,6 +209,9 @@ class Split:
     # Latin faces a value's digits may be set in (None: the page's face); empty draws nothing, so
     # the splits without them keep their bytes
     number_faces: tuple[str | None, ...] = ()
+    # how the GMV card's value may be decorated (None: plain), drawn from a stream of its own
+    # (:func:`_gmv_look`); empty draws nothing, so the splits without them keep their bytes
+    gmv_looks: tuple[str | None, ...] = ()
 
 
 SPLITS = {
@@ -227,6 +233,7 @@ SPLITS = {
         ("light", "dark", "grey", "navy", "charcoal", "teal", "accent", "sepia"),
         held_out=False,
         number_faces=(None, None, None, "dejavu-sans", "dejavu-serif", "dejavu-mono"),
+        gmv_looks=(None, "trend", "sparkline", "small_unit", "small_unit_trend"),
     ),
     "test": Split(
         ("cards", "desktop", "list", "cropped", "list2", "list2"),
@@ -279,6 +286,7 @@ class Style:
     label_px: int
     value_px: int
     number_face: str | None = None
+    gmv_look: str | None = None  # how the GMV's value is decorated (Split.gmv_looks)
 
     def font(self, size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
         return _font(self.face, size, bold)
@@ -586,6 +594,59 @@ def _table(draw: ImageDraw.ImageDraw, shot: Shot, x0: int, x1: int, y: int, them
     return y
 
 
+TREND_ARROWS = {"+": "▲", "-": "▼"}
+_UNIT_SPLIT = re.compile(r"^([¥￥]?)(.*?)((?:[万億]円?|円)?)$")
+
+
+def _put_gmv(
+    draw: ImageDraw.ImageDraw,
+    xy: tuple[float, float],
+    text: str,
+    style: Style,
+    size: int,
+    theme: Theme,
+    *,
+    right: float,
+    change: str,
+) -> None:
+    """The GMV's value as hero numbers are dressed (``style.gmv_look``): the currency mark and
+    unit set smaller on the number's baseline (``¥`` ``123.4`` ``万``), a trend arrow with its
+    percentage after the number (``▲12.3%`` in the up or down colour), or a sparkline beside it;
+    nothing that does not fit before ``right`` is drawn. Plain without a look."""
+    look = style.gmv_look or ""
+    x, y = xy
+    baseline = y + style.font(size, True).getmetrics()[0]
+    prefix, number, unit = "", text, ""
+    if "small_unit" in look and (split := _UNIT_SPLIT.match(text)):
+        prefix, number, unit = split.groups()
+    small = max(12, round(size * 0.55))
+    for part, px, gap in ((prefix, small, round(small * 0.15)), (number, size, 0), (unit, small, 0)):
+        if part:
+            top = baseline - style.font(px, True).getmetrics()[0]
+            _put(draw, (x, top), part, style, px, theme.value, bold=True, number=True)
+            x += _width(draw, part, style, px, bold=True, number=True) + gap
+    if "trend" in look:
+        sign, rest = change.split()[-1][0], change.split()[-1][1:]
+        trend, px = f"{TREND_ARROWS[sign]}{rest}", max(12, round(size * 0.45))
+        left = x + round(size * 0.3)
+        if left + _width(draw, trend, style, px) <= right:
+            _put(
+                draw,
+                (left, baseline - style.font(px).getmetrics()[0]),
+                trend,
+                style,
+                px,
+                theme.up if sign == "+" else theme.down,
+            )
+    if look == "sparkline":
+        left, width = x + round(size * 0.5), min(3 * size, right - x - round(size * 0.5))
+        if width >= size:
+            line = random.Random(text)  # its own stream: the page's draws are not moved
+            height = size * 0.6
+            points = [(left + width * i / 9, baseline - height * line.random()) for i in range(10)]
+            draw.line(points, fill=theme.up, width=max(2, size // 16), joint="curve")
+
+
 @dataclass
 class Page:
     """A drawn dashboard: the image, where its metric rows start, and where the table starts."""
@@ -628,8 +689,12 @@ def draw_cards(
         banner_h = 28 + lp + 18 + hero_px + 28
         draw.rounded_rectangle((pad, y, width - pad, y + banner_h), 22, fill=theme.card)
         _put(draw, (pad + 24, y + 28), shot.labels[name], style, lp, theme.label)
-        _put(draw, (pad + 24, y + 46 + lp), shot.display[name], style, hero_px, theme.value, bold=True, number=True)
         change = shot.changes[name]
+        value_xy = (pad + 24, y + 46 + lp)
+        if name == "gmv" and style.gmv_look:
+            _put_gmv(draw, value_xy, shot.display[name], style, hero_px, theme, right=width - pad - 24, change=change)
+        else:
+            _put(draw, value_xy, shot.display[name], style, hero_px, theme.value, bold=True, number=True)
         change_x = width - pad - 24 - _width(draw, change, style, 22)
         _put(draw, (change_x, y + 28), change, style, 22, theme.up if "+" in change else theme.down)
         rows.append((y, [name]))
@@ -647,8 +712,20 @@ def draw_cards(
         if value_first:
             value_y, label_y = top + 20 + (vp - value_px), top + 36 + vp + lp - label_px
         _put(draw, (x + 20, label_y), shot.labels[name], style, label_px, theme.label)
-        _put(draw, (x + 20, value_y), shot.display[name], style, value_px, theme.value, bold=True, number=True)
         change = shot.changes[name]
+        if name == "gmv" and style.gmv_look:
+            _put_gmv(
+                draw,
+                (x + 20, value_y),
+                shot.display[name],
+                style,
+                value_px,
+                theme,
+                right=x + card_w - 20,
+                change=change,
+            )
+        else:
+            _put(draw, (x + 20, value_y), shot.display[name], style, value_px, theme.value, bold=True, number=True)
         _put(draw, (x + 20, top + 60 + lp + vp), change, style, 20, theme.up if "+" in change else theme.down)
     y += -(-len(names) // columns) * (card_h + gap) + 30
     table_top = y
@@ -837,6 +914,9 @@ def generate(out: Path, seed: int | None = None, *, split: str = "fixture", coun
             layout, theme = rng.choice(rules.layouts), rng.choice(rules.themes)
             variant = _variant(rng)
         style = _style(rng, rules, fixture)
+        if rules.gmv_looks:  # its own stream, after the page's draws: nothing else moves
+            look = random.Random(f"gmv-look-{seed}-{index}").choice(rules.gmv_looks)
+            style = Style(style.face, style.label_px, style.value_px, style.number_face, look)
         if layout == "desktop" and fixture:
             fields = list(FIELDS)
         else:

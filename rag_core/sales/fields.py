@@ -338,7 +338,7 @@ def _slack(rate: float, expected: float, rate_text: str | None, abbreviated: boo
 _RATIOS = (("cvr", "orders", 100.0), ("ctr", "product_clicks", 100.0), ("gpm", "gmv", 1000.0))
 _AT_MOST = (("peak_viewers", "viewers"), ("orders", "viewers"), ("product_clicks", "viewers"))
 _BY_RATES, _BY_RANGE = "the other fields' rates confirm", "in the field's plausible range"
-_BY_TABLE = "equal to the product table's revenue"
+_BY_TABLE = "the product table's revenue confirms"
 _BY_ZERO = "with a 0 where the others read 6, 8 or 9"
 _LOOPED = frozenset("689")
 RANGE_CONFIDENCE = 0.7  # a disputed value the only plausible one of its reads: just above the default threshold
@@ -443,11 +443,12 @@ def _zero_choice(choices: Mapping[float, str]) -> tuple[float, str] | None:
     return found[0] if len(found) == 1 else None
 
 
-def _table_total(products: list[ProductReading]) -> float | None:
-    """The product table's revenue, when every row's revenue was read without dispute."""
+def _table_total(rows: list[Mapping[str, Reading]]) -> float | None:
+    """The product table's revenue, when every row's revenue was read without dispute (after
+    ``price × sold = set_revenue`` settled the rows it could: :func:`_consistent_product`)."""
     total = 0.0
-    for product in products:
-        reading = product.numbers.get("set_revenue")
+    for numbers in rows:
+        reading = numbers.get("set_revenue")
         if reading is None or reading.disputed:
             return None
         try:
@@ -457,14 +458,56 @@ def _table_total(products: list[ProductReading]) -> float | None:
         if value is None:
             return None
         total += value
-    return total if products else None
+    return total if rows else None
+
+
+def _by_table(choices: Mapping[float, str], total: float | None) -> tuple[float, str, float] | None:
+    """The one GMV choice the product table's revenue ``total`` confirms, with its confidence.
+
+    A choice equal to the total to the yen is confirmed (``CONSISTENT_CONFIDENCE``). An
+    abbreviated one ("4746.6万円") stands for the range it may round or truncate from, so the
+    total confirms the narrowest choice whose range holds it, only to its shown digits
+    (``RANGE_CONFIDENCE``): a read that lost the point and a digit ("4746万円") holds the total
+    too, in a range ten times wider. Failing both, a choice with a 6, 8 or 9 read back as 0
+    (:func:`_zero_variants`) that equals the total is taken (``RANGE_CONFIDENCE``): hero
+    amounts in a thin face came back ``¥1,721,800`` / ``¥1,721,900`` / ``¥1,721,606`` for
+    ¥1,721,000, no read with the zeros. None when nothing or more than one choice fits."""
+    if total is None:
+        return None
+    exact = [(v, t) for v, t in choices.items() if v == total]
+    if exact:
+        return (*exact[0], CONSISTENT_CONFIDENCE) if len(exact) == 1 else None
+    spans = {}
+    for value, text in choices.items():
+        low, high = _shown_range(value, text)
+        if low < high and low <= total <= high:
+            spans[(value, text)] = high - low
+    if spans:
+        narrowest = min(spans.values())
+        best = [choice for choice, span in spans.items() if span == narrowest]
+        return (*best[0], RANGE_CONFIDENCE) if len(best) == 1 else None
+    zeroed = {
+        (total, variant)
+        for text in choices.values()
+        for variant in _zero_variants(text)
+        if _parse_or_none(SALES_FIELDS["gmv"], variant) == total
+    }
+    return (*min(zeroed), RANGE_CONFIDENCE) if zeroed else None
+
+
+def _parse_or_none(spec: FieldSpec, text: str) -> float | None:
+    try:
+        return _parse(spec, Reading(text, 0.0))
+    except NumberFormatError:
+        return None
 
 
 def _settle(readings: Mapping[str, Reading], notes: list[str], table_total: float | None) -> dict[str, Reading]:
     """Decide disputed readings by evidence, never by how many reads said what.
 
-    A GMV equal to the yen to the product table's revenue (``table_total``), when exactly one
-    of the reads' values is, or a value the other fields' rates confirm (exactly one of them
+    A GMV the product table's revenue (``table_total``) confirms (:func:`_by_table`: equal to
+    the yen with ``CONSISTENT_CONFIDENCE``, to an abbreviation's shown digits or with a misread
+    zero put back with ``RANGE_CONFIDENCE``), or a value the other fields' rates confirm (exactly one of them
     matching CVR = orders / viewers, CTR or GPM) is taken with ``CONSISTENT_CONFIDENCE``;
     else the one plausible choice that differs from the others only by zeros they read as
     6, 8 or 9 (:func:`_zero_choice`), or, when only one of them is plausible for the field
@@ -493,10 +536,10 @@ def _settle(readings: Mapping[str, Reading], notes: list[str], table_total: floa
             confirmed = {v: t for v, t in plausible.items() if _agrees(name, v, t, settled)}
             if len(choices) < 2:
                 continue  # nothing to choose between: a rate within 3 % cannot vouch for every digit
-            summed = {v: t for v, t in plausible.items() if name == "gmv" and v == table_total}
-            total_choice = next(iter(summed.items()), None)
-            if len(summed) == 1 and total_choice and _agrees(name, *total_choice, settled) is not False:
-                (value, text), confidence, why = next(iter(summed.items())), CONSISTENT_CONFIDENCE, _BY_TABLE
+            summed = _by_table(plausible, table_total) if name == "gmv" else None
+            if summed is not None and _agrees(name, summed[0], summed[1], settled) is not False:
+                value, text, confidence = summed
+                why = _BY_TABLE
             elif len(confirmed) == 1:
                 (value, text), confidence, why = next(iter(confirmed.items())), CONSISTENT_CONFIDENCE, _BY_RATES
             elif (
@@ -582,6 +625,21 @@ def _consistent_product(prefix: str, readings: Mapping[str, Reading], notes: lis
 
 
 _ZEROED = 1000  # option index of a read with a looped digit taken back to 0
+_MAX_COMBINATIONS = 20_000  # a row with more read combinations than this is not searched
+
+
+def _never_holds(readings: Mapping[str, Reading]) -> bool:
+    """Whether a row shows all three cells and no combination of their reads, 6, 8 or 9 read back
+    as 0 included, makes ``price × sold = set_revenue``: one of its cells is wrong, whichever."""
+    if not all(field in readings for field in _PRODUCT_EQUATION):
+        return False
+    choices = [_options(field, readings[field]) for field in _PRODUCT_EQUATION]
+    zeroed = [
+        [*options, *_zero_options(field, options)] for field, options in zip(_PRODUCT_EQUATION, choices, strict=True)
+    ]
+    if not all(zeroed) or math.prod(len(options) for options in zeroed) > _MAX_COMBINATIONS:
+        return False
+    return not any(abs(p[2] * s[2] - r[2]) <= 0.5 for p, s, r in itertools.product(*zeroed))
 
 
 def _zero_options(field: str, options: list[tuple[int, str, float]]) -> list[tuple[int, str, float]]:
@@ -596,13 +654,16 @@ def _zero_options(field: str, options: list[tuple[int, str, float]]) -> list[tup
 
 def _fewest_changes(choices: list[list[tuple[int, str, float]]]) -> tuple[tuple[int, str, float], ...] | None:
     """The one combination of options that makes price × sold = set_revenue with the fewest
-    options other than the first reads; None when there is none or more than one."""
+    options other than the first reads; None when there is none or more than one (combinations
+    that reach the same values by other reads count as one)."""
     matches = [combo for combo in itertools.product(*choices) if abs(combo[0][2] * combo[1][2] - combo[2][2]) <= 0.5]
     if not matches:
         return None
     fewest = min(sum(index > 0 for index, _, _ in combo) for combo in matches)
     best = [combo for combo in matches if sum(index > 0 for index, _, _ in combo) == fewest]
-    return best[0] if len(best) == 1 else None
+    # two routes to the same values ("¥2,980" read, or "¥2,986" with its 6 read back) are one answer
+    values = {tuple(value for _, _, value in combo) for combo in best}
+    return best[0] if len(values) == 1 else None
 
 
 def build_extraction(
@@ -625,31 +686,46 @@ def build_extraction(
     builder = _Builder(min_confidence, strict_text)
     builder.warnings.extend(warnings or [])
     values: dict[str, float] = {}
-    for name, reading in _settle(readings, builder.warnings, _table_total(products)).items():
+    rows: list[Mapping[str, Reading]] = []
+    row_notes: list[str] = []
+    for index, product in enumerate(products):
+        rows.append(_consistent_product(f"set_products.{index}", product.numbers, row_notes))
+    for name, reading in _settle(readings, builder.warnings, _table_total(rows)).items():
         value = builder.number(name, SALES_FIELDS[name], reading)
         if value is not None:
             values[name] = value
     _cross_check(builder, values)
+    builder.warnings.extend(row_notes)
     set_products = []
-    for index, product in enumerate(products):
+    for index, (product, row) in enumerate(zip(products, rows, strict=True)):
         prefix = f"set_products.{index}"
         name = builder.text(f"{prefix}.name", product.name) if product.name is not None else ""
         numbers = {}
-        for field, reading in _consistent_product(prefix, product.numbers, builder.warnings).items():
+        for field, reading in row.items():
             value = builder.number(f"{prefix}.{field}", PRODUCT_FIELDS[field], reading)
             if value is not None:
                 numbers[field] = value
         price, sold, revenue = numbers.get("price"), numbers.get("sold"), numbers.get("set_revenue")
-        if price is not None and sold is not None and revenue is not None and abs(price * sold - revenue) > 1:
-            keys = tuple(f"{prefix}.{f}" for f in _PRODUCT_EQUATION)
-            builder.penalise(
-                keys, f"{prefix}: price × sold = {price * sold:g} but set_revenue is {revenue:g}; confidence lowered"
-            )
+        keys = tuple(f"{prefix}.{f}" for f in _PRODUCT_EQUATION)
+        refuted = False
+        if price is not None and sold is not None and revenue is not None:
+            refuted = abs(price * sold - revenue) > 1
+            if refuted:
+                builder.penalise(
+                    keys,
+                    f"{prefix}: price × sold = {price * sold:g} but set_revenue is {revenue:g}; confidence lowered",
+                )
+        elif _never_holds(row):
+            # a cell left uncertain hides the check, not the wrong value: when no read of the row
+            # satisfies the equation, the cells that stay are doubted as a refuted row's are
+            refuted = True
+            builder.penalise(keys, f"{prefix}: no read of the row makes price × sold = set_revenue; confidence lowered")
+        if refuted:
             # the equation is exact, so one of the three is wrong: those the penalty takes below the
             # threshold are uncertain, never written as fact
             for field, key in zip(_PRODUCT_EQUATION, keys, strict=True):
                 if builder.fields[key].confidence < min_confidence:
-                    numbers.pop(field)
+                    numbers.pop(field, None)
                     builder.fields[key] = builder.fields[key].model_copy(update={"value": None, "uncertain": True})
         set_products.append(SetProduct(name=name, **numbers))
     sales = Sales.model_validate({**(sales_extra or {}), **values})

@@ -87,7 +87,10 @@ _CURRENCY_START = re.compile(r"^\s*[¥￥\\Y$]")
 _WORD_GAP = 1.3  # line heights between two words of one label (a monospaced face's space is half an em)
 # ";" "'": a full-width comma; O: a ０; a currency mark may have one stray glyph after it (a
 # full-width ￥'s wide cell read as "¥i")
-_NUMERIC_TEXT = re.compile(r"^(?:[¥￥\\Y][^\d\s])?[\d,.，．;:'、¥￥\\Y円人万億KMkOlI|%+\s]+$")  # l, I, |: a 1
+# (l, I, |: a 1; before the number, a yen mark read as it and a stray glyph, or as one symbol: "*2,795,")
+_NUMERIC_TEXT = re.compile(
+    r"^(?:[¥￥\\Y][^\d\s]|[^\w\s+\-−–—‐.,，．()（）\[\]|!¥￥](?=\d))?[\d,.，．;:'、¥￥\\Y円人万億KMkOlI|%+\s]+$"
+)
 _DISAGREE_FACTOR = 0.6  # confidence factor of a value no two reads agree on
 _AGREEMENT_FLOOR = {2: 0.7, 3: 0.9}  # confidence of a value that 2 or 3 of the reads agree on
 _DISPUTED_CONFIDENCE = 0.3  # at most, for a value the reads disagree on (below any sensible threshold)
@@ -107,6 +110,12 @@ _DURATION_SLIPS = ((re.compile(r"(?<=\d)秘"), "秒"),)
 # amount has no two decimals, and a point before three digits is a comma, not this
 _MULTIPLIER_AS_FIVE = re.compile(r"^([¥￥]?\d{1,4}\.\d)5$")
 _COUNT_UNIT_END = re.compile(r"[人件回個]\s*$")
+# A multiplier read as Latin letters after one decimal ("¥39.3FA", "¥39.3H" for a bold "¥39.3万"):
+# no vote of its own, as the letters do not say which multiplier, but support for another read
+# that shows the same digits with 万 or 億 (:func:`_unread_multipliers`)
+_UNREAD_MULTIPLIER = re.compile(r"^[¥￥\\]?(\d{1,4}\.\d)[A-Za-z]{1,3}$")
+_SHOWN_MULTIPLIER = re.compile(r"(\d{1,4}\.\d)[万億]")
+_SIGNS = "+-−–—‐"  # the signs of a comparison ("前回比 +12.3%"), look-alikes included
 # How an amount's yen marks come out of some faces: a full-width ￥ as a stray character and a
 # backslash ("ぎ\\1,153,400") or as one symbol ("*2,514,880": nothing but a currency mark stands
 # before an amount, and a symbol is no misread digit), a trailing 円 as up to three ASCII
@@ -117,6 +126,8 @@ _MONEY_SLIPS = (
     (re.compile(r"^[\\Y¥][^\d\s,.](?=\d)"), "¥"),
     (re.compile(r"^[^\w\s+\-−–—‐.,，．()（）\[\]|!¥￥](?=\d)"), "¥"),
     (re.compile(r"(?<=\d,\d{3})(?![%+\-,.])[!-/:-~][!-~]{0,2}$"), "円"),
+    # or as its left stroke and a symbol ("39,7871]", "39,7871\")" in a Mincho face)
+    (re.compile(r"(?<=\d,\d{3})[1lI|][!-/:-@\[-`{-~][!-~]?$"), "円"),
     # or as one digit ("72,7787" for "72,778円"): no amount has four digits after its last comma
     (re.compile(r"^(\d{1,3}(?:,\d{3})+)\d$"), r"\1円"),  # (with a ¥ before it, no 円 is meant)
 )
@@ -126,7 +137,16 @@ _UNIT_END = re.compile(r"(?<=\d)\s*[円人件回個万億%KkMm]\s*$")  # a numbe
 _ABBREVIATED_COMMA = re.compile(r"(?<=\d),(?=\d{1,2}[万億千KkMm])")
 _BROKEN_GROUP = re.compile(r"\d,(?:\d{4}|\d{1,2}(?!\d))")
 _RING_AS_DIGIT = re.compile(r"\.\d{3,}%$")
+# K and M abbreviate below the next step ("999.9K", then "1.0M"): four digits before the point, or
+# a thousands group, are no such notation but a misread unit ("6348.2万" read as "6348, 25m")
+_OVERFULL_ABBREVIATION = re.compile(r"(?:\d{4,}|\d,\d{3})(?:\.\d+)?[KkMm]$")
 _WORD_SPACE = 0.3  # words further apart than this many line heights are joined with a space
+# a thousands group that ends the number: at the end, or closed by what is no digit or separator
+# (a small 円 read as ")": "690,900),"; "１，８１１，" is not closed, its next group may follow)
+_CLOSED_GROUP = re.compile(r"\d\s*[,，]\s*\d{3}\s*(?:$|[^\d\s,.，．;:'、])")
+_NUMBER_START = re.compile(r"\d+\s*[,，.．]\s*$")  # a read ending in digits and a separator: more follows
+_HEAD_UNIT_END = re.compile(r"(?<=\d)\s*(?:[万億]\s*)?[円人件回個万億%KkMm]\s*$")  # "169.6万円" too
+_HEAD_GAP = 0.2  # a blank this many line heights wide may end a value with a decoration after it
 
 
 @dataclass(frozen=True)
@@ -496,7 +516,22 @@ class _Page:
             self.phrases = [p for p in self.phrases if p is not left and p is not right]
             self.phrases.append(self._phrase(box) or Phrase(f"{left.text}{right.text}", 0.0, box))
         self.phrases.sort(key=lambda p: (p.box.y0, p.box.x0))
-        self.loose.update(id(p) for p in self.phrases if _SEPARATOR_END.search(p.text))  # "¥62," goes on
+        # "¥62," goes on, when anything follows it on its row to go on with ("82,264,000," with a
+        # small 円 read as "," and nothing after it is complete)
+        self.loose.update(
+            id(p)
+            for p in self.phrases
+            if _SEPARATOR_END.search(p.text)
+            and any(
+                q.box.same_row(p.box) and 0 <= q.box.x0 - p.box.x1 <= _GROUP_GAP * max(p.box.h, q.box.h)
+                for q in self.phrases
+            )
+        )
+
+    def joined(self, left: Phrase, right: Phrase) -> Phrase:
+        """The two pieces of one number read again as one phrase."""
+        box = left.box.union(right.box)
+        return self._phrase(box) or Phrase(f"{left.text}{right.text}", 0.0, box)
 
     def _phrase(self, box: Box) -> Phrase | None:
         """The box read at the page's own scale, its glyphs in page columns; None when empty."""
@@ -546,15 +581,52 @@ class _Page:
             self.loose.add(id(split[1]))
         text = phrase.text
         valueish = sum(ch.isdigit() for ch in text) > 2 or "%" in text or not _NOT_A_VALUE.search(text)
-        if split is not None or valueish or len(normalise(text)) > 12:
+        if split is None and valueish:
+            return self._label_before_value(phrase)
+        if split is not None or len(normalise(text)) > 12:
             return split
+        seen = [text]
         for reader, height, grey in _LABEL_RETRY:
             if not self.engine.has(reader):
                 continue
             text, confidence = self._read(phrase.box, reader, height, grey)
             split = _split_label(Phrase(text, confidence, phrase.box))
+            if split is not None and split[1] is None:
+                # another read of the phrase ending in a number piece ("4,"): the label swallowed the
+                # start of a wide number, whose rest lies to its right; that rest alone is no value
+                start = next((found for t in seen if (found := _NUMBER_START.search(t))), None)
+                return split[0], Phrase(start.group(0), 0.0, phrase.box) if start else None
             if split is not None:
                 return split
+            seen.append(text)
+        return None
+
+    def _label_before_value(self, phrase: Phrase) -> tuple[list[str], Phrase | None] | None:
+        """A ``label：value`` phrase whose label was misread (``売上: ¥414,850`` as
+        ``AL: ¥414,850``): the words before its first digit or currency mark, cut off in the
+        blank columns before the value, are read again alone as a label (``_LABEL_RETRY``, the
+        page's scale first: without the value beside it the line reads otherwise). Not after a
+        sign: ``前回比 +12.3%`` is a comparison, not a label and its value."""
+        glyphs = phrase.glyphs
+        if len(glyphs) != len(phrase.text.replace(" ", "")):
+            return None
+        start = next((i for i, g in enumerate(glyphs) if _VALUE_START.match(g.char)), None)
+        before = "".join(g.char for g in glyphs[:start])
+        if not start or not any(ch.isalpha() for ch in before) or any(ch in _SIGNS or ch.isdigit() for ch in before):
+            return None
+        box, blank = phrase.box, self.blank_columns(phrase.box)
+        cut = _cut_before(blank, glyphs[start].x0, box.h)
+        if cut - box.x0 < box.h:
+            return None
+        label_box = Box(box.x0, box.y0, cut, box.y1)
+        rest = "".join(g.char for g in glyphs[start:])
+        for reader, height, grey in (("text", None, False), *_LABEL_RETRY):
+            if not self.engine.has(reader):
+                continue
+            text, confidence = self._read(label_box, reader, height, grey)
+            split = _split_label(Phrase(text, confidence, label_box))
+            if split is not None:
+                return split[0], _inline_value(phrase, start, rest, blank)
         return None
 
     def _goes_on(self, phrase: Phrase, value: str) -> bool:
@@ -575,19 +647,24 @@ class _Page:
 
     def read_value(self, phrase: Phrase, spec: FieldSpec) -> Reading | None:
         """The phrase as a value of the field, from three reads: the text read at the page's
-        own scale, a digits read and a swapped-languages read at ``_VALUE_PX`` (plus a fourth
-        when no two agree); :func:`decide` turns them into one reading. None when no read fits
-        the field. The digits read is :meth:`latin_read` wherever the eng model is loaded."""
+        own scale, a digits read and a swapped-languages read at ``_VALUE_PX`` (plus a fourth,
+        the text read at ``_VALUE_PX``, when no two agree, or when the eng model's read is the
+        only value: the jpn model then agreeing is a second opinion, while a jpn read agreeing
+        with a jpn read is not - IPA Gothic's thin 0 read as 9 by both made "1時間40分" 109
+        minutes, confidently); :func:`decide` turns them into one reading. None when no read
+        fits the field. The digits read is :meth:`latin_read` wherever the eng model is loaded."""
+        latin = self.engine.has("latin") and bool(phrase.glyphs)
         reads = [
             (phrase.text, phrase.confidence),
-            self.latin_read(phrase)
-            if self.engine.has("latin") and phrase.glyphs
-            else self._read(phrase.box, "digits", _VALUE_PX),
+            self.latin_read(phrase) if latin else self._read(phrase.box, "digits", _VALUE_PX),
             self._read(phrase.box, "swapped", _VALUE_PX),
         ]
-        votes = [vote for text, confidence in reads if (vote := vote_of(text, confidence, spec))]
-        if len({v.value for v in votes}) == len(votes) > 1:  # no two agree: one more opinion
-            votes += [v for v in [vote_of(*self._read(phrase.box, "text", _VALUE_PX), spec)] if v]
+        voted = [(i, vote) for i, (text, confidence) in enumerate(reads) if (vote := vote_of(text, confidence, spec))]
+        votes = [vote for _, vote in voted] + _unread_multipliers(reads, [vote for _, vote in voted], spec)
+        latin_alone = latin and [i for i, _ in voted] == [1] and len(votes) == 1
+        if len({v.value for v in votes}) == len(votes) > 1 or latin_alone:  # one more opinion
+            fourth = self._read(phrase.box, "text", _VALUE_PX)
+            votes += [v for v in [vote_of(*fourth, spec)] if v] + _unread_multipliers([fourth], votes, spec)
         if spec.kind == "percent" and any(_RING_AS_DIGIT.search(v.text) for v in votes):
             # a rate to three decimals is rare, a "%" whose ring is read as a digit is not ("2.73%"
             # as "2.735%" by every read at _VALUE_PX): the reads at the page's scale get a say too
@@ -597,6 +674,42 @@ class _Page:
         if reading is None or reading.disputed or id(phrase) not in self.loose:
             return reading  # (loose: a number piece beside it was not joined, the value may go on)
         return Reading(reading.raw, min(reading.confidence, _DISPUTED_CONFIDENCE), disputed=True)
+
+    def read_candidate(self, phrase: Phrase, spec: FieldSpec) -> Reading | None:
+        """:meth:`read_value`, or :meth:`read_head` when the phrase reads as no value, as one
+        read alone or as reads that disagree, and its head reads as a stronger one: a trend or a
+        sparkline after the number spoils the reads of the whole (``¥5,451,820。jss。``, read
+        as one amount with 円 by one read alone), not those of the number cut off before it."""
+        reading = self.read_value(phrase, spec)
+        if reading is not None and reading.confidence >= _AGREEMENT_FLOOR[2]:
+            return reading
+        head = self.read_head(phrase, spec)
+        if head is not None and (reading is None or head.confidence > reading.confidence):
+            return head
+        return reading
+
+    def read_head(self, phrase: Phrase, spec: FieldSpec) -> Reading | None:
+        """The value at the head of a phrase that reads as none, with a decoration after it (a
+        trend ``▲5.7%``, a sparkline, a small unit read as junk: ``¥1,809,700ん、``,
+        ``¥ 5,451,82015.5:``): the phrase is cut in a blank run at least ``_HEAD_GAP`` line
+        heights wide, the longest head first, and the head read anew like any value. A head is
+        tried only when it ends a number for certain (a thousands group closed by its end or by
+        what is no digit or separator, or its unit) and
+        what follows does not go on with it (a separator or a three-digit group: ``１，８１１``
+        ``，７４０`` is one number set wide), so a wide-set number is never cut short."""
+        glyphs, box = phrase.glyphs, phrase.box
+        if len(glyphs) < 2:
+            return None
+        runs = [gap for gap in self.blank_columns(box) if gap[1] - gap[0] >= _HEAD_GAP * box.h and gap[1] < box.x1]
+        for a, b in sorted(runs, reverse=True):
+            head_text = "".join(g.char for g in glyphs if g.x0 < a)  # (a word's last glyph ends where it does)
+            tail_text = "".join(g.char for g in glyphs if g.x0 >= b - 1)
+            if not (_CLOSED_GROUP.search(head_text) or _HEAD_UNIT_END.search(head_text)) or _goes_on_with(tail_text):
+                continue
+            head = self._phrase(Box(box.x0, box.y0, min(box.x1, a + (b - a) // 2), box.y1))
+            if head is not None and (reading := self.read_value(head, spec)) is not None:
+                return reading
+        return None
 
     def blank_columns(self, box: Box) -> list[tuple[int, int]]:
         """``[start, end)`` page columns of the box with no ink at its own Otsu threshold."""
@@ -609,7 +722,9 @@ class _Page:
         saw, with what lies between them (currency mark, CJK units: ``¥``, ``万``, ``分``, ``秒``)
         kept as the text read has it: the eng model does not share the jpn model's blind spots
         (IPA and VL Gothic's "0" read as "6" or "9" by every jpn read), but writes a CJK unit as
-        a digit, so it never sees one. ``("", 0.0)`` when a run reads as nothing."""
+        a digit, so it never sees one. ``("", 0.0)`` when a run reads as nothing, but for a
+        lone thin 1 the text read saw (the eng model reads no ink in it, and the reads of the
+        other runs, "40" in "1時間40分" read "1時間49分" by every jpn read, were lost with it)."""
         box = phrase.box
         marks = [(_latin_char(g.char, i == 0), g) for i, g in enumerate(phrase.glyphs)]
         gaps = self.blank_columns(box)
@@ -629,20 +744,31 @@ class _Page:
             # the word does), and a digit has no blank column inside it, where 時 or 分 may.
             left = box.x0 if i == 0 else _cut_before(gaps, glyph.x0, box.h)
             right = box.x1 if j == len(marks) else _cut_after(gaps, marks[j - 1][1].x0, box.h)
-            if right - left < 2:
+            lone_one = j - i == 1 and unicodedata.normalize("NFKC", glyph.char) in "1lI|"
+            if right - left < 2 and not lone_one:
                 return "", 0.0
-            text, confidence = self._read(Box(left, box.y0, right, box.y1), "latin", _VALUE_PX)
+            text, confidence = (
+                ("", 0.0) if right - left < 2 else self._read(Box(left, box.y0, right, box.y1), "latin", _VALUE_PX)
+            )
             text = text.replace(" ", "")
             if j < len(marks):
                 text = text.rstrip(",.:")  # the edge of the unit after it ("254.1.万")
             if i > 0:
                 text = text.lstrip(",.:")
-            if not text:
+            if not text and lone_one:  # a lone thin 1 ("1時間40分") is read as nothing at all
+                out += "1"
+            elif not text:
                 return "", 0.0
-            out += text
-            confidences.append(confidence)
+            else:
+                out += text
+                confidences.append(confidence)
             i = j
         return (out, min(confidences)) if confidences else ("", 0.0)
+
+
+def _goes_on_with(tail: str) -> bool:
+    """Whether text after a number may be more of it: a separator or a thousands group."""
+    return bool(_THOUSANDS_GROUP.match(tail) or re.match(r"\s*[,.，．;:'、]", tail))
 
 
 def _cut_before(gaps: list[tuple[int, int]], x: int, height: int) -> int:
@@ -679,6 +805,24 @@ def _latin_char(char: str, first: bool) -> str | None:
 def _pad(box: Box) -> int:
     """The white margin around a box read alone."""
     return max(4, box.h // 6)
+
+
+def _unread_multipliers(reads: list[tuple[str, float]], votes: list[Vote], spec: FieldSpec) -> list[Vote]:
+    """Votes for the one value read with a multiplier (``¥39.3万``), from the reads that are no
+    value and show its digits followed by Latin letters (``¥39.3FA``): a whole amount or count
+    with one decimal needs a multiplier, and a bold 万 at hero size comes out as letters at the
+    re-read size, so three reads of one clear number gave one vote and it was left empty. The
+    letters do not say which multiplier, so they only back a read that shows one."""
+    shown = {(m.group(1), v.value): v.text for v in votes if (m := _SHOWN_MULTIPLIER.search(v.text))}
+    if not spec.whole or len({value for _, value in shown}) != 1:
+        return []
+    (digits, value), shown_text = next(iter(shown.items()))
+    out = []
+    for text, confidence in reads:
+        unread = _UNREAD_MULTIPLIER.match(unicodedata.normalize("NFKC", text).replace(" ", ""))
+        if unread and unread.group(1) == digits and vote_of(text, confidence, spec) is None:
+            out.append(Vote(value, shown_text, confidence))  # (its text the one that shows the multiplier)
+    return out
 
 
 class Vote(NamedTuple):
@@ -747,6 +891,8 @@ def vote_of(text: str, confidence: float, spec: FieldSpec) -> Vote | None:
     s = _ABBREVIATED_COMMA.sub(".", s)  # "126,3K": the point of an abbreviated count, read as a comma
     if _BROKEN_GROUP.search(s):
         return None  # "54,0429" (円 read as 9), "3,17人" (a digit lost): no number is written so
+    if _OVERFULL_ABBREVIATION.search(s):
+        return None  # "6348.25m": 万 read as "5m"; K and M have at most three digits before the point
     if not s or not text_fits_kind(s, kind):
         return None
     if kind == "duration" and any(int(part) >= 60 for part in _SEXAGESIMAL.findall(s)):
@@ -889,8 +1035,22 @@ def _pair(
             if hit is not None:
                 readings[hit[0]] = hit[1]
                 continue
+            rest = next((p for p in others if _rest_of(inline, p)), None)
+            if rest is not None:
+                # "Clicks ４，" "６１５": the segmenter cut a wide number after its first digits,
+                # which went with the label; the pieces are read as one, never the rest alone
+                joined = page.joined(inline, rest)
+                hit = next(((f, r) for f in open_fields if (r := page.read_value(joined, SALES_FIELDS[f]))), None)
+                others.remove(rest)
+                if hit is not None:
+                    readings[hit[0]] = hit[1]
+                else:
+                    notes.append(
+                        f"{open_fields[0]}: {inline.text!r} {rest.text!r} after {label.text!r} read as no value"
+                    )
+                continue
         for candidate in _candidates(label, others, label_phrases):
-            hit = next(((f, r) for f in open_fields if (r := page.read_value(candidate, SALES_FIELDS[f]))), None)
+            hit = next(((f, r) for f in open_fields if (r := page.read_candidate(candidate, SALES_FIELDS[f]))), None)
             if hit is not None:
                 readings[hit[0]] = hit[1]
                 others.remove(candidate)
@@ -898,6 +1058,18 @@ def _pair(
         else:
             notes.append(f"{open_fields[0]}: label {label.text!r} found but no value next to it")
     return readings, notes
+
+
+def _rest_of(inline: Phrase, other: Phrase) -> bool:
+    """Whether ``other`` is the rest of the number an inline value starts: just after it on its row,
+    the inline piece ending in a separator (``４，``) or the other a thousands group (``０１８``)."""
+    gap = other.box.x0 - inline.box.x1
+    return (
+        other.box.same_row(inline.box)
+        and 0 <= gap <= _GROUP_GAP * max(inline.box.h, other.box.h)
+        and bool(_NUMERIC_TEXT.match(inline.text))
+        and bool(_SEPARATOR_END.search(inline.text) or _THOUSANDS_GROUP.match(other.text))
+    )
 
 
 def _inline_reading(page: _Page, value: Phrase, spec: FieldSpec) -> Reading | None:

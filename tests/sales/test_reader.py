@@ -836,6 +836,9 @@ def test_a_number_that_ends_in_its_unit_is_not_held_open_by_the_next_card() -> N
         ("1,188,540F9", 1_188_540),
         ("-¥1,234", None),  # a comparison's sign is no stray glyph
         ("1,18F9", None),  # no complete group before the "F": no 円 is meant
+        ("39,7871]", 39_787),  # 円 in a Mincho face as its left stroke and a symbol
+        ('39,7871")', 39_787),
+        ("39,78l]", None),  # ... only after a complete group
     ],
 )
 def test_yen_marks_as_some_faces_read_them(text: str, value: float | None) -> None:
@@ -1024,3 +1027,201 @@ def test_words_of_one_label_are_joined_across_a_monospaced_space_and_uneven_tops
     ]
     texts = [p.text for p in sales_ocr_local._join_labels(words)]
     assert texts == ["Click-through rate (%)", "Order rate"]
+
+
+# --- hero numbers, misread inline labels and the product table's total (dev round 5) ------------
+
+
+def _revenue_rows(*revenues: str) -> list[ProductReading]:
+    return [ProductReading(name=None, numbers={"set_revenue": Reading(text, 0.9)}) for text in revenues]
+
+
+def _gmv(reads: tuple[str, ...], rows: list[ProductReading]) -> tuple[float | None, bool]:
+    gmv = Reading(reads[0], 0.3, reads[1:], disputed=True)
+    extraction = build_extraction({"gmv": gmv}, rows, provider="local", min_confidence=0.6, strict_text=True)
+    return extraction.sales.gmv, extraction.fields["gmv"].uncertain
+
+
+def test_an_abbreviated_gmv_is_confirmed_by_the_table_to_its_shown_digits() -> None:
+    """ "4746.6万円" / "4746万円" (a point and a digit lost): the table's ¥47,466,120 lies in both
+    ranges, and the narrower one, the read that shows more digits, is taken; a table that lies
+    in neither confirms nothing."""
+    reads = ("4746.6万円", "4746万円")
+    assert _gmv(reads, _revenue_rows("¥47,000,000", "¥466,120")) == (47_466_000, False)
+    assert _gmv(reads, _revenue_rows("¥47,000,000", "¥866,120")) == (None, True)
+
+
+def test_a_gmv_whose_zeros_every_read_saw_as_loops_is_put_right_by_the_table() -> None:
+    """¥1,721,000 in a thin face read as ¥1,721,800 / ¥1,721,900 / ¥1,721,606: no read shows the
+    zeros, but one with its 6, 8 or 9 read back as 0 equals the table's revenue; a table that
+    adds up to something else leaves it uncertain."""
+    reads = ("¥1,721,800", "¥1,721,900", "¥1,721,606")
+    assert _gmv(reads, _revenue_rows("¥979,200", "¥741,800")) == (1_721_000, False)
+    assert _gmv(reads, _revenue_rows("¥979,200", "¥741,700")) == (None, True)
+
+
+def test_the_table_total_counts_rows_the_equation_settled() -> None:
+    """A row whose revenue was disputed but that price × sold = set_revenue settled counts in the
+    table's total, which then settles the GMV."""
+    row = {
+        "price": Reading("¥6,800", 0.9),
+        "sold": Reading("144", 0.9),
+        "set_revenue": Reading("¥979,206", 0.3, ("¥979,200",), disputed=True),
+    }
+    rows = [ProductReading(name=None, numbers=row), *_revenue_rows("¥741,800")]
+    assert _gmv(("¥1,721,000", "¥1,721,806"), rows) == (1_721_000, False)
+
+
+def test_a_multiplier_read_as_letters_backs_a_read_that_shows_it() -> None:
+    """A bold "¥39.3万": the page-scale read gives "¥39.35" (万 as 5), the re-reads "¥39.3FA" and
+    "¥39.3H" - no value of their own, but the same digits with something after them, which a
+    whole amount with one decimal has only as a multiplier: two reads agree. Letters never
+    back a read with other digits, nor stand alone (they do not say which multiplier)."""
+    spec = SALES_FIELDS["gmv"]
+    shown = sales_ocr_local.vote_of("¥39.35", 0.0, spec)
+    assert shown is not None and shown.value == 393_000
+    reads = [("¥39.35", 0.0), ("¥39.3", 0.3), ("¥39.3FA", 0.0)]
+    reading = sales_ocr_local.decide([shown, *sales_ocr_local._unread_multipliers(reads, [shown], spec)])
+    assert reading is not None and not reading.disputed and reading.confidence >= 0.7
+    assert sales_ocr_local._unread_multipliers([("¥39.4FA", 0.5)], [shown], spec) == []
+    assert sales_ocr_local._unread_multipliers([("¥39.3FA", 0.5)], [], spec) == []
+    assert sales_ocr_local.vote_of("¥39.3FA", 0.9, spec) is None
+
+
+def test_a_misread_label_before_an_inline_value_is_read_again_alone() -> None:
+    """ "売上: ¥414,850" whose label came out as "AL:" with the value beside it: the words before
+    the value are cut off and read again alone, and the value is read as usual. A comparison
+    ("前回比 +12.3%") is no label and value, whatever its words read as."""
+    image = Image.new("RGB", (900, 160), "white")
+    draw = ImageDraw.Draw(image)
+    label = ImageFont.truetype(NOTO, 28)
+    draw.text((40, 70), "売上:", font=label, fill="#6d6f78", anchor="ls")
+    value_x = 40 + draw.textlength("売上:", font=label) + 10
+    draw.text((value_x, 70), "¥414,850", font=ImageFont.truetype(NOTO_BOLD, 34), fill="#161823", anchor="ls")
+    draw.text((500, 40), "前回比 +12.3%", font=ImageFont.truetype(NOTO, 28), fill="#6d6f78")
+    engine = sales_ocr_local._engine(TESSDATA, "jpn+eng")
+    with engine.lock:
+        page = sales_ocr_local._Page(sales_ocr_local.prepare(image), engine)
+        inline = next(p for p in page.phrases if "414" in p.text)
+        assert len(inline.glyphs) == len(inline.text.replace(" ", "")) and inline.glyphs[0].char == "売"
+        glyphs = (inline.glyphs[0]._replace(char="A"), inline.glyphs[1]._replace(char="L"), *inline.glyphs[2:])
+        misread = sales_ocr_local.Phrase("AL" + inline.text[2:], inline.confidence, inline.box, glyphs)
+        assert sales_ocr_local._split_label(misread) is None
+        split = page.label(misread)
+        assert split is not None and split[0] == ["gmv"] and split[1] is not None
+        reading = page.read_value(split[1], SALES_FIELDS["gmv"])
+        assert reading is not None and reading.text == "¥414,850" and reading.confidence >= 0.7
+        comparison = next(p for p in page.phrases if "12" in p.text)
+        assert page.label(comparison) is None
+
+
+def _hero_card(value: str, after: Callable[[ImageDraw.ImageDraw, float, int], None]) -> bytes:
+    """A card with a GMV caption, the value under it and ``after(draw, x, baseline)`` drawing a
+    decoration right after the value, as hero numbers are dressed."""
+    image = Image.new("RGB", (900, 200), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((40, 30), "GMV", font=ImageFont.truetype(NOTO, 26), fill="#6d6f78")
+    font = ImageFont.truetype(NOTO_BOLD, 44)
+    draw.text((40, 130), value, font=font, fill="#161823", anchor="ls")
+    after(draw, 40 + draw.textlength(value, font=font), 130)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _trend(draw: ImageDraw.ImageDraw, x: float, baseline: int) -> None:
+    draw.text((x + 14, baseline), "▲15.5%", font=ImageFont.truetype(NOTO, 20), fill="#12a150", anchor="ls")
+
+
+def _sparkline(draw: ImageDraw.ImageDraw, x: float, baseline: int) -> None:
+    heights = (0.2, 0.7, 0.4, 0.9, 0.3, 0.6, 0.1, 0.8)
+    points = [(x + 22 + 14 * i, baseline - 26 * h) for i, h in enumerate(heights)]
+    draw.line(points, fill="#12a150", width=3)
+
+
+@pytest.mark.parametrize(
+    ("value", "after", "expected"),
+    [("¥5,451,820", _trend, 5_451_820), ("¥1,809,700", _sparkline, 1_809_700), ("169.6万円", _sparkline, 1_696_000)],
+)
+def test_a_value_with_a_trend_or_a_sparkline_after_it_is_read(
+    value: str, after: Callable[[ImageDraw.ImageDraw, float, int], None], expected: int
+) -> None:
+    """ "¥5,451,820 ▲15.5%" or a sparkline just after the number: one segment, read as no value
+    ("¥5,451,82015.5:"); its head before the blank, ending in a complete thousands group, is
+    read again alone."""
+    assert extract_sales_from_image(_hero_card(value, after), _local_settings()).sales.gmv == expected
+
+
+@pytest.mark.parametrize(
+    ("tail", "goes_on"), [("，７４０", True), ("740", True), (",740", True), ("▲15.5%", False), ("ん、", False)]
+)
+def test_a_value_is_cut_before_a_decoration_never_inside_a_wide_number(tail: str, goes_on: bool) -> None:
+    """A head ends a value only when what follows cannot go on with it: a separator or a
+    thousands group is the rest of a number set wide (full-width digits), a trend is not."""
+    assert sales_ocr_local._goes_on_with(tail) is goes_on
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("6348, 25m", None), ("1,234.5K", None), ("12.5K", 12_500), ("999.9K", 999_900), ("1.25M", 1_250_000)],
+)
+def test_k_and_m_have_at_most_three_digits_before_the_point(text: str, value: float | None) -> None:
+    """ "6348.2万" whose 万 came out as "5m" read as 6,348,250,000: K and M abbreviate below the
+    next step, so four digits (or a thousands group) before one is a misread unit, no vote."""
+    vote = sales_ocr_local.vote_of(text, 0.9, SALES_FIELDS["likes"])
+    assert (vote.value if vote else None) == value
+
+
+@pytest.mark.parametrize(
+    ("inline", "right", "rest"),
+    [
+        ("4,", (1040, "615"), True),  # "Clicks ４，" "６１５": the label swallowed the number's start
+        ("1", (1040, "018"), True),  # "売れた商品数：１" "０１８"
+        ("4,", (1400, "615"), False),  # too far: another column's value
+        ("12", (1040, "5%"), False),  # no thousands group, no separator: nothing says they are one
+    ],
+)
+def test_the_rest_of_a_number_cut_off_with_its_label_is_never_read_alone(
+    inline: str, right: tuple[int, str], rest: bool
+) -> None:
+    box, phrase = sales_ocr_local.Box, sales_ocr_local.Phrase
+    start = phrase(inline, 0.0, box(854, 389, 1004, 430))
+    other = phrase(right[1], 0.9, box(right[0], 389, right[0] + 118, 423))
+    assert sales_ocr_local._rest_of(start, other) is rest
+
+
+def test_two_routes_to_the_same_row_values_are_one_answer() -> None:
+    """ "¥2,980" is both another read of the price and "¥2,986" with its 6 read back as 0: the
+    same values reached twice are no ambiguity, and the row is put right."""
+    numbers = {
+        "price": Reading("¥2,986", 0.3, ("¥2,980", "¥2,988"), disputed=True),
+        "sold": Reading("1,676", 0.9),
+        "set_revenue": Reading("¥3,206,486", 0.3, ("¥3,206,480",), disputed=True),
+    }
+    rows = [ProductReading(name=None, numbers=numbers)]
+    product = build_extraction({}, rows, provider="local", min_confidence=0.6, strict_text=True).set_products[0]
+    assert (product.price, product.sold, product.set_revenue) == (2_980, 1_076, 3_206_480)
+
+
+def test_a_cell_that_no_read_of_its_row_can_satisfy_is_not_kept_beside_uncertain_ones() -> None:
+    """Price and revenue disputed (left empty) and no read of the row, zeros read back included,
+    makes the equation hold: the sold count read alone is not written as fact either."""
+    numbers = {
+        "price": Reading("¥2,986", 0.3, ("¥2,987",), disputed=True),
+        "sold": Reading("1,675", 0.9),
+        "set_revenue": Reading("¥3,206,485", 0.3, ("¥3,206,487",), disputed=True),
+    }
+    rows = [ProductReading(name=None, numbers=numbers)]
+    extraction = build_extraction({}, rows, provider="local", min_confidence=0.6, strict_text=True)
+    assert extraction.set_products[0].sold is None
+    assert extraction.fields["set_products.0.sold"].uncertain
+
+
+@pytest.mark.parametrize(
+    ("text", "piece"), [("*2, 795,", True), ("¥2,795,", True), ("前回比 -9.1%", False), ("@)", False)]
+)
+def test_a_yen_mark_read_as_a_symbol_still_starts_a_number_piece(text: str, piece: bool) -> None:
+    """ "￥２，７９５，" "６００" with the ￥ read as "*": the first piece is still a number's, so the
+    rest is joined to it (the amount was left uncertain, its pieces apart)."""
+    phrase = sales_ocr_local.Phrase(text, 0.9, sales_ocr_local.Box(93, 395, 650, 480))
+    assert sales_ocr_local._number_piece(phrase, None) is piece
