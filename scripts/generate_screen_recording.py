@@ -27,6 +27,8 @@ The truth rows say when a counter was hidden, so a benchmark can tell
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import itertools
 import json
 import math
@@ -657,6 +659,31 @@ def still_frame(spec: RecordingSpec, t_sec: float) -> tuple[Image.Image, dict[st
     return next(itertools.islice(frames, index, None))
 
 
+_M_PERTURB = -6  # glibc's mallopt parameter: fill each allocation with one byte
+
+
+@contextlib.contextmanager
+def _filled_allocations() -> Iterator[None]:
+    """While encoding, every allocation is filled with one byte (glibc's malloc perturbation).
+
+    Why: x264 reads memory it never wrote when encoding a 1080-pixel-wide frame, so two
+    encodes of the same frames in one process differed wherever the heap held other data
+    before (measured: 3 of 3 encodes of a held-out spec differed; with the heap filled, 3 of
+    3 were identical). Clips must be reproducible for the benchmark's splits to mean the same
+    on every machine. Elsewhere than glibc this does nothing.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError):
+        yield
+        return
+    mallopt(_M_PERTURB, 0x5A)
+    try:
+        yield
+    finally:
+        mallopt(_M_PERTURB, 0)
+
+
 def generate(out: Path, spec: RecordingSpec | None = None) -> Path:
     """Write the MP4 at ``out`` and ``<out>.truth.json`` beside it; returns the truth path."""
     spec = spec or RecordingSpec()
@@ -664,7 +691,7 @@ def generate(out: Path, spec: RecordingSpec | None = None) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     rate = Fraction(spec.fps).limit_denominator(1000)
     rows: list[dict[str, Any]] = []
-    with av.open(str(out), mode="w") as container:
+    with _filled_allocations(), av.open(str(out), mode="w") as container:
         stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
         tick = Fraction(1, 1000) if spec.vfr else 1 / rate
