@@ -146,7 +146,9 @@ _WORD_SPACE = 0.3  # words further apart than this many line heights are joined 
 _CLOSED_GROUP = re.compile(r"\d\s*[,，]\s*\d{3}\s*(?:$|[^\d\s,.，．;:'、])")
 _NUMBER_START = re.compile(r"\d+\s*[,，.．]\s*$")  # a read ending in digits and a separator: more follows
 _HEAD_UNIT_END = re.compile(r"(?<=\d)\s*(?:[万億]\s*)?[円人件回個万億%KkMm]\s*$")  # "169.6万円" too
+_UNIT_BRACKET = re.compile(r"\s*[(（\[【{]")  # what opens a label's unit, "(円)", never a number
 _HEAD_GAP = 0.2  # a blank this many line heights wide may end a value with a decoration after it
+_DECORATION_HEIGHT = 0.8  # ink lower than this share of a number's is set smaller: no more of its digits
 
 
 @dataclass(frozen=True)
@@ -704,12 +706,31 @@ class _Page:
         for a, b in sorted(runs, reverse=True):
             head_text = "".join(g.char for g in glyphs if g.x0 < a)  # (a word's last glyph ends where it does)
             tail_text = "".join(g.char for g in glyphs if g.x0 >= b - 1)
-            if not (_CLOSED_GROUP.search(head_text) or _HEAD_UNIT_END.search(head_text)) or _goes_on_with(tail_text):
+            ends = bool(_CLOSED_GROUP.search(head_text) or _HEAD_UNIT_END.search(head_text))
+            if ends and _goes_on_with(tail_text):
+                continue
+            # the whole read as junk ("*818035 ce cus" for "¥818.3万 前回比 +14.8%" at 0.8x) says
+            # nothing of where the number ends; a tail set smaller than the head's digits cannot
+            # be more of them (a comparison, a trend), and then the head's own read must end a
+            # number for certain - a head cut before a small 万 ("¥818.3") never does
+            smaller = not ends and self.ink_height(Box(b, box.y0, box.x1, box.y1)) < _DECORATION_HEIGHT * (
+                self.ink_height(Box(box.x0, box.y0, a, box.y1))
+            )
+            if not (ends or smaller):
                 continue
             head = self._phrase(Box(box.x0, box.y0, min(box.x1, a + (b - a) // 2), box.y1))
-            if head is not None and (reading := self.read_value(head, spec)) is not None:
+            reading = self.read_value(head, spec) if head is not None else None
+            if reading is not None and (ends or _ends_number(str(reading.raw))):
                 return reading
         return None
+
+    def ink_height(self, box: Box) -> int:
+        """Rows of the box with ink at its own Otsu threshold, from the first to the last."""
+        crop = self.pixels[box.y0 : box.y1, box.x0 : box.x1]
+        if crop.size == 0:
+            return 0
+        rows = np.flatnonzero((crop <= otsu_threshold(crop)).any(axis=1))
+        return int(rows[-1] - rows[0] + 1) if rows.size else 0
 
     def blank_columns(self, box: Box) -> list[tuple[int, int]]:
         """``[start, end)`` page columns of the box with no ink at its own Otsu threshold."""
@@ -764,6 +785,11 @@ class _Page:
                 confidences.append(confidence)
             i = j
         return (out, min(confidences)) if confidences else ("", 0.0)
+
+
+def _ends_number(text: str) -> bool:
+    """Whether a value's text ends a number for certain: a closed thousands group or a unit."""
+    return bool(_CLOSED_GROUP.search(text) or _HEAD_UNIT_END.search(text))
 
 
 def _goes_on_with(tail: str) -> bool:
@@ -1030,11 +1056,16 @@ def _pair(
         if not open_fields:
             notes.append(f"{fields[0]}: label {label.text!r} seen again; the first reading is kept")
             continue
+        weak_inline: tuple[str, Reading] | None = None
         if inline is not None:
             hit = next(((f, r) for f in open_fields if (r := _inline_reading(page, inline, SALES_FIELDS[f]))), None)
-            if hit is not None:
+            if hit is not None and (hit[1].confidence >= _AGREEMENT_FLOOR[2] or not _UNIT_BRACKET.match(inline.text)):
                 readings[hit[0]] = hit[1]
                 continue
+            # a weak inline value that opens with a bracket may be the label's own unit misread
+            # ("LIVE Gross revenue (円)" in a chip, "(円)" read "(F3)J"): the neighbours are asked
+            # too and the stronger wins (a number's first piece, "数:1。" before "018", is kept)
+            weak_inline = hit
             rest = next((p for p in others if _rest_of(inline, p)), None)
             if rest is not None:
                 # "Clicks ４，" "６１５": the segmenter cut a wide number after its first digits,
@@ -1052,10 +1083,15 @@ def _pair(
         for candidate in _candidates(label, others, label_phrases):
             hit = next(((f, r) for f in open_fields if (r := page.read_candidate(candidate, SALES_FIELDS[f]))), None)
             if hit is not None:
+                if weak_inline is not None and weak_inline[1].confidence >= hit[1].confidence:
+                    break  # the inline value reads at least as well: it stays the label's value
                 readings[hit[0]] = hit[1]
                 others.remove(candidate)
+                weak_inline = None
                 break
-        else:
+        if weak_inline is not None:
+            readings[weak_inline[0]] = weak_inline[1]
+        elif not any(f in readings for f in open_fields):
             notes.append(f"{open_fields[0]}: label {label.text!r} found but no value next to it")
     return readings, notes
 
