@@ -147,8 +147,11 @@ _CLOSED_GROUP = re.compile(r"\d\s*[,，]\s*\d{3}\s*(?:$|[^\d\s,.，．;:'、])")
 _NUMBER_START = re.compile(r"\d+\s*[,，.．]\s*$")  # a read ending in digits and a separator: more follows
 _HEAD_UNIT_END = re.compile(r"(?<=\d)\s*(?:[万億]\s*)?[円人件回個万億%KkMm]\s*$")  # "169.6万円" too
 _UNIT_BRACKET = re.compile(r"\s*[(（\[【{]")  # what opens a label's unit, "(円)", never a number
+_FILLED_SHARE = 0.62  # a box darker than this share is a filled chip (words take a third of a line)
+_RAISED_SHARE = 0.25  # ink pieces ending this share of a line above the baseline are raised
+_RAISED_UNITS = frozenset({"万", "億", "万円", "億円", "円", "K", "M", "人", "件"})  # what a raised unit may read
 _HEAD_GAP = 0.2  # a blank this many line heights wide may end a value with a decoration after it
-_DECORATION_HEIGHT = 0.8  # ink lower than this share of a number's is set smaller: no more of its digits
+_DECORATION_HEIGHT = 0.65  # ink lower than this share of a number's is set smaller: no more of its digits
 
 
 @dataclass(frozen=True)
@@ -547,8 +550,10 @@ class _Page:
     def canvas(self, box: Box, scale: float = 1.0, grey: bool = False) -> np.ndarray:
         """The box alone with a white margin (no neighbouring ink for the line reader to see),
         black on white at the box's own Otsu threshold: the grey anti-aliasing of small light
-        labels makes the jpn model read シェア as "DET". ``grey``: its greys stretched to black
-        and white instead, for a label whose thin strokes the threshold breaks up."""
+        labels makes the jpn model read シェア as "DET"; a box mostly dark after the threshold is a
+        filled chip with light words in it (a label in a coloured pill), flipped so that the
+        words are the dark ones. ``grey``: its greys stretched to black and white instead, for a
+        label whose thin strokes the threshold breaks up."""
         pad = _pad(box)
         crop = self.pixels[box.y0 : box.y1, box.x0 : box.x1]
         page = np.full((crop.shape[0] + 2 * pad, crop.shape[1] + 2 * pad), 255, dtype=np.uint8)
@@ -557,7 +562,14 @@ class _Page:
             stretched = (crop.astype(np.float32) - low) * (255.0 / max(1.0, high - low))
             page[pad:-pad, pad:-pad] = np.clip(stretched, 0, 255).astype(np.uint8)
         else:
-            page[pad:-pad, pad:-pad] = np.where(crop > otsu_threshold(crop), 255, 0)
+            light = crop > otsu_threshold(crop)
+            if 1.0 - float(light.mean()) > _FILLED_SHARE:  # light words in a filled chip: flip them dark
+                light = ~light
+                # and what lies outside the pill's rounded ends (dark now, from a row's end
+                # inwards) is no ink: read as a glyph, it made "LIVE" "てLiv"
+                dark = ~light
+                light |= np.cumprod(dark, axis=1).astype(bool) | np.cumprod(dark[:, ::-1], axis=1)[:, ::-1].astype(bool)
+            page[pad:-pad, pad:-pad] = np.where(light, 255, 0)
         if scale == 1.0:
             return page
         image = Image.fromarray(page)
@@ -681,7 +693,11 @@ class _Page:
         """:meth:`read_value`, or :meth:`read_head` when the phrase reads as no value, as one
         read alone or as reads that disagree, and its head reads as a stronger one: a trend or a
         sparkline after the number spoils the reads of the whole (``¥5,451,820。jss。``, read
-        as one amount with 円 by one read alone), not those of the number cut off before it."""
+        as one amount with 円 by one read alone), not those of the number cut off before it.
+        A unit raised off the number's baseline is read apart (:meth:`read_raised`)."""
+        raised = self.raised_tail(phrase.box)
+        if raised is not None and (apart := self.read_raised(phrase.box, raised, spec)) is not False:
+            return apart
         reading = self.read_value(phrase, spec)
         if reading is not None and reading.confidence >= _AGREEMENT_FLOOR[2]:
             return reading
@@ -707,8 +723,8 @@ class _Page:
             head_text = "".join(g.char for g in glyphs if g.x0 < a)  # (a word's last glyph ends where it does)
             tail_text = "".join(g.char for g in glyphs if g.x0 >= b - 1)
             ends = bool(_CLOSED_GROUP.search(head_text) or _HEAD_UNIT_END.search(head_text))
-            if ends and _goes_on_with(tail_text):
-                continue
+            if _goes_on_with(tail_text) or _SEPARATOR_END.search(head_text):
+                continue  # (a wide-set "￥３，１１１，" "１６０": a comma's descent is no decoration)
             # the whole read as junk ("*818035 ce cus" for "¥818.3万 前回比 +14.8%" at 0.8x) says
             # nothing of where the number ends; a tail set smaller than the head's digits cannot
             # be more of them (a comparison, a trend), and then the head's own read must end a
@@ -723,6 +739,49 @@ class _Page:
             if reading is not None and (ends or _ends_number(str(reading.raw))):
                 return reading
         return None
+
+    def raised_tail(self, box: Box) -> int | None:
+        """Where a unit set small and raised to the digits' top begins (``196.5`` ``万円`` with
+        the 万円 on a baseline of its own): the last ink pieces of the box end above the
+        number's baseline by ``_RAISED_SHARE`` of the line. None when the box has none, or has
+        nothing before them. Read as one line, the raised 万円 came out as two more digits,
+        ``196.541``, by every read alike."""
+        crop = self.pixels[box.y0 : box.y1, box.x0 : box.x1]
+        inked = crop <= otsu_threshold(crop)
+        pieces = _runs(np.asarray(inked.any(axis=0)), 1)
+        if len(pieces) < 2:
+            return None
+        rows = [np.flatnonzero(inked[:, a:b].any(axis=1)) for a, b in pieces]
+        tops, bottoms = [int(r[0]) for r in rows], [int(r[-1]) for r in rows]
+        top, baseline = sorted(tops)[len(tops) // 2], sorted(bottoms)[len(bottoms) // 2]  # the digits'
+        start = len(pieces)
+        while (
+            start > 0
+            and bottoms[start - 1] < baseline - _RAISED_SHARE * box.h
+            and tops[start - 1] <= top + _RAISED_SHARE * box.h  # hung from the digits' top (no sparkline)
+        ):
+            start -= 1
+        if start in (0, len(pieces)):
+            return None
+        return box.x0 + pieces[start][0]
+
+    def read_raised(self, box: Box, x: int, spec: FieldSpec) -> Reading | Literal[False] | None:
+        """A value whose unit is raised from ``x`` on: the number before it read like any value,
+        the unit read alone at ``_VALUE_PX`` and written after it. None when the number reads as
+        none. A unit that reads as no known one leaves a number with a decimal point disputed
+        (``196.5`` without its 万 is no amount to state); a whole number is then read as before
+        (False): its unit may be a 円, read as anything, but never a missing multiplier."""
+        number = self._phrase(Box(box.x0, box.y0, x, box.y1))
+        reading = self.read_value(number, spec) if number is not None else None
+        if reading is None:
+            return None
+        unit_box = Box(x, box.y0, box.x1, box.y1)
+        unit = "".join(ch for ch in self._read(unit_box, "text", _VALUE_PX)[0] if not ch.isspace())
+        if unit in _RAISED_UNITS:
+            return Reading(f"{reading.raw}{unit}", reading.confidence, reading.alternatives, reading.disputed)
+        if re.search(r"\d[.．]\d", str(reading.raw)):
+            return Reading(reading.raw, min(reading.confidence, _DISPUTED_CONFIDENCE), disputed=True)
+        return False
 
     def ink_height(self, box: Box) -> int:
         """Rows of the box with ink at its own Otsu threshold, from the first to the last."""
