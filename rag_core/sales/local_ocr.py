@@ -659,25 +659,28 @@ class _Page:
             for p in self.phrases
         )
 
-    def read_value(self, phrase: Phrase, spec: FieldSpec) -> Reading | None:
+    def read_value(self, phrase: Phrase, spec: FieldSpec, unit: str = "") -> Reading | None:
         """The phrase as a value of the field, from three reads: the text read at the page's
         own scale, a digits read and a swapped-languages read at ``_VALUE_PX`` (plus a fourth,
         the text read at ``_VALUE_PX``, when no two agree, or when the eng model's read is the
         only value: the jpn model then agreeing is a second opinion, while a jpn read agreeing
         with a jpn read is not - IPA Gothic's thin 0 read as 9 by both made "1時間40分" 109
         minutes, confidently); :func:`decide` turns them into one reading. None when no read
-        fits the field. The digits read is :meth:`latin_read` wherever the eng model is loaded."""
+        fits the field. The digits read is :meth:`latin_read` wherever the eng model is loaded.
+        ``unit``: read apart (raised off the baseline), written after every read of the number."""
         latin = self.engine.has("latin") and bool(phrase.glyphs)
         reads = [
             (phrase.text, phrase.confidence),
             self.latin_read(phrase) if latin else self._read(phrase.box, "digits", _VALUE_PX),
             self._read(phrase.box, "swapped", _VALUE_PX),
         ]
+        reads = [(f"{text}{unit}" if text else text, confidence) for text, confidence in reads]
         voted = [(i, vote) for i, (text, confidence) in enumerate(reads) if (vote := vote_of(text, confidence, spec))]
         votes = [vote for _, vote in voted] + _unread_multipliers(reads, [vote for _, vote in voted], spec)
         latin_alone = latin and [i for i, _ in voted] == [1] and len(votes) == 1
         if len({v.value for v in votes}) == len(votes) > 1 or latin_alone:  # one more opinion
-            fourth = self._read(phrase.box, "text", _VALUE_PX)
+            text, confidence = self._read(phrase.box, "text", _VALUE_PX)
+            fourth = (f"{text}{unit}" if text else text, confidence)
             votes += [v for v in [vote_of(*fourth, spec)] if v] + _unread_multipliers([fourth], votes, spec)
         if spec.kind == "percent" and any(_RING_AS_DIGIT.search(v.text) for v in votes):
             # a rate to three decimals is rare, a "%" whose ring is read as a digit is not ("2.73%"
@@ -766,21 +769,21 @@ class _Page:
         return box.x0 + pieces[start][0]
 
     def read_raised(self, box: Box, x: int, spec: FieldSpec) -> Reading | Literal[False] | None:
-        """A value whose unit is raised from ``x`` on: the number before it read like any value,
-        the unit read alone at ``_VALUE_PX`` and written after it. None when the number reads as
-        none. A unit that reads as no known one leaves a number with a decimal point disputed
-        (``196.5`` without its 万 is no amount to state); a whole number is then read as before
-        (False): its unit may be a 円, read as anything, but never a missing multiplier."""
+        """A value whose unit is raised from ``x`` on: the unit read alone at ``_VALUE_PX``, the
+        number before it read like any value with the unit written after each read. A unit that
+        reads as no known one leaves a number with a decimal point disputed (``196.5`` without
+        its 万 is no amount to state); a whole number is then read as before (False): its unit
+        may be a 円, read as anything, but never a missing multiplier."""
         number = self._phrase(Box(box.x0, box.y0, x, box.y1))
-        reading = self.read_value(number, spec) if number is not None else None
-        if reading is None:
+        if number is None:
             return None
-        unit_box = Box(x, box.y0, box.x1, box.y1)
-        unit = "".join(ch for ch in self._read(unit_box, "text", _VALUE_PX)[0] if not ch.isspace())
+        unit = "".join(
+            ch for ch in self._read(Box(x, box.y0, box.x1, box.y1), "text", _VALUE_PX)[0] if not ch.isspace()
+        )
         if unit in _RAISED_UNITS:
-            return Reading(f"{reading.raw}{unit}", reading.confidence, reading.alternatives, reading.disputed)
-        if re.search(r"\d[.．]\d", str(reading.raw)):
-            return Reading(reading.raw, min(reading.confidence, _DISPUTED_CONFIDENCE), disputed=True)
+            return self.read_value(number, spec, unit)
+        if re.search(r"\d\s*[.．]\s*\d", number.text):
+            return Reading(number.text, min(number.confidence, _DISPUTED_CONFIDENCE), disputed=True)
         return False
 
     def ink_height(self, box: Box) -> int:
