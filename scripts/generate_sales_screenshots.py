@@ -212,6 +212,9 @@ class Split:
     # how the GMV card's value may be decorated (None: plain), drawn from a stream of its own
     # (:func:`_gmv_look`); empty draws nothing, so the splits without them keep their bytes
     gmv_looks: tuple[str | None, ...] = ()
+    # how the GMV card's label and value are dressed beyond :attr:`gmv_looks` (None: not), from a
+    # stream of its own again, so that the pages not dressed keep their bytes
+    gmv_dresses: tuple[str | None, ...] = ()
 
 
 SPLITS = {
@@ -234,6 +237,7 @@ SPLITS = {
         held_out=False,
         number_faces=(None, None, None, "dejavu-sans", "dejavu-serif", "dejavu-mono"),
         gmv_looks=(None, "trend", "sparkline", "small_unit", "small_unit_trend"),
+        gmv_dresses=(None, None, "chip", "tooltip", "comparison", "raised_unit", "decimal_m", "chip_raised"),
     ),
     "test": Split(
         ("cards", "desktop", "list", "cropped", "list2", "list2"),
@@ -287,6 +291,7 @@ class Style:
     value_px: int
     number_face: str | None = None
     gmv_look: str | None = None  # how the GMV's value is decorated (Split.gmv_looks)
+    gmv_dress: str | None = None  # how the GMV's label and value are dressed (Split.gmv_dresses)
 
     def font(self, size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
         return _font(self.face, size, bold)
@@ -612,17 +617,24 @@ def _put_gmv(
     """The GMV's value as hero numbers are dressed (``style.gmv_look``): the currency mark and
     unit set smaller on the number's baseline (``¥`` ``123.4`` ``万``), a trend arrow with its
     percentage after the number (``▲12.3%`` in the up or down colour), or a sparkline beside it;
-    nothing that does not fit before ``right`` is drawn. Plain without a look."""
+    nothing that does not fit before ``right`` is drawn. Plain without a look. ``style.gmv_dress``
+    adds: the mark and unit smaller and **raised** to the digits' top (another baseline), or the
+    comparison (``前回比 +12.3%``) on the value's own line after it."""
     look = style.gmv_look or ""
+    dress = style.gmv_dress or ""
     x, y = xy
     baseline = y + style.font(size, True).getmetrics()[0]
     prefix, number, unit = "", text, ""
-    if "small_unit" in look and (split := _UNIT_SPLIT.match(text)):
+    raised = "raised" in dress
+    if ("small_unit" in look or raised) and (split := _UNIT_SPLIT.match(text)):
         prefix, number, unit = split.groups()
     small = max(12, round(size * 0.55))
+    digit_top = baseline + style.font(size, True).getbbox("0", anchor="ls")[1]
     for part, px, gap in ((prefix, small, round(small * 0.15)), (number, size, 0), (unit, small, 0)):
         if part:
             top = baseline - style.font(px, True).getmetrics()[0]
+            if raised and px == small:  # set from the digits' top down: its own baseline
+                top = digit_top - style.font(px, True).getbbox(part[0])[1]
             _put(draw, (x, top), part, style, px, theme.value, bold=True, number=True)
             x += _width(draw, part, style, px, bold=True, number=True) + gap
     if "trend" in look:
@@ -638,6 +650,12 @@ def _put_gmv(
                 px,
                 theme.up if sign == "+" else theme.down,
             )
+            x = left + _width(draw, trend, style, px)
+    if dress == "comparison":
+        px, left = max(12, round(size * 0.4)), x + round(size * 0.4)
+        if left + _width(draw, change, style, px) <= right:
+            fill = theme.up if "+" in change else theme.down
+            _put(draw, (left, baseline - style.font(px).getmetrics()[0]), change, style, px, fill)
     if look == "sparkline":
         left, width = x + round(size * 0.5), min(3 * size, right - x - round(size * 0.5))
         if width >= size:
@@ -645,6 +663,35 @@ def _put_gmv(
             height = size * 0.6
             points = [(left + width * i / 9, baseline - height * line.random()) for i in range(10)]
             draw.line(points, fill=theme.up, width=max(2, size // 16), joint="curve")
+
+
+def _put_gmv_label(
+    draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, style: Style, size: int, theme: Theme
+) -> None:
+    """The GMV's label as ``style.gmv_dress`` has it: inside a coloured **chip** (a filled pill,
+    the words in the card's colour), or followed by a **tooltip** mark (a ringed ``i``)."""
+    dress = style.gmv_dress or ""
+    x, y = xy
+    width = _width(draw, text, style, size)
+    if "chip" in dress:
+        pad = round(size * 0.45)
+        draw.rounded_rectangle((x - pad, y - 4, x + width + pad, y + size + 8), (size + 12) // 2, fill=theme.up)
+        _put(draw, (x, y), text, style, size, theme.card)
+        return
+    _put(draw, (x, y), text, style, size, theme.label)
+    if dress == "tooltip":
+        r, cx, cy = size * 0.38, x + width + size * 0.7, y + size * 0.62
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=theme.label, width=max(1, size // 14))
+        _put(draw, (cx - r * 0.22, cy - r * 0.85), "i", style, round(r * 1.4), theme.label)
+
+
+def _gmv_in_millions(shot: Shot) -> None:
+    """The GMV as English-language tools abbreviate money: ``¥1.23M``, two decimals of a million
+    (the truth becomes the amount that text means)."""
+    millions = round(shot.truth["gmv"] / 1_000_000, 2)
+    if millions >= 0.01:
+        shot.display["gmv"] = f"¥{millions:.2f}M"
+        shot.truth["gmv"] = round(millions * 1_000_000)
 
 
 @dataclass
@@ -688,10 +735,13 @@ def draw_cards(
         hero_px = _value_size(draw, shot.display[name], style, 2 * vp, width - 2 * pad - 48)
         banner_h = 28 + lp + 18 + hero_px + 28
         draw.rounded_rectangle((pad, y, width - pad, y + banner_h), 22, fill=theme.card)
-        _put(draw, (pad + 24, y + 28), shot.labels[name], style, lp, theme.label)
+        if name == "gmv" and style.gmv_dress:
+            _put_gmv_label(draw, (pad + 24, y + 28), shot.labels[name], style, lp, theme)
+        else:
+            _put(draw, (pad + 24, y + 28), shot.labels[name], style, lp, theme.label)
         change = shot.changes[name]
         value_xy = (pad + 24, y + 46 + lp)
-        if name == "gmv" and style.gmv_look:
+        if name == "gmv" and (style.gmv_look or style.gmv_dress):
             _put_gmv(draw, value_xy, shot.display[name], style, hero_px, theme, right=width - pad - 24, change=change)
         else:
             _put(draw, value_xy, shot.display[name], style, hero_px, theme.value, bold=True, number=True)
@@ -711,9 +761,12 @@ def draw_cards(
         label_y, value_y = top + 20 + lp - label_px, top + 36 + lp + (vp - value_px)
         if value_first:
             value_y, label_y = top + 20 + (vp - value_px), top + 36 + vp + lp - label_px
-        _put(draw, (x + 20, label_y), shot.labels[name], style, label_px, theme.label)
+        if name == "gmv" and style.gmv_dress:
+            _put_gmv_label(draw, (x + 20, label_y), shot.labels[name], style, label_px, theme)
+        else:
+            _put(draw, (x + 20, label_y), shot.labels[name], style, label_px, theme.label)
         change = shot.changes[name]
-        if name == "gmv" and style.gmv_look:
+        if name == "gmv" and (style.gmv_look or style.gmv_dress):
             _put_gmv(
                 draw,
                 (x + 20, value_y),
@@ -917,12 +970,17 @@ def generate(out: Path, seed: int | None = None, *, split: str = "fixture", coun
         if rules.gmv_looks:  # its own stream, after the page's draws: nothing else moves
             look = random.Random(f"gmv-look-{seed}-{index}").choice(rules.gmv_looks)
             style = Style(style.face, style.label_px, style.value_px, style.number_face, look)
+        if rules.gmv_dresses:  # a stream of its own again: the pages it leaves plain keep their bytes
+            dress = random.Random(f"gmv-dress-{seed}-{index}").choice(rules.gmv_dresses)
+            style = Style(style.face, style.label_px, style.value_px, style.number_face, style.gmv_look, dress)
         if layout == "desktop" and fixture:
             fields = list(FIELDS)
         else:
             drop = set(rng.sample(FIELDS, rng.randint(0, 4)))
             fields = [f for f in FIELDS if f not in drop]
         shot = make_shot(rng, fields, rules, fixture=fixture)
+        if style.gmv_dress == "decimal_m" and "gmv" in shot.truth:
+            _gmv_in_millions(shot)
         if layout == "cropped":
             base = rng.choice(("cards", "list", "desktop"))
             img = crop(render(base, theme, shot, rng, style), shot, rng)

@@ -146,7 +146,12 @@ _WORD_SPACE = 0.3  # words further apart than this many line heights are joined 
 _CLOSED_GROUP = re.compile(r"\d\s*[,，]\s*\d{3}\s*(?:$|[^\d\s,.，．;:'、])")
 _NUMBER_START = re.compile(r"\d+\s*[,，.．]\s*$")  # a read ending in digits and a separator: more follows
 _HEAD_UNIT_END = re.compile(r"(?<=\d)\s*(?:[万億]\s*)?[円人件回個万億%KkMm]\s*$")  # "169.6万円" too
+_UNIT_BRACKET = re.compile(r"\s*[(（\[【{]")  # what opens a label's unit, "(円)", never a number
+_FILLED_SHARE = 0.62  # a box darker than this share is a filled chip (words take a third of a line)
+_RAISED_SHARE = 0.25  # ink pieces ending this share of a line above the baseline are raised
+_RAISED_UNITS = frozenset({"万", "億", "万円", "億円", "円", "K", "M", "人", "件"})  # what a raised unit may read
 _HEAD_GAP = 0.2  # a blank this many line heights wide may end a value with a decoration after it
+_DECORATION_HEIGHT = 0.65  # ink lower than this share of a number's is set smaller: no more of its digits
 
 
 @dataclass(frozen=True)
@@ -545,8 +550,10 @@ class _Page:
     def canvas(self, box: Box, scale: float = 1.0, grey: bool = False) -> np.ndarray:
         """The box alone with a white margin (no neighbouring ink for the line reader to see),
         black on white at the box's own Otsu threshold: the grey anti-aliasing of small light
-        labels makes the jpn model read シェア as "DET". ``grey``: its greys stretched to black
-        and white instead, for a label whose thin strokes the threshold breaks up."""
+        labels makes the jpn model read シェア as "DET"; a box mostly dark after the threshold is a
+        filled chip with light words in it (a label in a coloured pill), flipped so that the
+        words are the dark ones. ``grey``: its greys stretched to black and white instead, for a
+        label whose thin strokes the threshold breaks up."""
         pad = _pad(box)
         crop = self.pixels[box.y0 : box.y1, box.x0 : box.x1]
         page = np.full((crop.shape[0] + 2 * pad, crop.shape[1] + 2 * pad), 255, dtype=np.uint8)
@@ -555,7 +562,14 @@ class _Page:
             stretched = (crop.astype(np.float32) - low) * (255.0 / max(1.0, high - low))
             page[pad:-pad, pad:-pad] = np.clip(stretched, 0, 255).astype(np.uint8)
         else:
-            page[pad:-pad, pad:-pad] = np.where(crop > otsu_threshold(crop), 255, 0)
+            light = crop > otsu_threshold(crop)
+            if 1.0 - float(light.mean()) > _FILLED_SHARE:  # light words in a filled chip: flip them dark
+                light = ~light
+                # and what lies outside the pill's rounded ends (dark now, from a row's end
+                # inwards) is no ink: read as a glyph, it made "LIVE" "てLiv"
+                dark = ~light
+                light |= np.cumprod(dark, axis=1).astype(bool) | np.cumprod(dark[:, ::-1], axis=1)[:, ::-1].astype(bool)
+            page[pad:-pad, pad:-pad] = np.where(light, 255, 0)
         if scale == 1.0:
             return page
         image = Image.fromarray(page)
@@ -645,25 +659,28 @@ class _Page:
             for p in self.phrases
         )
 
-    def read_value(self, phrase: Phrase, spec: FieldSpec) -> Reading | None:
+    def read_value(self, phrase: Phrase, spec: FieldSpec, unit: str = "") -> Reading | None:
         """The phrase as a value of the field, from three reads: the text read at the page's
         own scale, a digits read and a swapped-languages read at ``_VALUE_PX`` (plus a fourth,
         the text read at ``_VALUE_PX``, when no two agree, or when the eng model's read is the
         only value: the jpn model then agreeing is a second opinion, while a jpn read agreeing
         with a jpn read is not - IPA Gothic's thin 0 read as 9 by both made "1時間40分" 109
         minutes, confidently); :func:`decide` turns them into one reading. None when no read
-        fits the field. The digits read is :meth:`latin_read` wherever the eng model is loaded."""
+        fits the field. The digits read is :meth:`latin_read` wherever the eng model is loaded.
+        ``unit``: read apart (raised off the baseline), written after every read of the number."""
         latin = self.engine.has("latin") and bool(phrase.glyphs)
         reads = [
             (phrase.text, phrase.confidence),
             self.latin_read(phrase) if latin else self._read(phrase.box, "digits", _VALUE_PX),
             self._read(phrase.box, "swapped", _VALUE_PX),
         ]
+        reads = [(f"{text}{unit}" if text else text, confidence) for text, confidence in reads]
         voted = [(i, vote) for i, (text, confidence) in enumerate(reads) if (vote := vote_of(text, confidence, spec))]
         votes = [vote for _, vote in voted] + _unread_multipliers(reads, [vote for _, vote in voted], spec)
         latin_alone = latin and [i for i, _ in voted] == [1] and len(votes) == 1
         if len({v.value for v in votes}) == len(votes) > 1 or latin_alone:  # one more opinion
-            fourth = self._read(phrase.box, "text", _VALUE_PX)
+            text, confidence = self._read(phrase.box, "text", _VALUE_PX)
+            fourth = (f"{text}{unit}" if text else text, confidence)
             votes += [v for v in [vote_of(*fourth, spec)] if v] + _unread_multipliers([fourth], votes, spec)
         if spec.kind == "percent" and any(_RING_AS_DIGIT.search(v.text) for v in votes):
             # a rate to three decimals is rare, a "%" whose ring is read as a digit is not ("2.73%"
@@ -679,7 +696,11 @@ class _Page:
         """:meth:`read_value`, or :meth:`read_head` when the phrase reads as no value, as one
         read alone or as reads that disagree, and its head reads as a stronger one: a trend or a
         sparkline after the number spoils the reads of the whole (``¥5,451,820。jss。``, read
-        as one amount with 円 by one read alone), not those of the number cut off before it."""
+        as one amount with 円 by one read alone), not those of the number cut off before it.
+        A unit raised off the number's baseline is read apart (:meth:`read_raised`)."""
+        raised = self.raised_tail(phrase.box)
+        if raised is not None and (apart := self.read_raised(phrase.box, raised, spec)) is not False:
+            return apart
         reading = self.read_value(phrase, spec)
         if reading is not None and reading.confidence >= _AGREEMENT_FLOOR[2]:
             return reading
@@ -704,12 +725,74 @@ class _Page:
         for a, b in sorted(runs, reverse=True):
             head_text = "".join(g.char for g in glyphs if g.x0 < a)  # (a word's last glyph ends where it does)
             tail_text = "".join(g.char for g in glyphs if g.x0 >= b - 1)
-            if not (_CLOSED_GROUP.search(head_text) or _HEAD_UNIT_END.search(head_text)) or _goes_on_with(tail_text):
+            ends = bool(_CLOSED_GROUP.search(head_text) or _HEAD_UNIT_END.search(head_text))
+            if _goes_on_with(tail_text) or _SEPARATOR_END.search(head_text):
+                continue  # (a wide-set "￥３，１１１，" "１６０": a comma's descent is no decoration)
+            # the whole read as junk ("*818035 ce cus" for "¥818.3万 前回比 +14.8%" at 0.8x) says
+            # nothing of where the number ends; a tail set smaller than the head's digits cannot
+            # be more of them (a comparison, a trend), and then the head's own read must end a
+            # number for certain - a head cut before a small 万 ("¥818.3") never does
+            smaller = not ends and self.ink_height(Box(b, box.y0, box.x1, box.y1)) < _DECORATION_HEIGHT * (
+                self.ink_height(Box(box.x0, box.y0, a, box.y1))
+            )
+            if not (ends or smaller):
                 continue
             head = self._phrase(Box(box.x0, box.y0, min(box.x1, a + (b - a) // 2), box.y1))
-            if head is not None and (reading := self.read_value(head, spec)) is not None:
+            reading = self.read_value(head, spec) if head is not None else None
+            if reading is not None and (ends or _ends_number(str(reading.raw))):
                 return reading
         return None
+
+    def raised_tail(self, box: Box) -> int | None:
+        """Where a unit set small and raised to the digits' top begins (``196.5`` ``万円`` with
+        the 万円 on a baseline of its own): the last ink pieces of the box end above the
+        number's baseline by ``_RAISED_SHARE`` of the line. None when the box has none, or has
+        nothing before them. Read as one line, the raised 万円 came out as two more digits,
+        ``196.541``, by every read alike."""
+        crop = self.pixels[box.y0 : box.y1, box.x0 : box.x1]
+        inked = crop <= otsu_threshold(crop)
+        pieces = _runs(np.asarray(inked.any(axis=0)), 1)
+        if len(pieces) < 2:
+            return None
+        rows = [np.flatnonzero(inked[:, a:b].any(axis=1)) for a, b in pieces]
+        tops, bottoms = [int(r[0]) for r in rows], [int(r[-1]) for r in rows]
+        top, baseline = sorted(tops)[len(tops) // 2], sorted(bottoms)[len(bottoms) // 2]  # the digits'
+        start = len(pieces)
+        while (
+            start > 0
+            and bottoms[start - 1] < baseline - _RAISED_SHARE * box.h
+            and tops[start - 1] <= top + _RAISED_SHARE * box.h  # hung from the digits' top (no sparkline)
+        ):
+            start -= 1
+        if start in (0, len(pieces)):
+            return None
+        return box.x0 + pieces[start][0]
+
+    def read_raised(self, box: Box, x: int, spec: FieldSpec) -> Reading | Literal[False] | None:
+        """A value whose unit is raised from ``x`` on: the unit read alone at ``_VALUE_PX``, the
+        number before it read like any value with the unit written after each read. A unit that
+        reads as no known one leaves a number with a decimal point disputed (``196.5`` without
+        its 万 is no amount to state); a whole number is then read as before (False): its unit
+        may be a 円, read as anything, but never a missing multiplier."""
+        number = self._phrase(Box(box.x0, box.y0, x, box.y1))
+        if number is None:
+            return None
+        unit = "".join(
+            ch for ch in self._read(Box(x, box.y0, box.x1, box.y1), "text", _VALUE_PX)[0] if not ch.isspace()
+        )
+        if unit in _RAISED_UNITS:
+            return self.read_value(number, spec, unit)
+        if re.search(r"\d\s*[.．]\s*\d", number.text):
+            return Reading(number.text, min(number.confidence, _DISPUTED_CONFIDENCE), disputed=True)
+        return False
+
+    def ink_height(self, box: Box) -> int:
+        """Rows of the box with ink at its own Otsu threshold, from the first to the last."""
+        crop = self.pixels[box.y0 : box.y1, box.x0 : box.x1]
+        if crop.size == 0:
+            return 0
+        rows = np.flatnonzero((crop <= otsu_threshold(crop)).any(axis=1))
+        return int(rows[-1] - rows[0] + 1) if rows.size else 0
 
     def blank_columns(self, box: Box) -> list[tuple[int, int]]:
         """``[start, end)`` page columns of the box with no ink at its own Otsu threshold."""
@@ -764,6 +847,11 @@ class _Page:
                 confidences.append(confidence)
             i = j
         return (out, min(confidences)) if confidences else ("", 0.0)
+
+
+def _ends_number(text: str) -> bool:
+    """Whether a value's text ends a number for certain: a closed thousands group or a unit."""
+    return bool(_CLOSED_GROUP.search(text) or _HEAD_UNIT_END.search(text))
 
 
 def _goes_on_with(tail: str) -> bool:
@@ -1030,11 +1118,16 @@ def _pair(
         if not open_fields:
             notes.append(f"{fields[0]}: label {label.text!r} seen again; the first reading is kept")
             continue
+        weak_inline: tuple[str, Reading] | None = None
         if inline is not None:
             hit = next(((f, r) for f in open_fields if (r := _inline_reading(page, inline, SALES_FIELDS[f]))), None)
-            if hit is not None:
+            if hit is not None and (hit[1].confidence >= _AGREEMENT_FLOOR[2] or not _UNIT_BRACKET.match(inline.text)):
                 readings[hit[0]] = hit[1]
                 continue
+            # a weak inline value that opens with a bracket may be the label's own unit misread
+            # ("LIVE Gross revenue (円)" in a chip, "(円)" read "(F3)J"): the neighbours are asked
+            # too and the stronger wins (a number's first piece, "数:1。" before "018", is kept)
+            weak_inline = hit
             rest = next((p for p in others if _rest_of(inline, p)), None)
             if rest is not None:
                 # "Clicks ４，" "６１５": the segmenter cut a wide number after its first digits,
@@ -1052,10 +1145,15 @@ def _pair(
         for candidate in _candidates(label, others, label_phrases):
             hit = next(((f, r) for f in open_fields if (r := page.read_candidate(candidate, SALES_FIELDS[f]))), None)
             if hit is not None:
+                if weak_inline is not None and weak_inline[1].confidence >= hit[1].confidence:
+                    break  # the inline value reads at least as well: it stays the label's value
                 readings[hit[0]] = hit[1]
                 others.remove(candidate)
+                weak_inline = None
                 break
-        else:
+        if weak_inline is not None:
+            readings[weak_inline[0]] = weak_inline[1]
+        elif not any(f in readings for f in open_fields):
             notes.append(f"{open_fields[0]}: label {label.text!r} found but no value next to it")
     return readings, notes
 

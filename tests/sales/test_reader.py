@@ -1225,3 +1225,60 @@ def test_a_yen_mark_read_as_a_symbol_still_starts_a_number_piece(text: str, piec
     rest is joined to it (the amount was left uncertain, its pieces apart)."""
     phrase = sales_ocr_local.Phrase(text, 0.9, sales_ocr_local.Box(93, 395, 650, 480))
     assert sales_ocr_local._number_piece(phrase, None) is piece
+
+
+def _dressed_gmv(label: str, value: str, *, chip: bool = False, raised: str = "", comparison: str = "") -> bytes:
+    """A GMV card dressed as dashboards dress their hero number: the label in a filled **chip**
+    (light words on a green pill), the unit set small and **raised** to the digits' top (its own
+    baseline), a **comparison** on the value's line after it, set smaller."""
+    image = Image.new("RGB", (900, 170), "white")
+    draw = ImageDraw.Draw(image)
+    label_font = ImageFont.truetype(NOTO, 26)
+    if chip:
+        width = draw.textlength(label, font=label_font)
+        draw.rounded_rectangle((28, 22, 52 + width, 66), 22, fill="#12a150")
+    draw.text((40, 26), label, font=label_font, fill="#f4f5f7" if chip else "#6d6f78")
+    font = ImageFont.truetype(NOTO_BOLD, 56)
+    draw.text((40, 120), value, font=font, fill="#161823", anchor="ls")
+    x = 40 + draw.textlength(value, font=font)
+    if raised:
+        small = ImageFont.truetype(NOTO_BOLD, 30)
+        digit_top = 120 + font.getbbox("0", anchor="ls")[1]
+        draw.text((x + 4, digit_top - small.getbbox(raised[0])[1]), raised, font=small, fill="#161823")
+        x += 4 + draw.textlength(raised, font=small)
+    if comparison:
+        draw.text((x + 24, 120), comparison, font=ImageFont.truetype(NOTO, 22), fill="#12a150", anchor="ls")
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("label", ["LIVE GMV", "売上金額", "Gross revenue (円)"])
+def test_a_label_in_a_filled_chip_is_read(label: str) -> None:
+    """Light words on a coloured pill are one filled box to the segmenter: flipped, with the
+    pill's outside cleared, they read as the label; the value under it is found. A label's own
+    unit bracket misread as a weak inline value ("(円)" as "(F3)J") does not end the search."""
+    extraction = extract_sales_from_image(_dressed_gmv(label, "¥5,451,820", chip=True), _local_settings())
+    assert extraction.sales.gmv == 5_451_820
+
+
+def test_a_unit_raised_off_the_baseline_is_read_apart_never_as_digits() -> None:
+    """``196.5`` with 万円 small and raised to the digits' top: read as one line, the 万円 came out
+    as two more digits (``196.541``, ¥196,541 by every read alike). Read apart, it is its unit."""
+    extraction = extract_sales_from_image(_dressed_gmv("GMV", "196.5", raised="万円"), _local_settings())
+    assert extraction.sales.gmv == 1_965_000
+
+
+def test_a_decimal_number_whose_raised_unit_is_unread_is_uncertain() -> None:
+    """A raised mark that is no unit (here a ``*`` footnote) leaves ``196.5`` disputed: an amount
+    with a decimal point and no multiplier is no yen amount to state."""
+    extraction = extract_sales_from_image(_dressed_gmv("GMV", "196.5", raised="*"), _local_settings())
+    assert extraction.sales.gmv is None
+
+
+@pytest.mark.parametrize(("value", "expected"), [("¥818.3万", 8_183_000), ("¥5,451,820", 5_451_820)])
+def test_a_comparison_on_the_value_line_is_cut_off(value: str, expected: int) -> None:
+    """``¥818.3万  前回比 +14.8%``: the comparison, set smaller, lies within a segment gap of the
+    value; the value's head before it is read alone, whatever the whole's read made of it."""
+    data = _dressed_gmv("GMV", value, comparison="前回比 +14.8%")
+    assert extract_sales_from_image(data, _local_settings()).sales.gmv == expected
