@@ -132,6 +132,20 @@ SPLITS: dict[str, list[dict[str, Any]]] = {
         {**_SD, **_PHONE, "bitrate_kbps": 1500, "seed": 148, "font": "mono-regular", "notation": "man",
          "room": "club", "banner": "fit", "viewer_scale": 2, "popup_pause_sec": 0.5, "repeat_gap_sec": 4.0,
          "popup_slide_sec": 0.6, "gifts": True, "popup_gifts": True, "blackouts": True},
+        # The fourth check outside the split (seeds 160-169, every room and banner, 2026-12-03): a
+        # longer new name after a shorter one under a gift taken for it by the sliding-in offsets
+        # (160, fixed); the same pop-up counted twice when a gift ring darker than a bright room's bar
+        # (163) or a gift over the avatar with its label over the name (167) is not seen as an
+        # occluder (both still open).
+        {**_SD, **_PHONE, "bitrate_kbps": 1200, "seed": 160, "font": "sans-bold", "notation": "k",
+         "room": "club", "banner": "glass", "viewer_scale": 6, "popup_pause_sec": 0.0, "repeat_gap_sec": 4.0,
+         "popup_slide_sec": 0.5, "gifts": True, "popup_gifts": True},
+        {**_SD, "fps": 60.0, "gop_sec": None, "preset": "veryfast", "bitrate_kbps": 400, "seed": 163,
+         "font": "sans-bold", "notation": "app", "room": "bright", "banner": "wide", "viewer_scale": 2,
+         "popup_pause_sec": 0.0, "repeat_gap_sec": 4.0, "popup_slide_sec": 0.4, "popup_gifts": True},
+        {**_HD, "fps": 30.0, "gop_sec": 2.0, "seed": 167, "font": "serif-regular", "notation": "k",
+         "room": "bright", "banner": "glass", "viewer_scale": 30, "popup_pause_sec": 0.0, "repeat_gap_sec": 4.0,
+         "popup_slide_sec": 0.5, "gifts": True, "popup_gifts": True},
     ],
     "held-out": [
         {**_HD, **_PHONE, "seed": 201, "font": "serif-bold", "notation": "k", "room": "dark", "banner": "fit",

@@ -85,6 +85,11 @@ def _same_popup(before: Sighting, now: Sighting) -> bool:
     offset: a pop-up caught while sliding in sits further left, its first glyphs
     cut off by the box's edge, and a new buyer's name differs however the two lines
     are laid (a new pop-up caught sliding in after one that rested is never moved).
+    Not when the earlier sighting starts where the later one does and is as tall: it
+    rested, its start not cut off, and it ended further left only because its name was
+    shorter. Moved left, a longer new name lays its shared words over the shorter one's,
+    and a gift over the shorter name rules the names out of the comparison (a check-set
+    club clip's ``ゆうき`` replacing ``Yui`` was taken for it).
     """
     (text_a, glyphs_a), (text_b, glyphs_b) = before, now
     if difflib.SequenceMatcher(None, text_a, text_b).ratio() >= _SAME_POPUP:
@@ -96,9 +101,17 @@ def _same_popup(before: Sighting, now: Sighting) -> bool:
     # the same pop-up first further left, its first glyphs cut off by the box's edge (and its line's end
     # not always its text's: a light beside the pill joins it). Never the other way: a new pop-up
     # sliding in over the last one's place may show only the suffix they share.
-    (_, w_a), (_, w_b) = glyphs_a.mask.shape, glyphs_b.mask.shape
+    (h_a, w_a), (h_b, w_b) = glyphs_a.mask.shape, glyphs_b.mask.shape
     end_a, end_b = glyphs_a.left + w_a, glyphs_b.left + w_b
-    furthest = glyphs_a.left + w_a // 2 - end_b if end_a < end_b - _NUDGE_PX else -_NUDGE_PX
+    # Where a line starts varies by a glyph's side bearing (a few pixels): a quarter of its height.
+    start_nudge = max(_NUDGE_PX, min(h_a, h_b) // 4)
+    rested = abs(glyphs_a.left - glyphs_b.left) <= start_nudge and abs(h_a - h_b) <= _NUDGE_PX
+    if end_a >= end_b - _NUDGE_PX:
+        furthest = -_NUDGE_PX
+    elif rested:
+        furthest = -start_nudge
+    else:
+        furthest = glyphs_a.left + w_a // 2 - end_b
     shifts = range(furthest, _NUDGE_PX + 1)
     differs = [d for d in (glyphs_a.overlap_differs(glyphs_b, shift) for shift in shifts) if d is not None]
     if differs and min(differs) <= _SAME_PLACE_GLYPHS:

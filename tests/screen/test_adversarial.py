@@ -575,3 +575,18 @@ def test_a_club_frame_with_a_glass_popup_is_read(settings: Settings) -> None:
     reading = read_frame(image, settings=settings)
     assert reading.purchase_popup is not None and "購入" in reading.purchase_popup
     assert (reading.viewers, reading.comments) == (truth["viewers"], truth["comments"])
+
+
+@pytest.mark.parametrize(("shorter", "longer"), [("Yui", "ゆうき"), ("りな", "さくら"), ("まい", "ひなた")])
+def test_a_longer_new_name_after_a_shorter_one_under_a_gift_is_counted(shorter: str, longer: str) -> None:
+    """Club check clip 160: ``Yui`` at rest under a gift, then ``ゆうき`` in its place with no blank
+    between. The shorter line ended further left, so the later one was also laid moved left (the
+    sliding-in rule), where its shared words lay on the shorter one's and the gift ruled the names
+    out: counted once. A line that starts where the later one does and is as tall was not sliding
+    in (its start is not cut off), so it is compared only where it is."""
+    covered, new = _popup_glyphs(shorter, gift_at=80), _popup_glyphs(longer)
+    assert covered.left + covered.mask.shape[1] < new.left + new.mask.shape[1] - 2  # it ended further left
+    assert not _same_glyphs(covered, new)
+    assert _same_glyphs(covered, _popup_glyphs(shorter))  # the same pop-up, the gift gone
+    # Still the same pop-up when the earlier sighting was caught sliding in (its start further left).
+    assert _same_glyphs(_popup_glyphs(longer, slid=40), new)
