@@ -164,7 +164,9 @@ def _kept_streams(
     changed = client.changes_since(store.streams, cached[0]) if cached is not None else None
     if cached is None or changed is None:
         return _read_every_stream(store, client, brand_id)
-    if not changed:
+    if not changed:  # writes to phases only: keep the records, and remember how far they are current
+        with _kept_lock:
+            _kept.setdefault(store, {})[brand_id] = (version, cached[1], cached[2])
         return cached[1], cached[2]
     by_id, totals = dict(cached[1]), cached[2].copy()  # copies: another thread may read the kept ones
     found = {
